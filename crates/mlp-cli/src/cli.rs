@@ -1,0 +1,252 @@
+//! Command-line definitions. Doc comments become `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use mlp_data::Preprocess;
+use mlp_train::study::{LayerRange, Variant};
+
+use crate::device::DeviceChoice;
+
+const EXAMPLES: &str = "\
+Examples:
+  # The depth study on the bundled CIFAR-10 subset, on the CPU:
+  mlp-cli depth-study --layers 2..6 --device cpu \\
+      --data-dir ../shared/data/cifar-10-subset --num-train 4170 --num-val 1000 --num-test 1000
+
+  # The same study on the full dataset and the GPU:
+  mlp-cli download --dir data
+  mlp-cli depth-study --layers 2..6 --device gpu --data-dir data
+
+  # The from-scratch two-layer network: gradient checks, a run, a sweep:
+  mlp-cli two-layer check
+  mlp-cli two-layer train --toy
+  mlp-cli two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25 --iters 2000";
+
+/// Multi-layer perceptrons on CIFAR-10 with Burn: a two-layer network written
+/// from scratch with its gradients checked, and a layer-depth study that shows
+/// why deep plain MLPs fail and what fixes them.
+#[derive(Debug, Parser)]
+#[command(name = "mlp-cli", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print nothing but errors and final results (no progress bars).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train MLPs of every depth in a range, plain and with fixes (Kaiming
+    /// init, BatchNorm, dropout); write CSV tables and plots.
+    DepthStudy(DepthStudyArgs),
+    /// The two-layer network written from scratch (assignment Q1–Q3).
+    #[command(subcommand)]
+    TwoLayer(TwoLayerCommand),
+    /// Download the official CIFAR-10 binary archive (170 MB), check its MD5
+    /// and extract it.
+    Download(DownloadArgs),
+    /// Show the layout, files, record counts and class counts of a CIFAR-10 directory.
+    DataInfo(DataInfoArgs),
+}
+
+/// Where the data is and how it is split.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// CIFAR-10 directory: the binary layout (data_batch_1.bin …) or the
+    /// Python layout (data_batch_1 …), or a directory holding
+    /// cifar-10-batches-bin / cifar-10-batches-py.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Training images: the first N of the training files.
+    #[arg(long, default_value_t = 49_000)]
+    pub num_train: usize,
+    /// Validation images: the next N training images after the training split.
+    #[arg(long, default_value_t = 1_000)]
+    pub num_val: usize,
+    /// Test images: the first N of test_batch.
+    #[arg(long, default_value_t = 1_000)]
+    pub num_test: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// Where to train: `gpu` (wgpu on a hardware adapter), `cpu` (Burn's flex
+    /// backend), `ndarray` (Burn's deprecated CPU backend, for comparison) or
+    /// `auto` (the GPU when one exists, else the CPU).
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct DepthStudyArgs {
+    /// Depths to train, counted in Linear layers (2 = one hidden layer): `A..B` or `A`.
+    #[arg(long, default_value = "2..6")]
+    pub layers: LayerRange,
+    /// Hidden widths, outermost first; a network of L layers uses the first L-1.
+    #[arg(long, value_delimiter = ',', default_value = "50,40,30,25,20")]
+    pub widths: Vec<usize>,
+    /// What to compare at each depth: plain, kaiming, batchnorm, batchnorm-dropout.
+    #[arg(long, value_delimiter = ',', default_value = "plain,kaiming,batchnorm,batchnorm-dropout")]
+    pub variants: Vec<Variant>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Input preprocessing: assignment ((x/255-0.5)/0.5), standardize
+    /// (per-channel train statistics) or mean-image.
+    #[arg(long, default_value = "assignment")]
+    pub preprocess: Preprocess,
+    /// Directory for the CSV tables, plots and the command line.
+    #[arg(long, default_value = "experiments")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// The MLP training recipe (assignment Q4 defaults).
+#[derive(Debug, Clone, Args)]
+pub struct RecipeArgs {
+    /// Passes over the training split.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Images per optimiser step.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Learning-rate factor applied after every epoch.
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
+    pub lr_decay: f64,
+    /// L2 weight decay added to the gradient (PyTorch Adam's weight_decay).
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub weight_decay: f64,
+    /// Seed of the weights, dropout and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwoLayerCommand {
+    /// Prove the hand-written network right: the toy scores and loss (Q1) and
+    /// every gradient against finite differences and autodiff (Q2), in f64.
+    Check(CheckArgs),
+    /// Train with SGD (Q3) and write the loss history, accuracy curves and
+    /// the first-layer weights as images.
+    Train(TwoLayerTrainArgs),
+    /// Grid search over hidden size, learning rate, regularisation and
+    /// iterations, scored on validation.
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Toy fixture (JSON); default: the assignment's, bundled with the tool.
+    #[arg(long)]
+    pub fixture: Option<PathBuf>,
+    /// Also save the report as two_layer_check.txt (and the command) in this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// SGD settings shared by `train` and `tune` (assignment Q3 defaults).
+#[derive(Debug, Clone, Args)]
+pub struct SgdArgs {
+    /// Learning-rate factor applied after every epoch.
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
+    pub lr_decay: f64,
+    /// Minibatch size (drawn with replacement).
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    /// Initial weights are std * N(0, 1).
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
+    pub std: f64,
+    /// Seed of the weights and minibatch draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TwoLayerTrainArgs {
+    /// Train on the assignment's toy problem instead of CIFAR-10 (lr 0.1,
+    /// reg 5e-6, 100 iterations unless given).
+    #[arg(long)]
+    pub toy: bool,
+    /// Hidden units.
+    #[arg(long, default_value_t = 50)]
+    pub hidden: usize,
+    /// SGD learning rate [default: 1e-4; 0.1 with --toy].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// L2 regularisation strength [default: 0.25; 5e-6 with --toy].
+    #[arg(long, allow_negative_numbers = true)]
+    pub reg: Option<f64>,
+    /// Iterations [default: 1000; 100 with --toy].
+    #[arg(long)]
+    pub iters: Option<usize>,
+    #[command(flatten)]
+    pub sgd: SgdArgs,
+    /// Evaluate the test split once at the end.
+    #[arg(long)]
+    pub test: bool,
+    /// Directory for the history CSV and the plots.
+    #[arg(long, default_value = "experiments/two_layer")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Hidden sizes to try: a list (50,100,200) or a range with step (50..300:50).
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+    pub hidden: Vec<String>,
+    /// Learning rates to try.
+    #[arg(long, value_delimiter = ',', default_value = "5e-4,1e-3,2e-3")]
+    pub lr: Vec<f64>,
+    /// Regularisation strengths to try.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.25,0.5")]
+    pub reg: Vec<f64>,
+    /// Iteration counts to try: a list or a range with step.
+    #[arg(long, value_delimiter = ',', default_value = "2000")]
+    pub iters: Vec<String>,
+    #[command(flatten)]
+    pub sgd: SgdArgs,
+    /// Evaluate the best trial on the test split, once.
+    #[arg(long)]
+    pub test: bool,
+    /// Directory for the tuning table, heat map and the best trial's curves.
+    #[arg(long, default_value = "experiments/two_layer_tuning")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Directory to download into; the archive extracts to DIR/cifar-10-batches-bin.
+    #[arg(long, default_value = "data")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DataInfoArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

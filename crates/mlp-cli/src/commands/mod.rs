@@ -1,0 +1,58 @@
+//! One module per subcommand; each parses nothing and decides nothing the
+//! libraries could: it loads, calls, prints.
+
+mod data;
+mod depth_study;
+mod two_layer;
+
+use anyhow::Context;
+use mlp_data::{Cifar10, SplitSizes, Splits};
+use mlp_train::Progress;
+
+use crate::cli::{Cli, Command, DataArgs, TwoLayerCommand};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let progress = if cli.quiet { Progress::Quiet } else { Progress::Bars };
+    match cli.command {
+        Command::DepthStudy(args) => depth_study::run(args, progress),
+        Command::TwoLayer(TwoLayerCommand::Check(args)) => two_layer::check(args),
+        Command::TwoLayer(TwoLayerCommand::Train(args)) => two_layer::train(args, progress),
+        Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress),
+        Command::Download(args) => data::download(args, progress),
+        Command::DataInfo(args) => data::info(args),
+    }
+}
+
+impl DataArgs {
+    pub fn sizes(&self) -> SplitSizes {
+        SplitSizes {
+            num_train: self.num_train,
+            num_val: self.num_val,
+            num_test: self.num_test,
+        }
+    }
+
+    /// Reads the directory and cuts the splits (pixels held once, as u8).
+    pub fn load_splits(&self, progress: Progress) -> anyhow::Result<Splits> {
+        let data = Cifar10::load(&self.data_dir)
+            .with_context(|| format!("cannot load CIFAR-10 from --data-dir {}", self.data_dir.display()))?;
+        progress.note(format!(
+            "data: {} layout in {}: {} training and {} test images",
+            data.layout,
+            data.dir.display(),
+            data.train.len(),
+            data.test.len()
+        ));
+        Ok(data.into_splits(self.sizes())?)
+    }
+}
+
+/// The command line as typed, for the file saved beside results.
+pub fn invocation() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(first) = args.first_mut() {
+        // The program's own path differs between machines; its name does not.
+        *first = "mlp-cli".to_owned();
+    }
+    mlp_train::records::command_line(&args)
+}

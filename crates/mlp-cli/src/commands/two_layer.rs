@@ -1,0 +1,263 @@
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use burn::prelude::*;
+use burn::tensor::DType;
+use mlp_data::{Normalizer, Preprocess, Splits};
+use mlp_model::scratch::{GRADCHECK_H, GRADCHECK_THRESHOLD, ToyProblem, check_gradients};
+use mlp_train::Progress;
+use mlp_train::batches::BatchSource;
+use mlp_train::records::{prepare_output_dir, write_csv, write_text};
+use mlp_train::two_layer::{
+    SgdConfig, SgdOutcome, TensorExamples, TuneGrid, accuracy, init_cifar_net, plot_history, plot_tuning_heatmap,
+    plot_weights, train_sgd, tune as run_tune,
+};
+use serde::Serialize;
+
+use super::invocation;
+use crate::cli::{CheckArgs, TuneArgs, TwoLayerTrainArgs};
+use crate::device;
+
+/// Q1 and Q2: prints the toy scores/loss errors and the gradient check table.
+pub fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let toy = match &args.fixture {
+        Some(path) => ToyProblem::load(path)?,
+        None => ToyProblem::embedded(),
+    };
+    // Finite differences need double precision; flex computes f64 natively.
+    let device = Device::flex();
+    let net = toy.net(DType::F64, &device);
+    let x = toy.inputs(DType::F64, &device);
+    let y = toy.labels(&device);
+
+    let scores: Vec<f64> = net.scores(x.clone()).into_data().try_into_vec_as::<f64>().expect("f64 scores");
+    let score_diff: f64 = scores.iter().zip(toy.correct_scores.concat()).map(|(a, b)| (a - b).abs()).sum();
+    let loss = mlp_model::scratch::TwoLayerNet::loss_only(&net.params, x.clone(), y.clone(), toy.reg)
+        .into_scalar::<f64>();
+    let loss_diff = (loss - toy.correct_loss).abs();
+    let rows = check_gradients(&net, x, y, toy.reg);
+
+    let mut report = String::new();
+    let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
+    writeln!(report, "Two-layer network, toy problem (D={}, H={}, C={}, N={}, reg={}), float64", toy.input_size, toy.hidden_size, toy.num_classes, toy.num_inputs, toy.reg)?;
+    writeln!(report, "Q1 scores: sum |scores - correct_scores| = {score_diff:.3e} (must be < 1e-7)  {}", verdict(score_diff < 1e-7))?;
+    writeln!(report, "Q1 loss:   {loss:.14} vs {:.11}: |diff| = {loss_diff:.3e} (must be < 1e-12)  {}", toy.correct_loss, verdict(loss_diff < 1e-12))?;
+    writeln!(report, "Q2 gradients: centred differences h = {GRADCHECK_H:e}; pass mark rel. error < {GRADCHECK_THRESHOLD:e}")?;
+    writeln!(report, "  {:<6} {:>8} {:>22} {:>26}", "param", "elements", "rel. error vs numeric", "max |manual - autodiff|")?;
+    for row in &rows {
+        writeln!(report, "  {:<6} {:>8} {:>22.3e} {:>26.3e}  {}", row.param, row.elements, row.numeric_rel_error, row.autodiff_max_abs_diff, verdict(row.passes()))?;
+    }
+    let all_pass = score_diff < 1e-7 && loss_diff < 1e-12 && rows.iter().all(|r| r.passes());
+    writeln!(report, "{}", if all_pass { "All checks passed." } else { "SOME CHECKS FAILED." })?;
+    print!("{report}");
+
+    if let Some(out) = &args.out {
+        prepare_output_dir(out)?;
+        write_text(&out.join("two_layer_check.txt"), &report)?;
+        write_text(&out.join("two_layer_check_command.txt"), &format!("{}\n", invocation()))?;
+    }
+    if !all_pass {
+        bail!("the two-layer network failed its checks (see the table above)");
+    }
+    Ok(())
+}
+
+/// Summary saved as JSON beside a run's history.
+#[derive(Serialize)]
+struct RunSummary<'a> {
+    config: &'a SgdConfig,
+    data: String,
+    device: String,
+    iterations_run: usize,
+    final_loss: Option<f64>,
+    train_acc: Option<f64>,
+    val_acc: Option<f64>,
+    test_acc: Option<f64>,
+    diverged: bool,
+    seconds: f64,
+}
+
+/// Q3: one SGD run, on the toy problem or CIFAR-10.
+pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> {
+    let base = if args.toy { SgdConfig::toy() } else { SgdConfig::default() };
+    let config = SgdConfig {
+        hidden: args.hidden,
+        lr: args.lr.unwrap_or(base.lr),
+        reg: args.reg.unwrap_or(base.reg),
+        iters: args.iters.unwrap_or(base.iters),
+        lr_decay: args.sgd.lr_decay,
+        batch_size: args.sgd.batch_size,
+        std: args.sgd.std,
+        seed: args.sgd.seed,
+    };
+    config.validate()?;
+    prepare_output_dir(&args.out)?;
+    let command = format!("{}\n", invocation());
+
+    if args.toy {
+        let device = Device::flex();
+        let toy = ToyProblem::embedded();
+        let examples = TensorExamples {
+            x: toy.inputs(DType::F64, &device),
+            y: toy.labels(&device),
+        };
+        // The assignment trains the toy from its fixed weights and validates on the training data.
+        let outcome = train_sgd(toy.net(DType::F64, &device), &config, &examples, &examples, &device, progress, "toy")?;
+        write_outputs(&args.out, &outcome, "two-layer toy")?;
+        write_text(&args.out.join("two_layer_command.txt"), &command)?;
+        save_summary(&args.out, &config, "toy".into(), "cpu (flex), float64".into(), &outcome, None)?;
+        println!(
+            "toy run: {} iterations, final training loss {:.5} (assignment: < 0.02)",
+            outcome.history.len(),
+            outcome.final_loss().unwrap_or(f64::NAN)
+        );
+        return Ok(());
+    }
+
+    let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
+    let splits = args.data.load_splits(progress)?;
+    let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
+    let (train_src, val_src) = (BatchSource::new(&splits.train, &normalizer), BatchSource::new(&splits.val, &normalizer));
+    let net = init_cifar_net(&config, &chosen.device);
+    let outcome = train_sgd(net, &config, &train_src, &val_src, &chosen.device, progress, "two-layer")?;
+    write_outputs(&args.out, &outcome, "two-layer")?;
+    plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
+    let test_acc = args.test.then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
+    write_text(&args.out.join("two_layer_command.txt"), &command)?;
+    save_summary(&args.out, &config, data_description(&args.data, &splits), chosen.description, &outcome, test_acc)?;
+    print_result(&outcome, test_acc);
+    println!("Results in {}", args.out.display());
+    Ok(())
+}
+
+/// Q3 tuning: a grid sweep scored on validation; the best trial's curves and
+/// weights saved, its test accuracy reported once if asked.
+pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
+    let grid = TuneGrid {
+        hidden: parse_int_list("--hidden", &args.hidden)?,
+        lr: args.lr.clone(),
+        reg: args.reg.clone(),
+        iters: parse_int_list("--iters", &args.iters)?,
+    };
+    let base = SgdConfig {
+        lr_decay: args.sgd.lr_decay,
+        batch_size: args.sgd.batch_size,
+        std: args.sgd.std,
+        seed: args.sgd.seed,
+        ..SgdConfig::default()
+    };
+    for trial in grid.trials() {
+        SgdConfig { hidden: trial.hidden, lr: trial.lr, reg: trial.reg, iters: trial.iters, ..base.clone() }.validate()?;
+    }
+    prepare_output_dir(&args.out)?;
+    let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
+    let splits = args.data.load_splits(progress)?;
+    let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
+    let (train_src, val_src) = (BatchSource::new(&splits.train, &normalizer), BatchSource::new(&splits.val, &normalizer));
+    write_text(&args.out.join("two_layer_tuning_command.txt"), &format!("{}\n", invocation()))?;
+
+    let csv = args.out.join("two_layer_tuning.csv");
+    let (rows, best) = run_tune(&grid, &base, &train_src, &val_src, &chosen.device, &csv, progress)?;
+    plot_tuning_heatmap(&args.out.join("two_layer_tuning_heatmap.png"), &grid, &rows)?;
+    let Some((best_config, outcome)) = best else {
+        bail!("every trial diverged; see {}", csv.display());
+    };
+    write_outputs(&args.out, &outcome, "best trial")?;
+    plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
+    let test_acc = args.test.then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
+    save_summary(&args.out, &best_config, data_description(&args.data, &splits), chosen.description, &outcome, test_acc)?;
+    println!(
+        "best of {} trials: hidden {}, lr {:e}, reg {}, iterations {}",
+        rows.len(),
+        best_config.hidden,
+        best_config.lr,
+        best_config.reg,
+        best_config.iters
+    );
+    print_result(&outcome, test_acc);
+    println!("Results in {}", args.out.display());
+    Ok(())
+}
+
+fn write_outputs(out: &Path, outcome: &SgdOutcome, title: &str) -> anyhow::Result<()> {
+    write_csv(&out.join("two_layer_history.csv"), &outcome.history)?;
+    plot_history(&out.join("two_layer_loss.png"), &out.join("two_layer_accuracy.png"), &outcome.history, title)?;
+    Ok(())
+}
+
+fn test_accuracy(outcome: &SgdOutcome, splits: &Splits, normalizer: &Normalizer, device: &Device) -> f64 {
+    let test = BatchSource::new(&splits.test, normalizer);
+    accuracy(&outcome.net, &test, &(0..test.len()).collect::<Vec<_>>(), device)
+}
+
+fn save_summary(
+    out: &Path,
+    config: &SgdConfig,
+    data: String,
+    device: String,
+    outcome: &SgdOutcome,
+    test_acc: Option<f64>,
+) -> anyhow::Result<()> {
+    let accs = outcome.last_accuracies();
+    let summary = RunSummary {
+        config,
+        data,
+        device,
+        iterations_run: outcome.history.len(),
+        final_loss: outcome.final_loss(),
+        train_acc: accs.map(|a| a.0),
+        val_acc: accs.map(|a| a.1),
+        test_acc,
+        diverged: outcome.diverged,
+        seconds: outcome.seconds,
+    };
+    let json = serde_json::to_string_pretty(&summary).context("summary serialises")?;
+    write_text(&out.join("two_layer_summary.json"), &format!("{json}\n"))?;
+    Ok(())
+}
+
+fn print_result(outcome: &SgdOutcome, test_acc: Option<f64>) {
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    match outcome.last_accuracies() {
+        Some((train, val)) => println!(
+            "final loss {:.4}; train accuracy {} (first 1,000 train images), validation {}{}",
+            outcome.final_loss().unwrap_or(f64::NAN),
+            pct(train),
+            pct(val),
+            test_acc.map_or(String::new(), |t| format!(", test {}", pct(t)))
+        ),
+        None => println!("no epoch finished (diverged: {})", outcome.diverged),
+    }
+}
+
+fn data_description(data: &crate::cli::DataArgs, splits: &Splits) -> String {
+    format!(
+        "{}: train {}, val {}, test {}",
+        data.data_dir.display(),
+        splits.train.len(),
+        splits.val.len(),
+        splits.test.len()
+    )
+}
+
+/// `50,100,200` or `50..300:50` (inclusive, step) or a mix.
+fn parse_int_list(flag: &str, items: &[String]) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for item in items {
+        let bad = || anyhow::anyhow!("{flag}: '{item}' is not a whole number or a range A..B:STEP");
+        match item.split_once("..") {
+            Some((a, rest)) => {
+                let (b, step) = rest.split_once(':').unwrap_or((rest, "1"));
+                let (a, b, step): (usize, usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?, step.parse().map_err(|_| bad())?);
+                if step == 0 || a > b {
+                    return Err(bad());
+                }
+                out.extend((a..=b).step_by(step));
+            }
+            None => out.push(item.trim().parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,13 @@
+//! Models of the project.
+//!
+//! - [`mlp`]: the configurable-depth multi-layer perceptron of the depth study
+//!   (assignment Q4), with optional BatchNorm and dropout and a choice of weight
+//!   initialisation, built on Burn modules and trained with autodiff.
+//! - [`scratch`]: the two-layer network of Q1–Q3 whose forward pass, loss and
+//!   gradients are written by hand with Burn tensor operations, plus the
+//!   centred-difference gradient checker that proves those gradients.
+
+pub mod mlp;
+pub mod scratch;
+
+pub use mlp::{HiddenBlock, Mlp, MlpConfig, WeightInit};

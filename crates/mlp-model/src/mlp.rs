@@ -1,0 +1,164 @@
+//! `input -> [Linear -> (BatchNorm) -> ReLU -> (Dropout)] x len(hidden) -> Linear -> logits`.
+
+use burn::module::Param;
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu,
+};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How every Linear weight is initialised. Biases always start at zero, as in
+/// the assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightInit {
+    /// `Normal(0, std)`; the assignment uses std = 1e-3, which makes deep
+    /// ReLU stacks collapse because every layer shrinks the signal ~100x.
+    Normal { std: f64 },
+    /// Kaiming (He) normal, `std = sqrt(2 / fan_in)`: keeps the variance of a
+    /// ReLU layer's output equal to its input's, so depth does not shrink it.
+    Kaiming,
+}
+
+impl WeightInit {
+    /// The assignment's initialisation, `Normal(0, 1e-3)`.
+    pub const ASSIGNMENT: WeightInit = WeightInit::Normal { std: 1e-3 };
+
+    fn initializer(self) -> Initializer {
+        match self {
+            WeightInit::Normal { std } => Initializer::Normal { mean: 0.0, std },
+            WeightInit::Kaiming => Initializer::KaimingNormal {
+                gain: std::f64::consts::SQRT_2,
+                fan_out_only: false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for WeightInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WeightInit::Normal { std } => write!(f, "normal({std})"),
+            WeightInit::Kaiming => write!(f, "kaiming"),
+        }
+    }
+}
+
+/// Configuration of an [`Mlp`].
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Hidden layer widths, one entry per hidden layer; empty gives the linear
+    /// (softmax) classifier.
+    pub hidden: Vec<usize>,
+    /// Features per input, 3,072 for a flattened CIFAR-10 image.
+    #[config(default = 3072)]
+    pub input: usize,
+    /// Number of classes (logits).
+    #[config(default = 10)]
+    pub classes: usize,
+    /// BatchNorm after each hidden Linear, before the ReLU.
+    #[config(default = false)]
+    pub batch_norm: bool,
+    /// Dropout probability after each hidden ReLU; 0 disables it.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Weight initialisation of every Linear layer.
+    #[config(default = "WeightInit::ASSIGNMENT")]
+    pub init: WeightInit,
+}
+
+impl MlpConfig {
+    /// Number of Linear layers, the "depth" the assignment counts.
+    pub fn linear_layers(&self) -> usize {
+        self.hidden.len() + 1
+    }
+
+    /// Builds the model on `device` (seed the device first for reproducible weights).
+    pub fn init(&self, device: &Device) -> Mlp {
+        let mut d_in = self.input;
+        let mut hidden = Vec::with_capacity(self.hidden.len());
+        for &width in &self.hidden {
+            hidden.push(HiddenBlock {
+                linear: self.linear(d_in, width, device),
+                norm: self
+                    .batch_norm
+                    .then(|| BatchNormConfig::new(width).init(device)),
+                activation: Relu::new(),
+                dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
+            });
+            d_in = width;
+        }
+        Mlp {
+            hidden,
+            output: self.linear(d_in, self.classes, device),
+        }
+    }
+
+    fn linear(&self, d_in: usize, d_out: usize, device: &Device) -> Linear {
+        let mut linear = LinearConfig::new(d_in, d_out)
+            .with_initializer(self.init.initializer())
+            .init(device);
+        // Burn initialises the bias with the weight's initializer; the assignment
+        // (and PyTorch's practice for these studies) starts biases at zero.
+        linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+        linear
+    }
+}
+
+/// One hidden layer: `Linear -> (BatchNorm) -> ReLU -> (Dropout)`.
+#[derive(Module, Debug)]
+pub struct HiddenBlock {
+    pub linear: Linear,
+    pub norm: Option<BatchNorm>,
+    pub activation: Relu,
+    pub dropout: Option<Dropout>,
+}
+
+impl HiddenBlock {
+    /// x: [batch, d_in] -> [batch, d_out]
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut x = self.linear.forward(x);
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        x = self.activation.forward(x);
+        match &self.dropout {
+            Some(dropout) => dropout.forward(x),
+            None => x,
+        }
+    }
+}
+
+/// Multi-layer perceptron with any number of hidden layers.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub hidden: Vec<HiddenBlock>,
+    pub output: Linear,
+}
+
+impl Mlp {
+    /// x: [batch, input] -> logits [batch, classes]
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = self.hidden.iter().fold(x, |x, block| block.forward(x));
+        self.output.forward(x)
+    }
+
+    /// Like [`forward`](Self::forward), also returning every hidden activation
+    /// (after ReLU/dropout), to show how the signal shrinks or survives with depth.
+    ///
+    /// x: [batch, input] -> (logits [batch, classes], per hidden layer [batch, width])
+    pub fn forward_trace(&self, x: Tensor<2>) -> (Tensor<2>, Vec<Tensor<2>>) {
+        let mut activations = Vec::with_capacity(self.hidden.len());
+        let mut x = x;
+        for block in &self.hidden {
+            x = block.forward(x);
+            activations.push(x.clone());
+        }
+        (self.output.forward(x), activations)
+    }
+
+    /// Number of Linear layers.
+    pub fn linear_layers(&self) -> usize {
+        self.hidden.len() + 1
+    }
+}

@@ -1,0 +1,237 @@
+//! mlp-model tests: the scratch two-layer network against the assignment's
+//! reference numbers, and the configurable MLP's shapes and modes.
+
+mod mlp {
+    use burn::module::Param;
+    use burn::prelude::*;
+    use mlp_model::{MlpConfig, WeightInit};
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    #[test]
+    fn output_shapes_for_depths_1_to_8() {
+        let device = device();
+        for layers in 1..=8usize {
+            let hidden: Vec<usize> = (0..layers - 1).map(|i| 20 - i).collect();
+            for batch_norm in [false, true] {
+                let config = MlpConfig::new(hidden.clone())
+                    .with_input(12)
+                    .with_batch_norm(batch_norm)
+                    .with_dropout(0.4);
+                let model = config.init(&device);
+                assert_eq!(model.linear_layers(), layers);
+                let x = Tensor::<2>::ones([7, 12], &device);
+                assert_eq!(model.forward(x.clone()).dims(), [7, 10]);
+                let (logits, acts) = model.forward_trace(x);
+                assert_eq!(logits.dims(), [7, 10]);
+                let widths: Vec<usize> = acts.iter().map(|a| a.dims()[1]).collect();
+                assert_eq!(widths, hidden);
+            }
+        }
+    }
+
+    #[test]
+    fn exact_outputs_with_constant_weights() {
+        let device = device();
+        let mut model = MlpConfig::new(vec![4, 3]).with_input(5).with_classes(2).init(&device);
+        let fill = |shape: [usize; 2], v: f64| Param::from_tensor(Tensor::full(shape, v, &device));
+        model.hidden[0].linear.weight = fill([5, 4], 0.5);
+        model.hidden[1].linear.weight = fill([4, 3], 0.2);
+        model.output.weight = fill([3, 2], -0.5);
+        model.output.bias = Some(Param::from_tensor(Tensor::full([2], 0.25, &device)));
+        // Row 1 sums to 3: layer 1 = 3 * 0.5 = 1.5, layer 2 = 4 * 1.5 * 0.2 = 1.2,
+        // logits = 3 * 1.2 * -0.5 + 0.25 = -1.55. Row 2 is its negation: ReLU
+        // zeroes layer 1, so the logits are the bias alone.
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 3.0, 0.0, 1.0], [-1.0, 2.0, -3.0, 0.0, -1.0]], &device);
+        let out = model.forward(x).into_data().try_into_vec_as::<f32>().unwrap();
+        let expected = [-1.55f32, -1.55, 0.25, 0.25];
+        for (o, e) in out.iter().zip(expected) {
+            assert!((o - e).abs() < 1e-6, "{out:?} != {expected:?}");
+        }
+    }
+
+    #[test]
+    fn biases_start_at_zero_and_init_scales_differ() {
+        let device = device();
+        device.seed(3);
+        let plain = MlpConfig::new(vec![256]).init(&device);
+        let kaiming = MlpConfig::new(vec![256]).with_init(WeightInit::Kaiming).init(&device);
+        let bias = plain.hidden[0].linear.bias.as_ref().unwrap().val();
+        assert_eq!(bias.abs().sum().into_scalar::<f64>(), 0.0);
+        let std = |w: Tensor<2>| w.square().mean().sqrt().into_scalar::<f64>();
+        let plain_std = std(plain.hidden[0].linear.weight.val());
+        let kaiming_std = std(kaiming.hidden[0].linear.weight.val());
+        // Normal(0, 1e-3) vs He: sqrt(2 / 3072) = 0.0255.
+        assert!((plain_std - 1e-3).abs() < 5e-5, "{plain_std}");
+        assert!((kaiming_std - (2.0f64 / 3072.0).sqrt()).abs() < 1e-3, "{kaiming_std}");
+    }
+
+    #[test]
+    fn batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval() {
+        let ad = device().autodiff();
+        let model = MlpConfig::new(vec![3]).with_input(3).with_batch_norm(true).init(&ad);
+        let norm = model.hidden[0].norm.as_ref().unwrap();
+        let x = Tensor::<2>::from_floats([[1.0, 10.0, -4.0], [3.0, 20.0, -2.0], [5.0, 30.0, 0.0]], &ad);
+        // Training: each feature is standardised over the batch.
+        let train_out = norm.forward(x.clone());
+        let mean = train_out.clone().mean_dim(0).abs().max().into_scalar::<f64>();
+        let var = train_out.square().mean_dim(0).into_data().try_into_vec_as::<f32>().unwrap();
+        assert!(mean < 1e-5);
+        for v in var {
+            assert!((v - 1.0).abs() < 1e-3, "batch variance {v}");
+        }
+        // That training pass moved the running mean 10% towards the batch mean [3, 20, -2].
+        let running = norm.running_mean.value_sync().into_data().try_into_vec_as::<f32>().unwrap();
+        for (r, e) in running.iter().zip([0.3f32, 2.0, -0.2]) {
+            assert!((r - e).abs() < 1e-5, "running mean {running:?}");
+        }
+        // Eval: running statistics, the same answer for a row alone or in a batch.
+        let eval = model.valid();
+        let eval_norm = eval.hidden[0].norm.as_ref().unwrap();
+        let plain_x = x.inner();
+        let batch = eval_norm.forward(plain_x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        let row = eval_norm.forward(plain_x.slice([0..1, 0..3])).into_data().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(&batch[..3], &row[..]);
+    }
+
+    #[test]
+    fn dropout_is_active_in_training_and_inactive_in_eval() {
+        let ad = device().autodiff();
+        ad.seed(1);
+        let model = MlpConfig::new(vec![64]).with_input(16).with_dropout(0.5).init(&ad);
+        let x = Tensor::<2>::ones([8, 16], &ad);
+        let a = model.forward(x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        let b = model.forward(x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        assert_ne!(a, b, "dropout should draw a new mask every training pass");
+
+        let eval = model.valid();
+        let plain_x = x.inner();
+        let c = eval.forward(plain_x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        let d = eval.forward(plain_x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(c, d);
+        // With dropout off the network is deterministic: the same weights
+        // without a dropout layer give the same logits.
+        let mut no_dropout = eval.clone();
+        no_dropout.hidden[0].dropout = None;
+        assert_eq!(c, no_dropout.forward(plain_x).into_data().try_into_vec_as::<f32>().unwrap());
+    }
+}
+
+mod scratch {
+    use burn::prelude::*;
+    use burn::tensor::{DType, Distribution};
+    use mlp_model::scratch::{
+        GRADCHECK_THRESHOLD, LossOutput, ToyProblem, TwoLayerNet, check_gradients, gradcheck::autodiff_gradients,
+        ParamName, rel_error,
+    };
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    fn host(t: Tensor<2>) -> Vec<f64> {
+        t.into_data().try_into_vec_as::<f64>().unwrap()
+    }
+
+    #[test]
+    fn toy_scores_match_the_assignment() {
+        // Reference: the assignment's numpy forward pass,
+        //   scores = softmax(relu(X @ W1 + b1) @ W2 + b2)
+        // stored as `correct_scores` in the fixture; pass mark: sum |diff| < 1e-7.
+        let device = device();
+        let toy = ToyProblem::embedded();
+        let net = toy.net(DType::F64, &device);
+        let scores = host(net.scores(toy.inputs(DType::F64, &device)));
+        let diff: f64 = scores.iter().zip(toy.correct_scores.concat()).map(|(a, b)| (a - b).abs()).sum();
+        assert!(diff < 1e-7, "sum |scores - correct| = {diff:e}");
+    }
+
+    #[test]
+    fn toy_loss_matches_the_assignment() {
+        // Reference: correct_loss = 1.30378789133 (reg = 0.05); pass mark 1e-12.
+        let device = device();
+        let toy = ToyProblem::embedded();
+        let net = toy.net(DType::F64, &device);
+        let LossOutput::Loss { loss, .. } = net.loss(toy.inputs(DType::F64, &device), Some(toy.labels(&device)), toy.reg)
+        else {
+            panic!("labels were given")
+        };
+        let loss = loss.into_scalar::<f64>();
+        assert!((loss - 1.30378789133).abs() < 1e-12, "loss {loss:.14}");
+    }
+
+    #[test]
+    fn toy_gradients_pass_the_finite_difference_check_and_match_autodiff() {
+        let device = device();
+        let toy = ToyProblem::embedded();
+        let net = toy.net(DType::F64, &device);
+        let rows = check_gradients(&net, toy.inputs(DType::F64, &device), toy.labels(&device), toy.reg);
+        assert_eq!(rows.iter().map(|r| r.elements).collect::<Vec<_>>(), [40, 10, 30, 3]);
+        for row in rows {
+            assert!(row.numeric_rel_error < GRADCHECK_THRESHOLD, "{row:?}");
+            assert!(row.autodiff_max_abs_diff < 1e-12, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn manual_gradients_match_autodiff_on_random_shapes() {
+        // A property test over shapes and seeds: the hand-written backward pass
+        // must agree with Burn's autodiff for any D, H, C, N.
+        let device = device();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |lo: usize, hi: usize| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            lo + (state >> 33) as usize % (hi - lo + 1)
+        };
+        for case in 0..12 {
+            let (d, h, c, n) = (next(1, 40), next(1, 30), next(2, 12), next(1, 25));
+            device.seed(case);
+            let net = TwoLayerNet::init(d, h, c, 0.5, DType::F64, &device);
+            let x = Tensor::<2>::random([n, d], Distribution::Normal(0.0, 2.0), (&device, DType::F64));
+            let labels: Vec<i64> = (0..n).map(|_| next(0, c - 1) as i64).collect();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
+            let reg = 0.1 * case as f64;
+            let LossOutput::Loss { grads, .. } = net.loss(x.clone(), Some(y.clone()), reg) else {
+                panic!("labels were given")
+            };
+            let reference = autodiff_gradients(&net.params, x, y, reg);
+            for name in ParamName::ALL {
+                let err = rel_error(&grads.host_values(name), &reference.host_values(name));
+                assert!(err < 1e-9, "case {case} (D={d} H={h} C={c} N={n}) {name}: rel error {err:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn loss_is_stable_for_huge_scores_and_works_in_f32() {
+        let device = device();
+        let toy = ToyProblem::embedded();
+        for dtype in [DType::F32, DType::F64] {
+            let mut net = toy.net(dtype, &device);
+            // Scores of order 1e4 overflow a naive exp(); log-softmax must not.
+            net.params.w2 = net.params.w2.mul_scalar(1e4);
+            let LossOutput::Loss { loss, grads } =
+                net.loss(toy.inputs(dtype, &device), Some(toy.labels(&device)), toy.reg)
+            else {
+                panic!("labels were given")
+            };
+            let loss = loss.into_scalar::<f64>();
+            assert!(loss.is_finite(), "{dtype:?}: loss {loss}");
+            assert!(grads.host_values(ParamName::W1).iter().all(|g| g.is_finite()));
+        }
+    }
+
+    #[test]
+    fn a_bad_fixture_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("toy-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("toy.json");
+        std::fs::write(&path, "{\"input_size\": 4}").unwrap();
+        let err = ToyProblem::load(&path).unwrap_err().to_string();
+        assert!(err.contains("toy.json") && err.contains("not valid"), "{err}");
+        let err = ToyProblem::load(&dir.join("missing.json")).unwrap_err().to_string();
+        assert!(err.contains("missing.json"), "{err}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Training loops, studies, result records and plots.
+//!
+//! - [`mlp_loop`]: one training loop for the [`mlp_model::Mlp`] on any device
+//!   (the assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
+//!   validation model, test evaluated once).
+//! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
+//! - [`two_layer`]: SGD training and tuning of the scratch network (Q3).
+//! - [`records`], [`plots`]: atomically written CSV rows and PNG charts.
+
+pub mod batches;
+pub mod error;
+pub mod mlp_loop;
+pub mod plots;
+pub mod progress;
+pub mod records;
+pub mod study;
+pub mod two_layer;
+
+pub use error::TrainError;
+pub use progress::Progress;

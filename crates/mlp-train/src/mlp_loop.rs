@@ -1,0 +1,304 @@
+//! The training loop of the depth study (assignment Q4), one for every device.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::DType;
+use mlp_model::{Mlp, MlpConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::batches::BatchSource;
+use crate::{Progress, TrainError};
+
+/// The training recipe; defaults are the assignment's Q4 values.
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Images per optimiser step; the last batch of an epoch may be smaller.
+    #[config(default = 200)]
+    pub batch_size: usize,
+    /// Adam learning rate of the first epoch.
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// The learning rate is multiplied by this after every epoch.
+    #[config(default = 0.95)]
+    pub lr_decay: f64,
+    /// L2 coefficient added to the gradient (PyTorch Adam's `weight_decay`).
+    #[config(default = 1e-3)]
+    pub weight_decay: f64,
+    /// Adam epsilon; PyTorch's 1e-8, not Burn's default 1e-5, to reproduce the reports.
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f64,
+    /// Seeds the weights, dropout and the per-epoch shuffles.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Rejects values no training could use, naming the flag.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if self.epochs == 0 {
+            return Err(TrainError::invalid("--epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(TrainError::invalid("--batch-size", "must be at least 1"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(TrainError::invalid("--lr", format!("{} is not a positive number", self.lr)));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0) {
+            return Err(TrainError::invalid("--lr-decay", format!("{} is not a positive number", self.lr_decay)));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(TrainError::invalid("--weight-decay", format!("{} is not a number >= 0", self.weight_decay)));
+        }
+        Ok(())
+    }
+}
+
+/// Train, validation and test splits, each with the train-fitted normaliser.
+pub struct SplitSources<'a> {
+    pub train: BatchSource<'a>,
+    pub val: BatchSource<'a>,
+    pub test: BatchSource<'a>,
+}
+
+/// Loss and accuracy of a model on one split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// What happened in one epoch. Train loss and accuracy are averaged over the
+/// epoch's minibatches in training mode (as PyTorch reports usually do); the
+/// validation numbers come from the eval-mode model at the end of the epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub seconds: f64,
+}
+
+/// How the signal and the gradients look at initialisation, layer by layer:
+/// the "why" behind a collapsed deep network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSignal {
+    /// 1-based index of the Linear layer.
+    pub layer: usize,
+    /// RMS of the layer's output after ReLU (hidden layers) or of the logits.
+    pub activation_rms: f64,
+    /// Frobenius norm of dLoss/dW of this layer on the first minibatch.
+    pub weight_grad_norm: f64,
+}
+
+/// Everything one training run produced.
+pub struct RunOutcome {
+    pub history: Vec<EpochRecord>,
+    /// Epoch whose weights scored best on validation (1-based), if any epoch finished.
+    pub best_epoch: Option<usize>,
+    /// Test loss and accuracy of the best-on-validation weights, evaluated once.
+    pub test: Option<Evaluation>,
+    /// The epoch in which the training loss became NaN or infinite.
+    pub diverged_at: Option<usize>,
+    pub signal: Vec<LayerSignal>,
+    pub seconds: f64,
+    /// The best-on-validation model in eval mode.
+    pub best_model: Option<Mlp>,
+}
+
+impl RunOutcome {
+    pub fn best_record(&self) -> Option<&EpochRecord> {
+        self.best_epoch.map(|e| &self.history[e - 1])
+    }
+}
+
+/// Trains `model_config` with `recipe` on `data`, on `device` (plain or
+/// autodiff; gradients are tracked on its autodiff form).
+pub fn train_mlp(
+    model_config: &MlpConfig,
+    recipe: &TrainConfig,
+    data: &SplitSources,
+    device: &Device,
+    progress: Progress,
+    label: &str,
+) -> Result<RunOutcome, TrainError> {
+    recipe.validate()?;
+    let start = Instant::now();
+    let plain = device.clone().without_autodiff();
+    let ad = plain.clone().autodiff();
+
+    let mut rng = StdRng::seed_from_u64(recipe.seed);
+    let mut order: Vec<usize> = (0..data.train.len()).collect();
+    order.shuffle(&mut rng);
+    let signal = probe_signal(model_config, recipe.seed, data, &order[..recipe.batch_size.min(order.len())], &ad);
+
+    ad.seed(recipe.seed);
+    let mut model = model_config.init(&ad);
+    let mut optimizer = AdamConfig::new()
+        .with_epsilon(recipe.adam_epsilon as f32)
+        .with_weight_decay(Some(WeightDecayConfig::new(recipe.weight_decay as f32)))
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+
+    let mut history = Vec::with_capacity(recipe.epochs);
+    let mut best: Option<(usize, f64, Mlp)> = None;
+    let mut diverged_at = None;
+    let mut lr = recipe.lr;
+    let steps = data.train.len().div_ceil(recipe.batch_size);
+
+    for epoch in 1..=recipe.epochs {
+        let epoch_start = Instant::now();
+        if epoch > 1 {
+            order.shuffle(&mut rng);
+        }
+        let bar = progress.bar(steps as u64, format!("{label} epoch {epoch}/{}", recipe.epochs));
+        // Running sums stay on the device: reading them every step would
+        // synchronise the GPU after every batch.
+        let mut loss_sum = Tensor::<1>::zeros([1], &plain);
+        let mut correct = Tensor::<1, Int>::zeros([1], &plain);
+        for (step, chunk) in order.chunks(recipe.batch_size).enumerate() {
+            let (x, y) = data.train.batch(chunk, DType::F32, &ad);
+            let logits = model.forward(x); // [batch, classes]
+            let loss = loss_fn.forward(logits.clone(), y.clone()); // [1]
+            loss_sum = loss_sum + loss.clone().detach().inner().mul_scalar(chunk.len() as f64);
+            correct = correct + count_correct(logits.detach().inner(), y.inner());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+            bar.inc(1);
+            if progress == Progress::Bars && (step + 1) % 10 == 0 {
+                let seen = (step + 1) * recipe.batch_size;
+                let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {:.4} {rate:.0} img/s", scalar(&loss_sum) / seen as f64));
+            }
+        }
+        bar.finish_and_clear();
+
+        let n = data.train.len() as f64;
+        let train_loss = scalar(&loss_sum) / n;
+        let train_acc = scalar_int(&correct) / n;
+        if !train_loss.is_finite() {
+            diverged_at = Some(epoch);
+            progress.note(format!("{label}: training loss became {train_loss} in epoch {epoch}; recorded as diverged"));
+            break;
+        }
+        let eval_model = model.valid();
+        let val = evaluate(&eval_model, &data.val, recipe.batch_size.max(500), &plain);
+        history.push(EpochRecord {
+            epoch,
+            lr,
+            train_loss,
+            train_acc,
+            val_loss: val.loss,
+            val_acc: val.accuracy,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        });
+        progress.note(format!(
+            "{label} epoch {epoch:>2}: train loss {train_loss:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  ({:.1}s)",
+            100.0 * train_acc,
+            val.loss,
+            100.0 * val.accuracy,
+            epoch_start.elapsed().as_secs_f64()
+        ));
+        if best.as_ref().is_none_or(|(_, acc, _)| val.accuracy > *acc) {
+            best = Some((epoch, val.accuracy, eval_model));
+        }
+        lr *= recipe.lr_decay;
+    }
+
+    let test = best
+        .as_ref()
+        .map(|(_, _, model)| evaluate(model, &data.test, recipe.batch_size.max(500), &plain));
+    Ok(RunOutcome {
+        history,
+        best_epoch: best.as_ref().map(|(epoch, _, _)| *epoch),
+        test,
+        diverged_at,
+        signal,
+        seconds: start.elapsed().as_secs_f64(),
+        best_model: best.map(|(_, _, model)| model),
+    })
+}
+
+/// Mean cross-entropy and accuracy of an eval-mode `model` over `source`.
+pub fn evaluate(model: &Mlp, source: &BatchSource, batch_size: usize, device: &Device) -> Evaluation {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut loss_sum = Tensor::<1>::zeros([1], device);
+    let mut correct = Tensor::<1, Int>::zeros([1], device);
+    for indices in source.sequential_batches(batch_size) {
+        let (x, y) = source.batch(&indices, DType::F32, device);
+        let logits = model.forward(x);
+        loss_sum = loss_sum + loss_fn.forward(logits.clone(), y.clone()).mul_scalar(indices.len() as f64);
+        correct = correct + count_correct(logits, y);
+    }
+    let n = source.len().max(1) as f64;
+    Evaluation {
+        loss: scalar(&loss_sum) / n,
+        accuracy: scalar_int(&correct) / n,
+    }
+}
+
+/// logits: [batch, classes], y: [batch] -> number of correct predictions, [1]
+fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1, Int> {
+    logits.argmax(1).squeeze::<1>().equal(y).int().sum()
+}
+
+/// Activation RMS and weight-gradient norm per layer at initialisation, on one
+/// minibatch. Uses its own copy of the initial weights (same seed), so the
+/// probe cannot touch the trained model's BatchNorm statistics.
+fn probe_signal(
+    model_config: &MlpConfig,
+    seed: u64,
+    data: &SplitSources,
+    indices: &[usize],
+    ad: &Device,
+) -> Vec<LayerSignal> {
+    ad.seed(seed);
+    let model = model_config.init(ad);
+    let (x, y) = data.train.batch(indices, DType::F32, ad);
+    let (logits, activations) = model.forward_trace(x);
+    let loss = CrossEntropyLossConfig::new().init(ad).forward(logits.clone(), y);
+    let grads = loss.backward();
+    let weights: Vec<_> = model
+        .hidden
+        .iter()
+        .map(|block| &block.linear.weight)
+        .chain(std::iter::once(&model.output.weight))
+        .collect();
+    activations
+        .into_iter()
+        .chain(std::iter::once(logits))
+        .zip(weights)
+        .enumerate()
+        .map(|(i, (activation, weight))| LayerSignal {
+            layer: i + 1,
+            activation_rms: scalar(&activation.detach().inner().square().mean().sqrt()),
+            weight_grad_norm: weight
+                .val()
+                .grad(&grads)
+                .map(|g| scalar(&g.square().sum().sqrt()))
+                .unwrap_or(f64::NAN),
+        })
+        .collect()
+}
+
+fn scalar(t: &Tensor<1>) -> f64 {
+    t.clone().into_scalar::<f64>()
+}
+
+fn scalar_int(t: &Tensor<1, Int>) -> f64 {
+    t.clone().into_scalar::<i64>() as f64
+}

@@ -1,0 +1,429 @@
+//! Q3: stochastic gradient descent on the scratch two-layer network, and the
+//! hyper-parameter search around it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use mlp_data::{IMAGE_BYTES, NUM_CLASSES, Normalizer};
+use mlp_model::scratch::{LossOutput, Params, TwoLayerNet};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::batches::BatchSource;
+use crate::records::write_csv;
+use crate::{Progress, TrainError, plots};
+
+/// The SGD recipe; defaults are the assignment's CIFAR-10 defaults (which
+/// reach only ~29% validation on the full data: the point of tuning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SgdConfig {
+    pub hidden: usize,
+    pub lr: f64,
+    pub lr_decay: f64,
+    pub reg: f64,
+    pub iters: usize,
+    pub batch_size: usize,
+    /// Weights start as `std * N(0, 1)`.
+    pub std: f64,
+    pub seed: u64,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            hidden: 50,
+            lr: 1e-4,
+            lr_decay: 0.95,
+            reg: 0.25,
+            iters: 1000,
+            batch_size: 200,
+            std: 1e-4,
+            seed: 0,
+        }
+    }
+}
+
+impl SgdConfig {
+    /// The assignment's toy run: lr 0.1, reg 5e-6, 100 iterations.
+    pub fn toy() -> Self {
+        SgdConfig {
+            lr: 0.1,
+            reg: 5e-6,
+            iters: 100,
+            ..SgdConfig::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let positive = |flag, v: f64| {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(TrainError::invalid(flag, format!("{v} is not a positive number"))) }
+        };
+        positive("--lr", self.lr)?;
+        positive("--lr-decay", self.lr_decay)?;
+        positive("--std", self.std)?;
+        if !(self.reg.is_finite() && self.reg >= 0.0) {
+            return Err(TrainError::invalid("--reg", format!("{} is not a number >= 0", self.reg)));
+        }
+        for (flag, v) in [("--hidden", self.hidden), ("--iters", self.iters), ("--batch-size", self.batch_size)] {
+            if v == 0 {
+                return Err(TrainError::invalid(flag, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where minibatches come from: CIFAR-10 images normalised per batch, or a
+/// small in-memory problem such as the toy.
+pub trait Examples {
+    fn len(&self) -> usize;
+    /// x: [indices.len(), D], y: [indices.len()]
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>);
+}
+
+impl Examples for BatchSource<'_> {
+    fn len(&self) -> usize {
+        BatchSource::len(self)
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+        BatchSource::batch(self, indices, DType::F32, device)
+    }
+}
+
+/// A whole problem held as tensors. x: [N, D], y: [N]
+pub struct TensorExamples {
+    pub x: Tensor<2>,
+    pub y: Tensor<1, Int>,
+}
+
+impl Examples for TensorExamples {
+    fn len(&self) -> usize {
+        self.y.dims()[0]
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+        let idx: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [indices.len()]), device);
+        (self.x.clone().select(0, idx.clone()), self.y.clone().select(0, idx))
+    }
+}
+
+/// One row of `two_layer_history.csv`: an iteration's loss, and at the end of
+/// each epoch the accuracies and the learning rate used in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationRow {
+    pub iteration: usize,
+    pub loss: f64,
+    pub epoch: Option<usize>,
+    pub lr: Option<f64>,
+    pub train_acc: Option<f64>,
+    pub val_acc: Option<f64>,
+}
+
+/// What an SGD run produced.
+pub struct SgdOutcome {
+    pub net: TwoLayerNet,
+    pub history: Vec<IterationRow>,
+    pub diverged: bool,
+    pub seconds: f64,
+}
+
+impl SgdOutcome {
+    pub fn final_loss(&self) -> Option<f64> {
+        self.history.last().map(|r| r.loss)
+    }
+    /// Accuracies at the last epoch boundary: (train, val).
+    pub fn last_accuracies(&self) -> Option<(f64, f64)> {
+        self.history.iter().rev().find_map(|r| Some((r.train_acc?, r.val_acc?)))
+    }
+}
+
+/// Trains `net` by SGD as the assignment defines it: each iteration draws
+/// `batch_size` indices with replacement; an epoch is `max(N / batch, 1)`
+/// iterations, after which train accuracy (on at most the first 1,000 train
+/// examples, a fixed sample) and validation accuracy are recorded and the
+/// learning rate decays.
+pub fn train_sgd(
+    mut net: TwoLayerNet,
+    config: &SgdConfig,
+    train: &dyn Examples,
+    val: &dyn Examples,
+    device: &Device,
+    progress: Progress,
+    label: &str,
+) -> Result<SgdOutcome, TrainError> {
+    config.validate()?;
+    let start = Instant::now();
+    let n = train.len();
+    let per_epoch = (n / config.batch_size).max(1);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut lr = config.lr;
+    let mut history = Vec::with_capacity(config.iters);
+    // Losses stay on the device until an epoch ends: one read per epoch, not per step.
+    let mut pending: Vec<Tensor<1>> = Vec::with_capacity(per_epoch);
+    let sample: Vec<usize> = (0..n.min(1000)).collect();
+    let bar = progress.bar(config.iters as u64, label.to_owned());
+    let mut diverged = false;
+
+    for it in 0..config.iters {
+        let indices: Vec<usize> = (0..config.batch_size).map(|_| rng.random_range(0..n)).collect();
+        let (x, y) = train.batch(&indices, device);
+        let LossOutput::Loss { loss, grads } = net.loss(x, Some(y), config.reg) else {
+            unreachable!("labels were given");
+        };
+        pending.push(loss);
+        net.params = sgd_step(&net.params, &grads, lr);
+        bar.inc(1);
+
+        let epoch_end = (it + 1) % per_epoch == 0;
+        if epoch_end || it + 1 == config.iters {
+            let losses = drain_losses(&mut pending);
+            let first = history.len();
+            history.extend(losses.iter().enumerate().map(|(k, &loss)| IterationRow {
+                iteration: first + k + 1,
+                loss,
+                epoch: None,
+                lr: None,
+                train_acc: None,
+                val_acc: None,
+            }));
+            if losses.iter().any(|l| !l.is_finite()) {
+                diverged = true;
+                progress.note(format!("{label}: loss became non-finite by iteration {}; recorded as diverged", it + 1));
+                break;
+            }
+            if epoch_end {
+                let train_acc = accuracy(&net, train, &sample, device);
+                let val_acc = accuracy(&net, val, &(0..val.len()).collect::<Vec<_>>(), device);
+                let row = history.last_mut().expect("an epoch has at least one iteration");
+                row.epoch = Some((it + 1) / per_epoch);
+                row.lr = Some(lr);
+                row.train_acc = Some(train_acc);
+                row.val_acc = Some(val_acc);
+                bar.set_message(format!("loss {:.4} train {:.1}% val {:.1}%", row.loss, 100.0 * train_acc, 100.0 * val_acc));
+                lr *= config.lr_decay;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(SgdOutcome {
+        net,
+        history,
+        diverged,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// `param -= lr * grad` for every parameter.
+fn sgd_step(p: &Params, g: &Params, lr: f64) -> Params {
+    Params {
+        w1: p.w1.clone() - g.w1.clone().mul_scalar(lr),
+        b1: p.b1.clone() - g.b1.clone().mul_scalar(lr),
+        w2: p.w2.clone() - g.w2.clone().mul_scalar(lr),
+        b2: p.b2.clone() - g.b2.clone().mul_scalar(lr),
+    }
+}
+
+fn drain_losses(pending: &mut Vec<Tensor<1>>) -> Vec<f64> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    Tensor::cat(std::mem::take(pending), 0)
+        .into_data()
+        .try_into_vec_as::<f64>()
+        .expect("losses convert to f64")
+}
+
+/// Fraction of `indices` of `examples` that `net` classifies correctly.
+pub fn accuracy(net: &TwoLayerNet, examples: &dyn Examples, indices: &[usize], device: &Device) -> f64 {
+    if indices.is_empty() {
+        return 0.0;
+    }
+    let mut correct = Tensor::<1, Int>::zeros([1], device);
+    for chunk in indices.chunks(1000) {
+        let (x, y) = examples.batch(chunk, device);
+        correct = correct + net.predict(x).equal(y).int().sum();
+    }
+    correct.into_scalar::<i64>() as f64 / indices.len() as f64
+}
+
+/// A fresh network for CIFAR-10 inputs, seeded.
+pub fn init_cifar_net(config: &SgdConfig, device: &Device) -> TwoLayerNet {
+    device.seed(config.seed);
+    TwoLayerNet::init(IMAGE_BYTES, config.hidden, NUM_CLASSES, config.std, DType::F32, device)
+}
+
+/// Writes the loss curve and the train/val accuracy curve of an SGD run.
+pub fn plot_history(loss_path: &Path, accuracy_path: &Path, history: &[IterationRow], title: &str) -> Result<(), TrainError> {
+    let loss: Vec<(f64, f64)> = history.iter().map(|r| (r.iteration as f64, r.loss)).collect();
+    plots::line_chart(loss_path, &format!("{title}: training loss"), "iteration", "loss", &[("loss".to_owned(), loss)])?;
+    let epochs: Vec<&IterationRow> = history.iter().filter(|r| r.epoch.is_some()).collect();
+    let pick = |f: fn(&IterationRow) -> Option<f64>| -> Vec<(f64, f64)> {
+        epochs.iter().filter_map(|r| Some((r.epoch? as f64, 100.0 * f(r)?))).collect()
+    };
+    plots::line_chart(
+        accuracy_path,
+        &format!("{title}: accuracy per epoch"),
+        "epoch",
+        "accuracy (%)",
+        &[("train".to_owned(), pick(|r| r.train_acc)), ("validation".to_owned(), pick(|r| r.val_acc))],
+    )
+}
+
+/// Draws W1 as 32x32 colour tiles, one per hidden unit. W1's rows are in the
+/// normaliser's feature order, which `normalizer` maps back to pixels.
+pub fn plot_weights(path: &Path, net: &TwoLayerNet, normalizer: &Normalizer) -> Result<(), TrainError> {
+    let [d, h, _] = net.params.dims();
+    let w1 = net.params.host_values(mlp_model::scratch::ParamName::W1); // [D, H] row-major
+    let mut feature_at = vec![0usize; d];
+    for j in 0..d {
+        let (c, r, col) = normalizer.feature_position(j);
+        feature_at[c * 1024 + r * 32 + col] = j;
+    }
+    plots::weight_tiles(path, h, |unit, c, r, col| w1[feature_at[c * 1024 + r * 32 + col] * h + unit])
+}
+
+/// One grid point of a tuning sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    pub hidden: usize,
+    pub lr: f64,
+    pub reg: f64,
+    pub iters: usize,
+}
+
+/// The grid: every combination of the lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneGrid {
+    pub hidden: Vec<usize>,
+    pub lr: Vec<f64>,
+    pub reg: Vec<f64>,
+    pub iters: Vec<usize>,
+}
+
+impl TuneGrid {
+    pub fn trials(&self) -> Vec<Trial> {
+        let mut out = Vec::new();
+        for &hidden in &self.hidden {
+            for &lr in &self.lr {
+                for &reg in &self.reg {
+                    for &iters in &self.iters {
+                        out.push(Trial { hidden, lr, reg, iters });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One row of `two_layer_tuning.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRow {
+    pub trial: usize,
+    pub hidden: usize,
+    pub lr: f64,
+    pub reg: f64,
+    pub iters: usize,
+    pub seed: u64,
+    pub final_loss: Option<f64>,
+    pub train_acc: Option<f64>,
+    pub val_acc: Option<f64>,
+    pub diverged: bool,
+    pub seconds: f64,
+}
+
+/// Runs every trial of `grid` (other settings from `base`), scoring each on
+/// validation; rewrites `csv_path` after every trial. Returns the rows and the
+/// best trial's outcome.
+pub fn tune(
+    grid: &TuneGrid,
+    base: &SgdConfig,
+    train: &dyn Examples,
+    val: &dyn Examples,
+    device: &Device,
+    csv_path: &Path,
+    progress: Progress,
+) -> Result<(Vec<TrialRow>, Option<(SgdConfig, SgdOutcome)>), TrainError> {
+    let trials = grid.trials();
+    if trials.is_empty() {
+        return Err(TrainError::invalid("--hidden/--lr/--reg/--iters", "the grid is empty"));
+    }
+    let mut rows = Vec::with_capacity(trials.len());
+    let mut best: Option<(f64, SgdConfig, SgdOutcome)> = None;
+    for (i, trial) in trials.iter().enumerate() {
+        let config = SgdConfig {
+            hidden: trial.hidden,
+            lr: trial.lr,
+            reg: trial.reg,
+            iters: trial.iters,
+            ..base.clone()
+        };
+        let label = format!(
+            "trial {}/{} H={} lr={:e} reg={} it={}",
+            i + 1,
+            trials.len(),
+            trial.hidden,
+            trial.lr,
+            trial.reg,
+            trial.iters
+        );
+        let outcome = train_sgd(init_cifar_net(&config, device), &config, train, val, device, progress, &label)?;
+        let accs = outcome.last_accuracies();
+        rows.push(TrialRow {
+            trial: i + 1,
+            hidden: trial.hidden,
+            lr: trial.lr,
+            reg: trial.reg,
+            iters: trial.iters,
+            seed: config.seed,
+            final_loss: outcome.final_loss(),
+            train_acc: accs.map(|a| a.0),
+            val_acc: accs.map(|a| a.1),
+            diverged: outcome.diverged,
+            seconds: outcome.seconds,
+        });
+        write_csv(csv_path, &rows)?;
+        progress.note(format!(
+            "{label}: val {}",
+            accs.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a.1))
+        ));
+        if let Some((_, val_acc)) = accs.filter(|_| !outcome.diverged)
+            && best.as_ref().is_none_or(|(b, _, _)| val_acc > *b)
+        {
+            best = Some((val_acc, config, outcome));
+        }
+    }
+    Ok((rows, best.map(|(_, c, o)| (c, o))))
+}
+
+/// Validation accuracy over hidden size × learning rate: for each cell the
+/// best trial over the other axes (reg, iterations).
+pub fn plot_tuning_heatmap(path: &Path, grid: &TuneGrid, rows: &[TrialRow]) -> Result<(), TrainError> {
+    let values: Vec<Vec<Option<f64>>> = grid
+        .hidden
+        .iter()
+        .map(|&h| {
+            grid.lr
+                .iter()
+                .map(|&lr| {
+                    rows.iter()
+                        .filter(|r| r.hidden == h && r.lr == lr)
+                        .filter_map(|r| r.val_acc)
+                        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v))))
+                })
+                .collect()
+        })
+        .collect();
+    plots::heatmap(
+        path,
+        "validation accuracy (%): hidden size x learning rate",
+        "hidden size",
+        &grid.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+        "learning rate",
+        &grid.lr.iter().map(|lr| format!("{lr:e}")).collect::<Vec<_>>(),
+        &values,
+    )
+}
