@@ -60,13 +60,13 @@ pub struct DataArgs {
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
     /// Training images: the first N of the training files.
-    #[arg(long, default_value_t = 49_000)]
+    #[arg(long, default_value_t = 49_000, allow_negative_numbers = true)]
     pub num_train: usize,
     /// Validation images: the next N training images after the training split.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, allow_negative_numbers = true)]
     pub num_val: usize,
     /// Test images: the first N of test_batch.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, allow_negative_numbers = true)]
     pub num_test: usize,
 }
 
@@ -109,10 +109,10 @@ pub struct DepthStudyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RecipeArgs {
     /// Passes over the training split.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     pub epochs: usize,
     /// Images per optimiser step.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
@@ -158,7 +158,7 @@ pub struct SgdArgs {
     #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
     pub lr_decay: f64,
     /// Minibatch size (drawn with replacement).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Initial weights are std * N(0, 1).
     #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
@@ -175,7 +175,7 @@ pub struct TwoLayerTrainArgs {
     #[arg(long)]
     pub toy: bool,
     /// Hidden units.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
     pub hidden: usize,
     /// SGD learning rate [default: 1e-4; 0.1 with --toy].
     #[arg(long, allow_negative_numbers = true)]
@@ -184,7 +184,7 @@ pub struct TwoLayerTrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub reg: Option<f64>,
     /// Iterations [default: 1000; 100 with --toy].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub iters: Option<usize>,
     #[command(flatten)]
     pub sgd: SgdArgs,

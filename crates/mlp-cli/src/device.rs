@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use burn::prelude::*;
-use burn::tensor::wgpu::wgpu;
+use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use clap::ValueEnum;
 
 /// `--device` values.
@@ -90,10 +90,18 @@ impl Gpu {
     }
 }
 
+/// The graphics API wgpu computes through: Metal on macOS, Vulkan elsewhere.
+/// Never OpenGL: its compute path is slow, and on Mesa's software EGL it
+/// deadlocked inside wgpu (seen here), where Vulkan fails fast or works.
+#[cfg(target_os = "macos")]
+const GRAPHICS_API: WgpuBackend = WgpuBackend::Metal;
+#[cfg(not(target_os = "macos"))]
+const GRAPHICS_API: WgpuBackend = WgpuBackend::Vulkan;
+
 /// Opens the default wgpu adapter eagerly, so a missing GPU is an error here
 /// rather than a panic on a background thread at the first tensor operation.
 fn probe_gpu() -> anyhow::Result<Gpu> {
-    let (device, setup) = Device::wgpu_options().init_with_setup()?;
+    let (device, setup) = Device::wgpu_options().graphics_api(GRAPHICS_API).init_with_setup()?;
     let info = setup.adapter.get_info();
     Ok(Gpu {
         device,
