@@ -88,7 +88,11 @@ pub struct DepthStudyArgs {
     #[arg(long, value_delimiter = ',', default_value = "50,40,30,25,20")]
     pub widths: Vec<usize>,
     /// What to compare at each depth: plain, kaiming, batchnorm, batchnorm-dropout.
-    #[arg(long, value_delimiter = ',', default_value = "plain,kaiming,batchnorm,batchnorm-dropout")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "plain,kaiming,batchnorm,batchnorm-dropout"
+    )]
     pub variants: Vec<Variant>,
     #[command(flatten)]
     pub recipe: RecipeArgs,

@@ -54,7 +54,13 @@ pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice>
         DeviceChoice::Auto => match probe_gpu() {
             Ok(gpu) if !gpu.software => gpu.into_chosen(),
             Ok(gpu) => {
-                note(quiet, &format!("--device auto: wgpu adapter '{}' is a software renderer; using the CPU", gpu.name));
+                note(
+                    quiet,
+                    &format!(
+                        "--device auto: wgpu adapter '{}' is a software renderer; using the CPU",
+                        gpu.name
+                    ),
+                );
                 cpu()
             }
             Err(error) => {
@@ -82,7 +88,11 @@ struct Gpu {
 
 impl Gpu {
     fn into_chosen(self) -> ChosenDevice {
-        let kind = if self.software { "software adapter, not a GPU" } else { "GPU" };
+        let kind = if self.software {
+            "software adapter, not a GPU"
+        } else {
+            "GPU"
+        };
         ChosenDevice {
             device: self.device,
             description: format!("wgpu {} ({}, {kind})", self.name, self.backend),

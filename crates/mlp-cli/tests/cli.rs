@@ -11,13 +11,10 @@ fn subset() -> PathBuf {
 fn mlp_cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
         .args(args)
-        .env_remove(mlp_cli_allow_software_gpu())
+        // A test must never treat a software renderer as a GPU.
+        .env_remove("MLP_ALLOW_SOFTWARE_GPU")
         .output()
         .expect("the binary runs")
-}
-
-fn mlp_cli_allow_software_gpu() -> &'static str {
-    "MLP_ALLOW_SOFTWARE_GPU"
 }
 
 /// Runs and expects failure; returns stderr.
@@ -31,8 +28,20 @@ fn fails(args: &[&str]) -> String {
 
 fn study_args<'a>(subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
-        "depth-study", "--quiet", "--device", "cpu", "--data-dir", subset, "--num-train", "4170", "--num-val", "1000",
-        "--num-test", "1000", "--out", out,
+        "depth-study",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--data-dir",
+        subset,
+        "--num-train",
+        "4170",
+        "--num-val",
+        "1000",
+        "--num-test",
+        "1000",
+        "--out",
+        out,
     ];
     args.extend_from_slice(extra);
     args
@@ -46,7 +55,11 @@ fn bad_layer_ranges_are_clear_errors() {
         let err = fails(&study_args(subset, "unused", &["--layers", layers]));
         assert!(err.contains("--layers") && err.contains(expected), "{layers}: {err}");
     }
-    let err = fails(&study_args(subset, "unused", &["--layers", "2..6", "--widths", "50,40"]));
+    let err = fails(&study_args(
+        subset,
+        "unused",
+        &["--layers", "2..6", "--widths", "50,40"],
+    ));
     assert!(err.contains("--widths") && err.contains("6 layers need 5"), "{err}");
 }
 
@@ -54,7 +67,13 @@ fn bad_layer_ranges_are_clear_errors() {
 fn bad_numbers_are_clear_errors() {
     let dir = subset();
     let subset = dir.to_str().unwrap();
-    for (flag, value) in [("--batch-size", "0"), ("--epochs", "0"), ("--lr", "0"), ("--lr", "-1"), ("--batch-size", "-5")] {
+    for (flag, value) in [
+        ("--batch-size", "0"),
+        ("--epochs", "0"),
+        ("--lr", "0"),
+        ("--lr", "-1"),
+        ("--batch-size", "-5"),
+    ] {
         let err = fails(&study_args(subset, "unused", &[flag, value]));
         assert!(err.contains(flag), "{flag} {value}: {err}");
     }
@@ -78,7 +97,11 @@ fn an_unwritable_output_directory_fails_before_training() {
     std::fs::write(&file, "not a directory").unwrap();
     let out = file.join("results");
     let dir = subset();
-    let err = fails(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &["--layers", "2", "--epochs", "1"]));
+    let err = fails(&study_args(
+        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &["--layers", "2", "--epochs", "1"],
+    ));
     assert!(err.contains("a-file"), "{err}");
 }
 
@@ -87,20 +110,39 @@ fn gpu_without_a_hardware_adapter_is_a_clear_error() {
     // On a machine with a real GPU this run would get past the device and fail
     // on the missing data directory instead; both are clean failures.
     let err = fails(&["depth-study", "--device", "gpu", "--data-dir", "/nonexistent/cifar"]);
-    assert!(err.contains("--device gpu") || err.contains("/nonexistent/cifar"), "{err}");
+    assert!(
+        err.contains("--device gpu") || err.contains("/nonexistent/cifar"),
+        "{err}"
+    );
 }
 
 #[test]
 fn data_info_describes_the_bundled_subset() {
     let dir = subset();
-    let out = mlp_cli(&["data-info", "--data-dir", dir.to_str().unwrap(), "--num-train", "4170", "--num-val", "1000", "--num-test", "1000"]);
+    let out = mlp_cli(&[
+        "data-info",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--num-train",
+        "4170",
+        "--num-val",
+        "1000",
+        "--num-test",
+        "1000",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("layout: binary"), "{stdout}");
     assert!(stdout.contains("images: 5170 training, 1017 test"), "{stdout}");
-    assert!(stdout.contains("data_batch_1.bin") && stdout.contains("1102 records"), "{stdout}");
+    assert!(
+        stdout.contains("data_batch_1.bin") && stdout.contains("1102 records"),
+        "{stdout}"
+    );
     let total = stdout.lines().find(|l| l.trim_start().starts_with("total")).unwrap();
-    assert_eq!(total.split_whitespace().collect::<Vec<_>>(), ["total", "4170", "1000", "1000"]);
+    assert_eq!(
+        total.split_whitespace().collect::<Vec<_>>(),
+        ["total", "4170", "1000", "1000"]
+    );
 }
 
 #[test]
@@ -109,7 +151,12 @@ fn two_layer_check_passes_and_prints_the_table() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     for param in ["W1", "b1", "W2", "b2"] {
-        assert!(stdout.lines().any(|l| l.trim_start().starts_with(param) && l.ends_with("PASS")), "{param}: {stdout}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(param) && l.ends_with("PASS")),
+            "{param}: {stdout}"
+        );
     }
     assert!(stdout.contains("All checks passed."));
 }
@@ -130,5 +177,8 @@ fn a_small_study_writes_its_tables_and_prints_the_summary() {
     let csv = std::fs::read_to_string(out_dir.join("depth_study.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4);
     let command = std::fs::read_to_string(out_dir.join("depth_study_command.txt")).unwrap();
-    assert!(command.starts_with("mlp-cli depth-study --quiet --device cpu"), "{command}");
+    assert!(
+        command.starts_with("mlp-cli depth-study --quiet --device cpu"),
+        "{command}"
+    );
 }

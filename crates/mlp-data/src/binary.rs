@@ -16,11 +16,7 @@ pub(crate) fn record_count(path: &Path) -> Result<usize, DataError> {
 
 /// Appends the records of `path` to `pixels` (`[n, 3072]`) and `labels` (`[n]`) and returns
 /// `n`. Every label is checked to be below 10.
-pub(crate) fn read_batch(
-    path: &Path,
-    pixels: &mut Vec<u8>,
-    labels: &mut Vec<u8>,
-) -> Result<usize, DataError> {
+pub(crate) fn read_batch(path: &Path, pixels: &mut Vec<u8>, labels: &mut Vec<u8>) -> Result<usize, DataError> {
     let bytes = fs::read(path).map_err(DataError::io("read", path))?;
     // Checked again on the bytes actually read: the file may have changed since its size
     // was taken.

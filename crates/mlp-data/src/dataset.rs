@@ -92,9 +92,7 @@ pub fn bundled_subset_dir() -> PathBuf {
 /// "no CIFAR-10 here".
 fn locate(dir: &Path) -> Result<(Layout, PathBuf), DataError> {
     if !dir.is_dir() {
-        return Err(DataError::DirMissing {
-            dir: dir.to_path_buf(),
-        });
+        return Err(DataError::DirMissing { dir: dir.to_path_buf() });
     }
     let candidates = [dir.to_path_buf()]
         .into_iter()
@@ -106,25 +104,19 @@ fn locate(dir: &Path) -> Result<(Layout, PathBuf), DataError> {
             }
         }
     }
-    Err(DataError::NoLayout {
-        dir: dir.to_path_buf(),
-    })
+    Err(DataError::NoLayout { dir: dir.to_path_buf() })
 }
 
 /// Reads `paths` in order into one set, recording a summary per file.
-fn read_set(
-    layout: Layout,
-    paths: &[PathBuf],
-    files: &mut Vec<FileSummary>,
-) -> Result<ImageSet, DataError> {
+fn read_set(layout: Layout, paths: &[PathBuf], files: &mut Vec<FileSummary>) -> Result<ImageSet, DataError> {
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     if layout == Layout::Binary {
         // The sizes tell the total up front: reserve it exactly, so the 150 MB training
         // set is never reallocated (and never held twice) while it grows.
-        let total = paths.iter().try_fold(0usize, |sum, p| {
-            Ok::<_, DataError>(sum + binary::record_count(p)?)
-        })?;
+        let total = paths
+            .iter()
+            .try_fold(0usize, |sum, p| Ok::<_, DataError>(sum + binary::record_count(p)?))?;
         pixels.reserve_exact(total * IMAGE_BYTES);
         labels.reserve_exact(total);
     }

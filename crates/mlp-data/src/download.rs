@@ -31,10 +31,7 @@ const CHUNK: usize = 1 << 16;
 /// so an interrupted download never looks finished. An archive already in `dir` with the
 /// right MD5 is not fetched again. `progress(bytes_so_far, total_if_known)` is called as
 /// bytes arrive.
-pub fn download(
-    dir: &Path,
-    progress: &mut dyn FnMut(u64, Option<u64>),
-) -> Result<PathBuf, DataError> {
+pub fn download(dir: &Path, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<PathBuf, DataError> {
     download_from(CIFAR10_BINARY_URL, CIFAR10_BINARY_MD5, dir, progress)
 }
 
@@ -59,10 +56,7 @@ pub fn download_from(
         return Err(DataError::Extract {
             archive,
             dir: dir.to_path_buf(),
-            reason: format!(
-                "the archive holds no {} directory",
-                Layout::Binary.archive_dir()
-            ),
+            reason: format!("the archive holds no {} directory", Layout::Binary.archive_dir()),
         });
     }
     Ok(extracted)
@@ -134,8 +128,7 @@ fn fetch(
         }
     });
     match result {
-        Ok(()) => fs::rename(&part, archive)
-            .map_err(DataError::io("move the finished download to", archive)),
+        Ok(()) => fs::rename(&part, archive).map_err(DataError::io("move the finished download to", archive)),
         Err(e) => {
             // Best effort: the error being reported matters more than a leftover file.
             let _ = fs::remove_file(&part);
@@ -165,8 +158,7 @@ fn stream(
             break;
         }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .map_err(DataError::io("write", part))?;
+        file.write_all(&buf[..n]).map_err(DataError::io("write", part))?;
         so_far += n as u64;
         progress(so_far, total);
     }

@@ -45,22 +45,14 @@ pub enum DataError {
          ({remainder} bytes left over; the file is probably truncated)",
         path.display()
     )]
-    PartialRecord {
-        path: PathBuf,
-        size: u64,
-        remainder: u64,
-    },
+    PartialRecord { path: PathBuf, size: u64, remainder: u64 },
 
     #[error(
         "{}: record {record} has label {label}, but CIFAR-10 labels are 0..={}",
         path.display(),
         NUM_CLASSES - 1
     )]
-    BadLabel {
-        path: PathBuf,
-        record: usize,
-        label: i64,
-    },
+    BadLabel { path: PathBuf, record: usize, label: i64 },
 
     #[error("{} is not a usable CIFAR-10 pickle: {reason}", path.display())]
     BadPickle { path: PathBuf, reason: String },
@@ -127,15 +119,8 @@ pub enum DataError {
 
 impl DataError {
     /// Wraps an I/O error with what was being done and to which path.
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| DataError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| DataError::Io { action, path, source }
     }
 }

@@ -25,11 +25,7 @@ impl ImageSet {
                 labels: labels.len(),
             });
         }
-        if let Some((index, &label)) = labels
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| usize::from(l) >= NUM_CLASSES)
-        {
+        if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &l)| usize::from(l) >= NUM_CLASSES) {
             return Err(DataError::LabelOutOfRange { index, label });
         }
         Ok(ImageSet { pixels, labels })
@@ -117,10 +113,7 @@ mod tests {
         assert_eq!(set.class_counts()[3], 1);
 
         let err = ImageSet::new(vec![0; 5], vec![1]).unwrap_err();
-        assert!(
-            err.to_string().contains("5 pixel bytes for 1 labels"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("5 pixel bytes for 1 labels"), "{err}");
         let err = ImageSet::new(vec![0; IMAGE_BYTES], vec![10]).unwrap_err();
         assert!(err.to_string().contains("image 0 has label 10"), "{err}");
     }

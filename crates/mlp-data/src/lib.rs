@@ -17,9 +17,7 @@ mod python;
 mod split;
 
 pub use dataset::{Cifar10, FileSummary, bundled_subset_dir};
-pub use download::{
-    CIFAR10_BINARY_MD5, CIFAR10_BINARY_URL, download, download_from, extract_tar_gz, md5_hex,
-};
+pub use download::{CIFAR10_BINARY_MD5, CIFAR10_BINARY_URL, download, download_from, extract_tar_gz, md5_hex};
 pub use error::DataError;
 pub use image_set::ImageSet;
 pub use layout::{DEFAULT_CLASS_NAMES, Layout};

@@ -21,11 +21,7 @@ pub enum Preprocess {
 
 impl Preprocess {
     /// Every mode, in the order they are listed to users.
-    pub const ALL: [Preprocess; 3] = [
-        Preprocess::Assignment,
-        Preprocess::Standardize,
-        Preprocess::MeanImage,
-    ];
+    pub const ALL: [Preprocess; 3] = [Preprocess::Assignment, Preprocess::Standardize, Preprocess::MeanImage];
 
     /// The name used on the command line and in configuration files.
     pub fn name(self) -> &'static str {
@@ -76,12 +72,7 @@ impl Normalizer {
         match mode {
             Preprocess::Assignment => {
                 // x / 255 * 2 - 1 == (x - 127.5) / 127.5
-                Self::new(
-                    mode,
-                    chw,
-                    vec![127.5; IMAGE_BYTES],
-                    vec![1.0 / 127.5; IMAGE_BYTES],
-                )
+                Self::new(mode, chw, vec![127.5; IMAGE_BYTES], vec![1.0 / 127.5; IMAGE_BYTES])
             }
             Preprocess::Standardize => {
                 let (mean, std) = channel_stats(train);
@@ -233,10 +224,7 @@ mod tests {
         assert_eq!(hwc_to_chw(IMAGE_BYTES - 1), IMAGE_BYTES - 1);
         let mut seen: Vec<usize> = (0..IMAGE_BYTES).map(hwc_to_chw).collect();
         seen.sort_unstable();
-        assert!(
-            seen.iter().enumerate().all(|(j, &s)| j == s),
-            "not a permutation"
-        );
+        assert!(seen.iter().enumerate().all(|(j, &s)| j == s), "not a permutation");
     }
 
     #[test]
@@ -252,10 +240,7 @@ mod tests {
     fn empty_training_set_gives_a_usable_map() {
         for mode in Preprocess::ALL {
             let n = Normalizer::fit(mode, &ImageSet::default());
-            assert!(
-                n.offset.iter().chain(&n.scale).all(|v| v.is_finite()),
-                "{mode}"
-            );
+            assert!(n.offset.iter().chain(&n.scale).all(|v| v.is_finite()), "{mode}");
         }
     }
 }

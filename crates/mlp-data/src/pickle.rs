@@ -156,9 +156,7 @@ impl<'a> Machine<'a> {
         loop {
             let at = self.pos;
             let Some(&opcode) = self.input.get(at) else {
-                return Err(format!(
-                    "the data ends at byte {at} without a STOP opcode (truncated?)"
-                ));
+                return Err(format!("the data ends at byte {at} without a STOP opcode (truncated?)"));
             };
             self.pos += 1;
             match self.step(opcode) {
@@ -181,9 +179,7 @@ impl<'a> Machine<'a> {
             0x80 => {
                 let protocol = self.u8()?;
                 if protocol > MAX_PROTOCOL {
-                    return Err(format!(
-                        "pickle protocol {protocol} is newer than {MAX_PROTOCOL}"
-                    ));
+                    return Err(format!("pickle protocol {protocol} is newer than {MAX_PROTOCOL}"));
                 }
             }
             // FRAME: only a hint for buffered readers; its length must still be honest.
@@ -361,9 +357,7 @@ impl<'a> Machine<'a> {
             0x93 => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Object::Str(module), Object::Str(name)) =
-                    (&self.objects[module], &self.objects[name])
-                else {
+                let (Object::Str(module), Object::Str(name)) = (&self.objects[module], &self.objects[name]) else {
                     return Err("STACK_GLOBAL needs two strings".into());
                 };
                 let global = Object::Global {
@@ -420,9 +414,7 @@ impl<'a> Machine<'a> {
                         (Object::Str(text), Object::Str(enc)) if is_latin1(enc) => {
                             latin1_encode(text).map(|b| Object::Bytes(Cow::Owned(b)))
                         }
-                        _ => {
-                            Err("_codecs.encode is only supported as encode(str, 'latin1')".into())
-                        }
+                        _ => Err("_codecs.encode is only supported as encode(str, 'latin1')".into()),
                     };
                 }
                 (_, "bytes" | "bytearray", &[]) if builtins => {
@@ -523,9 +515,7 @@ impl<'a> Machine<'a> {
         let left = self.input.len() - self.pos;
         match usize::try_from(len) {
             Ok(n) if n <= left => Ok(n),
-            _ => Err(format!(
-                "length {len} is more than the {left} bytes left (truncated?)"
-            )),
+            _ => Err(format!("length {len} is more than the {left} bytes left (truncated?)")),
         }
     }
 
@@ -629,12 +619,7 @@ mod tests {
         let bytes = b"\x80\x02}q\x00(U\x01aq\x01]q\x02(K\x01J\xfe\xff\xff\xffM\x2c\x01eU\x01bT\x03\x00\x00\x00xyzu.";
         let p = parse(bytes).unwrap();
         let a = p.dict_get(p.root(), "a").unwrap();
-        let values: Vec<i64> = p
-            .items(a)
-            .unwrap()
-            .iter()
-            .map(|&i| p.int(i).unwrap())
-            .collect();
+        let values: Vec<i64> = p.items(a).unwrap().iter().map(|&i| p.int(i).unwrap()).collect();
         assert_eq!(values, [1, -2, 300]);
         assert_eq!(p.text(p.dict_get(p.root(), "b").unwrap()).unwrap(), b"xyz");
         assert!(p.dict_get(p.root(), "c").is_none());
@@ -694,10 +679,7 @@ mod tests {
     fn every_prefix_of_a_valid_pickle_fails_cleanly() {
         let bytes = b"\x80\x02}q\x00(U\x01aq\x01]q\x02(K\x01J\xfe\xff\xff\xffM\x2c\x01eU\x01bT\x03\x00\x00\x00xyzu.";
         for end in 0..bytes.len() {
-            assert!(
-                parse(&bytes[..end]).is_err(),
-                "prefix of {end} bytes parsed"
-            );
+            assert!(parse(&bytes[..end]).is_err(), "prefix of {end} bytes parsed");
         }
     }
 }

@@ -10,11 +10,7 @@ use crate::{DataError, IMAGE_BYTES, NUM_CLASSES};
 
 /// Appends the images of the pickled batch `path` to `pixels` (`[n, 3072]`) and `labels`
 /// (`[n]`) and returns `n`.
-pub(crate) fn read_batch(
-    path: &Path,
-    pixels: &mut Vec<u8>,
-    labels: &mut Vec<u8>,
-) -> Result<usize, DataError> {
+pub(crate) fn read_batch(path: &Path, pixels: &mut Vec<u8>, labels: &mut Vec<u8>) -> Result<usize, DataError> {
     let bytes = fs::read(path).map_err(DataError::io("read", path))?;
     let bad = |reason: String| DataError::BadPickle {
         path: path.to_path_buf(),
@@ -23,10 +19,7 @@ pub(crate) fn read_batch(
     let pickle = Pickle::parse(&bytes).map_err(bad)?;
     let root = pickle.root();
     if !matches!(pickle.get(root), Object::Dict(_)) {
-        return Err(bad(format!(
-            "it holds {}, expected a dict",
-            pickle.describe(root)
-        )));
+        return Err(bad(format!("it holds {}, expected a dict", pickle.describe(root))));
     }
     let data = pickle
         .dict_get(root, "data")
@@ -116,12 +109,7 @@ pub(crate) fn read_class_names(path: &Path) -> Result<Vec<String>, DataError> {
 ///   names the module `numpy._core.multiarray`), or
 /// - `numpy.core.numeric._frombuffer(raw, dtype, shape, order)` (protocol 5).
 fn u8_matrix<'p>(pickle: &'p Pickle<'_>, id: Id) -> Result<&'p [u8], String> {
-    let not_array = || {
-        format!(
-            "'data' is {}, expected a numpy uint8 array",
-            pickle.describe(id)
-        )
-    };
+    let not_array = || format!("'data' is {}, expected a numpy uint8 array", pickle.describe(id));
     let Object::Call { func, args, state } = pickle.get(id) else {
         return Err(not_array());
     };
@@ -137,9 +125,7 @@ fn u8_matrix<'p>(pickle: &'p Pickle<'_>, id: Id) -> Result<&'p [u8], String> {
 
     let (shape, dtype, fortran, raw) = if numpy_module("multiarray") && name == "_reconstruct" {
         let state = state.ok_or("'data' is a numpy array without its state (no BUILD)")?;
-        let fields = pickle
-            .items(state)
-            .ok_or("the numpy array state is not a tuple")?;
+        let fields = pickle.items(state).ok_or("the numpy array state is not a tuple")?;
         // numpy accepts the state with or without the leading version number.
         let fields = match fields {
             [_version, rest @ ..] if rest.len() == 4 => rest,
@@ -174,29 +160,20 @@ fn u8_matrix<'p>(pickle: &'p Pickle<'_>, id: Id) -> Result<&'p [u8], String> {
         .map(|&d| pickle.int(d).ok_or("the array's shape holds a non-integer"))
         .collect::<Result<_, _>>()?;
     let &[rows, cols] = dims.as_slice() else {
-        return Err(format!(
-            "'data' has shape {dims:?}, expected [n, {IMAGE_BYTES}]"
-        ));
+        return Err(format!("'data' has shape {dims:?}, expected [n, {IMAGE_BYTES}]"));
     };
     if cols != IMAGE_BYTES as i64 || rows < 0 {
-        return Err(format!(
-            "'data' has shape {dims:?}, expected [n, {IMAGE_BYTES}]"
-        ));
+        return Err(format!("'data' has shape {dims:?}, expected [n, {IMAGE_BYTES}]"));
     }
     // A Fortran-ordered [n, 3072] array stores pixel 0 of every image first; the
     // official files are C-ordered, so anything else is refused rather than guessed.
     if fortran && rows > 1 {
         return Err("'data' is stored in Fortran (column-major) order; expected C order".into());
     }
-    let raw = pickle.text(raw).ok_or_else(|| {
-        format!(
-            "the array's data is {}, expected raw bytes",
-            pickle.describe(raw)
-        )
-    })?;
-    let expected = usize::try_from(rows)
-        .ok()
-        .and_then(|r| r.checked_mul(IMAGE_BYTES));
+    let raw = pickle
+        .text(raw)
+        .ok_or_else(|| format!("the array's data is {}, expected raw bytes", pickle.describe(raw)))?;
+    let expected = usize::try_from(rows).ok().and_then(|r| r.checked_mul(IMAGE_BYTES));
     if expected != Some(raw.len()) {
         return Err(format!(
             "'data' has shape [{rows}, {IMAGE_BYTES}] but {} bytes of pixels",
@@ -210,12 +187,10 @@ fn u8_matrix<'p>(pickle: &'p Pickle<'_>, id: Id) -> Result<&'p [u8], String> {
 fn check_uint8(pickle: &Pickle<'_>, id: Id) -> Result<(), String> {
     let code = match pickle.get(id) {
         Object::Call { func, args, .. } => match pickle.get(*func) {
-            Object::Global { module, name } if module.starts_with("numpy") && name == "dtype" => {
-                pickle
-                    .items(*args)
-                    .and_then(|a| a.first())
-                    .and_then(|&c| pickle.text(c))
-            }
+            Object::Global { module, name } if module.starts_with("numpy") && name == "dtype" => pickle
+                .items(*args)
+                .and_then(|a| a.first())
+                .and_then(|&c| pickle.text(c)),
             _ => None,
         },
         _ => None,
@@ -279,22 +254,14 @@ mod tests {
     #[test]
     fn rejects_wrong_shapes_dtypes_and_labels() {
         let raw = vec![0; IMAGE_BYTES];
-        let err = read(&python2_batch(2, b"u1", &[1], &raw))
-            .unwrap_err()
-            .to_string();
+        let err = read(&python2_batch(2, b"u1", &[1], &raw)).unwrap_err().to_string();
         assert!(err.contains("shape [2, 3072] but 3072 bytes"), "{err}");
-        let err = read(&python2_batch(1, b"u1", &[1, 2], &raw))
-            .unwrap_err()
-            .to_string();
+        let err = read(&python2_batch(1, b"u1", &[1, 2], &raw)).unwrap_err().to_string();
         assert!(err.contains("1 images but 'labels' has 2"), "{err}");
-        let err = read(&python2_batch(1, b"u1", &[12], &raw))
-            .unwrap_err()
-            .to_string();
+        let err = read(&python2_batch(1, b"u1", &[12], &raw)).unwrap_err().to_string();
         assert!(err.contains("record 0 has label 12"), "{err}");
 
-        let err = read(&python2_batch(1, b"i2", &[1], &raw))
-            .unwrap_err()
-            .to_string();
+        let err = read(&python2_batch(1, b"i2", &[1], &raw)).unwrap_err().to_string();
         assert!(err.contains("dtype 'i2'"), "{err}");
 
         let err = read(b"\x80\x02]q\x00.").unwrap_err().to_string();
@@ -305,8 +272,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_the_meta_fixture_fails_cleanly() {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/cifar-10-batches-py/batches.meta");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cifar-10-batches-py/batches.meta");
         let bytes = fs::read(&fixture).unwrap();
         assert_eq!(read_class_names(&fixture).unwrap()[9], "truck");
         let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use mlp_data::{
-    Cifar10, DataError, IMAGE_BYTES, ImageSet, Layout, NUM_CLASSES, Normalizer, Preprocess,
-    RECORD_BYTES, SplitSizes, bundled_subset_dir,
+    Cifar10, DataError, IMAGE_BYTES, ImageSet, Layout, NUM_CLASSES, Normalizer, Preprocess, RECORD_BYTES, SplitSizes,
+    bundled_subset_dir,
 };
 
 /// The bundled subset, loaded once for all tests.
@@ -64,12 +64,7 @@ mod bundled_subset {
         let records: Vec<(String, usize)> = data
             .files
             .iter()
-            .map(|f| {
-                (
-                    f.path.file_name().unwrap().to_string_lossy().into_owned(),
-                    f.records,
-                )
-            })
+            .map(|f| (f.path.file_name().unwrap().to_string_lossy().into_owned(), f.records))
             .collect();
         let expected: Vec<(String, usize)> = BINARY_FILES
             .iter()
@@ -215,16 +210,10 @@ mod splits {
             num_test: 1_018,
             ..SUBSET_SIZES
         };
-        assert_error(
-            subset().clone().into_splits(sizes),
-            &["--num-test", "1018", "1017"],
-        );
+        assert_error(subset().clone().into_splits(sizes), &["--num-test", "1018", "1017"]);
 
         // The assignment's own sizes do not fit the subset.
-        assert_error(
-            subset().clone().into_splits(SplitSizes::default()),
-            &["50000", "5170"],
-        );
+        assert_error(subset().clone().into_splits(SplitSizes::default()), &["50000", "5170"]);
 
         let sizes = SplitSizes {
             num_train: 0,
@@ -290,10 +279,7 @@ mod normalisation {
         assert_eq!(n.mode(), Preprocess::Assignment);
         let out = n.apply_all(&set);
         assert_eq!(out.len(), 3 * IMAGE_BYTES);
-        assert!(
-            out[..IMAGE_BYTES].iter().all(|&v| (v + 1.0).abs() < 1e-6),
-            "0 -> -1"
-        );
+        assert!(out[..IMAGE_BYTES].iter().all(|&v| (v + 1.0).abs() < 1e-6), "0 -> -1");
         assert!(
             out[IMAGE_BYTES..2 * IMAGE_BYTES]
                 .iter()
@@ -349,14 +335,7 @@ mod normalisation {
                 .sum::<f64>()
                 / rows
         };
-        for (h, w, c) in [
-            (0, 0, 0),
-            (0, 0, 1),
-            (0, 0, 2),
-            (0, 1, 0),
-            (5, 7, 2),
-            (31, 31, 1),
-        ] {
+        for (h, w, c) in [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0), (5, 7, 2), (31, 31, 1)] {
             let j = (h * 32 + w) * 3 + c;
             let src = c * 1024 + h * 32 + w;
             assert_eq!(n.feature_position(j), (c, h, w));
@@ -380,34 +359,21 @@ mod normalisation {
         let val = n.apply(&splits.val, &[3]);
         let refit = Normalizer::fit(Preprocess::Standardize, &splits.val).apply(&splits.val, &[3]);
         assert_ne!(val, refit);
-        let whole =
-            Normalizer::fit(Preprocess::Standardize, &subset().train).apply(&splits.val, &[3]);
+        let whole = Normalizer::fit(Preprocess::Standardize, &subset().train).apply(&splits.val, &[3]);
         assert_ne!(val, whole);
     }
 
     #[test]
     fn apply_into_appends_rows_in_index_order() {
         let set = subset().test.clone();
-        for mode in [
-            Preprocess::Assignment,
-            Preprocess::Standardize,
-            Preprocess::MeanImage,
-        ] {
+        for mode in [Preprocess::Assignment, Preprocess::Standardize, Preprocess::MeanImage] {
             let n = Normalizer::fit(mode, &set);
             let mut out = vec![42.0];
             n.apply_into(&set, &[5, 2], &mut out);
             assert_eq!(out.len(), 1 + 2 * IMAGE_BYTES);
             assert_eq!(out[0], 42.0);
-            assert_eq!(
-                &out[1..1 + IMAGE_BYTES],
-                n.apply(&set, &[5]).as_slice(),
-                "{mode}"
-            );
-            assert_eq!(
-                &out[1 + IMAGE_BYTES..],
-                n.apply(&set, &[2]).as_slice(),
-                "{mode}"
-            );
+            assert_eq!(&out[1..1 + IMAGE_BYTES], n.apply(&set, &[5]).as_slice(), "{mode}");
+            assert_eq!(&out[1 + IMAGE_BYTES..], n.apply(&set, &[2]).as_slice(), "{mode}");
         }
     }
 
@@ -422,10 +388,7 @@ mod normalisation {
             assert_eq!(name.parse::<Preprocess>().unwrap(), mode);
         }
         let err = "mean_image".parse::<Preprocess>().unwrap_err().to_string();
-        assert!(
-            err.contains("mean_image") && err.contains("mean-image"),
-            "{err}"
-        );
+        assert!(err.contains("mean_image") && err.contains("mean-image"), "{err}");
     }
 }
 
@@ -441,32 +404,18 @@ mod python_layout {
         assert_eq!(py.layout, Layout::Python);
         assert_eq!(py.layout.to_string(), "python");
         assert_eq!(py.class_names, subset().class_names);
-        assert_eq!(
-            py.files.iter().map(|f| f.records).collect::<Vec<_>>(),
-            [RECORDS; 6]
-        );
+        assert_eq!(py.files.iter().map(|f| f.records).collect::<Vec<_>>(), [RECORDS; 6]);
         assert_eq!(py.train.len(), 5 * RECORDS);
         let bin = subset();
         let starts = [0, 1_102, 2_119, 3_136, 4_153];
         for (file, &start) in starts.iter().enumerate() {
             for r in 0..RECORDS {
                 let i = file * RECORDS + r;
-                assert_eq!(
-                    py.train.label(i),
-                    bin.train.label(start + r),
-                    "file {file} record {r}"
-                );
-                assert_eq!(
-                    py.train.image(i),
-                    bin.train.image(start + r),
-                    "file {file} record {r}"
-                );
+                assert_eq!(py.train.label(i), bin.train.label(start + r), "file {file} record {r}");
+                assert_eq!(py.train.image(i), bin.train.image(start + r), "file {file} record {r}");
             }
         }
-        assert_eq!(
-            py.test.pixels(),
-            &bin.test.pixels()[..RECORDS * IMAGE_BYTES]
-        );
+        assert_eq!(py.test.pixels(), &bin.test.pixels()[..RECORDS * IMAGE_BYTES]);
         assert_eq!(py.test.labels(), &bin.test.labels()[..RECORDS]);
     }
 
@@ -509,10 +458,7 @@ mod bad_input {
     fn missing_directory() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("nowhere");
-        let err = assert_error(
-            Cifar10::load(&dir),
-            &[&dir.display().to_string(), "does not exist"],
-        );
+        let err = assert_error(Cifar10::load(&dir), &[&dir.display().to_string(), "does not exist"]);
         assert!(matches!(err, DataError::DirMissing { .. }));
     }
 
@@ -539,10 +485,7 @@ mod bad_input {
         let tmp = tempfile::tempdir().unwrap();
         write_mini_binary(tmp.path(), 3);
         fs::remove_file(tmp.path().join("data_batch_3.bin")).unwrap();
-        let err = assert_error(
-            Cifar10::load(tmp.path()),
-            &["data_batch_3.bin", "missing", "binary"],
-        );
+        let err = assert_error(Cifar10::load(tmp.path()), &["data_batch_3.bin", "missing", "binary"]);
         assert!(matches!(
             err,
             DataError::MissingFile {
@@ -553,10 +496,7 @@ mod bad_input {
 
         let py = copy_dir(&python_fixture());
         fs::remove_file(py.path().join("test_batch")).unwrap();
-        assert_error(
-            Cifar10::load(py.path()),
-            &["test_batch", "missing", "python"],
-        );
+        assert_error(Cifar10::load(py.path()), &["test_batch", "missing", "python"]);
     }
 
     #[test]
@@ -569,12 +509,7 @@ mod bad_input {
         fs::write(&path, bytes).unwrap();
         let err = assert_error(
             Cifar10::load(tmp.path()),
-            &[
-                "data_batch_2.bin",
-                "6246 bytes",
-                "3073-byte",
-                "100 bytes left over",
-            ],
+            &["data_batch_2.bin", "6246 bytes", "3073-byte", "100 bytes left over"],
         );
         assert!(matches!(
             err,
@@ -602,10 +537,7 @@ mod bad_input {
         let mut bytes = fs::read(&path).unwrap();
         bytes[3 * RECORD_BYTES] = 10;
         fs::write(&path, bytes).unwrap();
-        let err = assert_error(
-            Cifar10::load(tmp.path()),
-            &["data_batch_4.bin", "record 3", "label 10"],
-        );
+        let err = assert_error(Cifar10::load(tmp.path()), &["data_batch_4.bin", "record 3", "label 10"]);
         assert!(matches!(
             err,
             DataError::BadLabel {
@@ -633,21 +565,14 @@ mod bad_input {
         let path = tmp.path().join("test_batch");
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        let err = assert_error(
-            Cifar10::load(tmp.path()),
-            &["test_batch", "pickle", "truncated"],
-        );
+        let err = assert_error(Cifar10::load(tmp.path()), &["test_batch", "pickle", "truncated"]);
         assert!(matches!(err, DataError::BadPickle { .. }));
     }
 
     #[test]
     fn garbage_pickle() {
         let tmp = copy_dir(&python_fixture());
-        fs::write(
-            tmp.path().join("data_batch_5"),
-            b"this is not a pickle at all",
-        )
-        .unwrap();
+        fs::write(tmp.path().join("data_batch_5"), b"this is not a pickle at all").unwrap();
         assert_error(
             Cifar10::load(tmp.path()),
             &["data_batch_5", "pickle", "opcode 0x74 at byte 0"],
@@ -655,10 +580,7 @@ mod bad_input {
 
         // A valid pickle of the wrong thing.
         fs::write(tmp.path().join("data_batch_5"), b"\x80\x02]q\x00.").unwrap();
-        assert_error(
-            Cifar10::load(tmp.path()),
-            &["data_batch_5", "expected a dict"],
-        );
+        assert_error(Cifar10::load(tmp.path()), &["data_batch_5", "expected a dict"]);
     }
 
     #[test]
@@ -684,10 +606,7 @@ mod bad_input {
         assert_eq!(&bytes[63..65], b"K\x03");
         bytes[64] = 10;
         fs::write(&path, bytes).unwrap();
-        assert_error(
-            Cifar10::load(tmp.path()),
-            &["test_batch", "record 0 has label 10"],
-        );
+        assert_error(Cifar10::load(tmp.path()), &["test_batch", "record 0 has label 10"]);
     }
 }
 
@@ -718,10 +637,7 @@ mod download {
     /// Serves `body` to one HTTP request on a local port, then stops listening.
     fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://{}/cifar-10-binary.tar.gz",
-            listener.local_addr().unwrap()
-        );
+        let url = format!("http://{}/cifar-10-binary.tar.gz", listener.local_addr().unwrap());
         let handle = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
             let mut request = Vec::new();
@@ -767,10 +683,7 @@ mod download {
         );
 
         fs::write(&archive, b"not gzip").unwrap();
-        assert_error(
-            extract_tar_gz(&archive, &out),
-            &["a.tar.gz", "cannot extract"],
-        );
+        assert_error(extract_tar_gz(&archive, &out), &["a.tar.gz", "cannot extract"]);
     }
 
     #[test]
@@ -785,16 +698,8 @@ mod download {
             tmp.path(),
             &mut |_, _| {},
         );
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "took {:?}",
-            start.elapsed()
-        );
-        let archive = tmp
-            .path()
-            .join("cifar-10-binary.tar.gz")
-            .display()
-            .to_string();
+        assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+        let archive = tmp.path().join("cifar-10-binary.tar.gz").display().to_string();
         let err = assert_error(
             result,
             &[
@@ -824,14 +729,10 @@ mod download {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cifar");
         let mut calls = Vec::new();
-        let extracted =
-            download_from(&url, &md5, &dir, &mut |got, total| calls.push((got, total))).unwrap();
+        let extracted = download_from(&url, &md5, &dir, &mut |got, total| calls.push((got, total))).unwrap();
         server.join().unwrap();
         assert_eq!(extracted, dir.join("cifar-10-batches-bin"));
-        assert_eq!(
-            fs::read(extracted.join("hello.txt")).unwrap(),
-            b"hello, cifar"
-        );
+        assert_eq!(fs::read(extracted.join("hello.txt")).unwrap(), b"hello, cifar");
         assert_eq!(fs::read(dir.join("cifar-10-binary.tar.gz")).unwrap(), body);
         assert!(!dir.join("cifar-10-binary.tar.gz.part").exists());
         let len = body.len() as u64;
@@ -840,10 +741,7 @@ mod download {
 
         // The server is gone: a second call must use the archive already there.
         fs::remove_dir_all(&extracted).unwrap();
-        let again = download_from(&url, &md5.to_uppercase(), &dir, &mut |_, _| {
-            panic!("fetched again")
-        })
-        .unwrap();
+        let again = download_from(&url, &md5.to_uppercase(), &dir, &mut |_, _| panic!("fetched again")).unwrap();
         assert_eq!(fs::read(again.join("hello.txt")).unwrap(), b"hello, cifar");
     }
 
@@ -890,11 +788,7 @@ fn write_mini_binary(dir: &Path, records: usize) {
         let bytes = fs::read(subset_dir.join(name)).unwrap();
         fs::write(dir.join(name), &bytes[..records * RECORD_BYTES]).unwrap();
     }
-    fs::copy(
-        subset_dir.join("batches.meta.txt"),
-        dir.join("batches.meta.txt"),
-    )
-    .unwrap();
+    fs::copy(subset_dir.join("batches.meta.txt"), dir.join("batches.meta.txt")).unwrap();
 }
 
 /// Copies the files of `src` into a fresh temporary directory.

@@ -1,9 +1,7 @@
 //! `input -> [Linear -> (BatchNorm) -> ReLU -> (Dropout)] x len(hidden) -> Linear -> logits`.
 
 use burn::module::Param;
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu,
-};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -80,9 +78,7 @@ impl MlpConfig {
         for &width in &self.hidden {
             hidden.push(HiddenBlock {
                 linear: self.linear(d_in, width, device),
-                norm: self
-                    .batch_norm
-                    .then(|| BatchNormConfig::new(width).init(device)),
+                norm: self.batch_norm.then(|| BatchNormConfig::new(width).init(device)),
                 activation: Relu::new(),
                 dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
             });

@@ -77,13 +77,23 @@ mod mlp {
         // Training: each feature is standardised over the batch.
         let train_out = norm.forward(x.clone());
         let mean = train_out.clone().mean_dim(0).abs().max().into_scalar::<f64>();
-        let var = train_out.square().mean_dim(0).into_data().try_into_vec_as::<f32>().unwrap();
+        let var = train_out
+            .square()
+            .mean_dim(0)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         assert!(mean < 1e-5);
         for v in var {
             assert!((v - 1.0).abs() < 1e-3, "batch variance {v}");
         }
         // That training pass moved the running mean 10% towards the batch mean [3, 20, -2].
-        let running = norm.running_mean.value_sync().into_data().try_into_vec_as::<f32>().unwrap();
+        let running = norm
+            .running_mean
+            .value_sync()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         for (r, e) in running.iter().zip([0.3f32, 2.0, -0.2]) {
             assert!((r - e).abs() < 1e-5, "running mean {running:?}");
         }
@@ -91,8 +101,16 @@ mod mlp {
         let eval = model.valid();
         let eval_norm = eval.hidden[0].norm.as_ref().unwrap();
         let plain_x = x.inner();
-        let batch = eval_norm.forward(plain_x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
-        let row = eval_norm.forward(plain_x.slice([0..1, 0..3])).into_data().try_into_vec_as::<f32>().unwrap();
+        let batch = eval_norm
+            .forward(plain_x.clone())
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        let row = eval_norm
+            .forward(plain_x.slice([0..1, 0..3]))
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         assert_eq!(&batch[..3], &row[..]);
     }
 
@@ -108,14 +126,29 @@ mod mlp {
 
         let eval = model.valid();
         let plain_x = x.inner();
-        let c = eval.forward(plain_x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
-        let d = eval.forward(plain_x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        let c = eval
+            .forward(plain_x.clone())
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        let d = eval
+            .forward(plain_x.clone())
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         assert_eq!(c, d);
         // With dropout off the network is deterministic: the same weights
         // without a dropout layer give the same logits.
         let mut no_dropout = eval.clone();
         no_dropout.hidden[0].dropout = None;
-        assert_eq!(c, no_dropout.forward(plain_x).into_data().try_into_vec_as::<f32>().unwrap());
+        assert_eq!(
+            c,
+            no_dropout
+                .forward(plain_x)
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap()
+        );
     }
 }
 
@@ -123,8 +156,8 @@ mod scratch {
     use burn::prelude::*;
     use burn::tensor::{DType, Distribution};
     use mlp_model::scratch::{
-        GRADCHECK_THRESHOLD, LossOutput, ToyProblem, TwoLayerNet, check_gradients, gradcheck::autodiff_gradients,
-        ParamName, rel_error,
+        GRADCHECK_THRESHOLD, LossOutput, ParamName, ToyProblem, TwoLayerNet, check_gradients,
+        gradcheck::autodiff_gradients, rel_error,
     };
 
     fn device() -> Device {
@@ -144,7 +177,11 @@ mod scratch {
         let toy = ToyProblem::embedded();
         let net = toy.net(DType::F64, &device);
         let scores = host(net.scores(toy.inputs(DType::F64, &device)));
-        let diff: f64 = scores.iter().zip(toy.correct_scores.concat()).map(|(a, b)| (a - b).abs()).sum();
+        let diff: f64 = scores
+            .iter()
+            .zip(toy.correct_scores.concat())
+            .map(|(a, b)| (a - b).abs())
+            .sum();
         assert!(diff < 1e-7, "sum |scores - correct| = {diff:e}");
     }
 
@@ -154,7 +191,8 @@ mod scratch {
         let device = device();
         let toy = ToyProblem::embedded();
         let net = toy.net(DType::F64, &device);
-        let LossOutput::Loss { loss, .. } = net.loss(toy.inputs(DType::F64, &device), Some(toy.labels(&device)), toy.reg)
+        let LossOutput::Loss { loss, .. } =
+            net.loss(toy.inputs(DType::F64, &device), Some(toy.labels(&device)), toy.reg)
         else {
             panic!("labels were given")
         };
@@ -182,7 +220,9 @@ mod scratch {
         let device = device();
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |lo: usize, hi: usize| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             lo + (state >> 33) as usize % (hi - lo + 1)
         };
         for case in 0..12 {
@@ -199,7 +239,10 @@ mod scratch {
             let reference = autodiff_gradients(&net.params, x, y, reg);
             for name in ParamName::ALL {
                 let err = rel_error(&grads.host_values(name), &reference.host_values(name));
-                assert!(err < 1e-9, "case {case} (D={d} H={h} C={c} N={n}) {name}: rel error {err:e}");
+                assert!(
+                    err < 1e-9,
+                    "case {case} (D={d} H={h} C={c} N={n}) {name}: rel error {err:e}"
+                );
             }
         }
     }

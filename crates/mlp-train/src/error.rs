@@ -9,10 +9,7 @@ pub enum TrainError {
     #[error("invalid {flag}: {message}")]
     InvalidArgument { flag: &'static str, message: String },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("cannot write CSV {path}: {source}")]
     Csv { path: PathBuf, source: csv::Error },
     #[error("cannot draw plot {path}: {message}")]

@@ -53,13 +53,22 @@ impl TrainConfig {
             return Err(TrainError::invalid("--batch-size", "must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(TrainError::invalid("--lr", format!("{} is not a positive number", self.lr)));
+            return Err(TrainError::invalid(
+                "--lr",
+                format!("{} is not a positive number", self.lr),
+            ));
         }
         if !(self.lr_decay.is_finite() && self.lr_decay > 0.0) {
-            return Err(TrainError::invalid("--lr-decay", format!("{} is not a positive number", self.lr_decay)));
+            return Err(TrainError::invalid(
+                "--lr-decay",
+                format!("{} is not a positive number", self.lr_decay),
+            ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(TrainError::invalid("--weight-decay", format!("{} is not a number >= 0", self.weight_decay)));
+            return Err(TrainError::invalid(
+                "--weight-decay",
+                format!("{} is not a number >= 0", self.weight_decay),
+            ));
         }
         Ok(())
     }
@@ -144,7 +153,13 @@ pub fn train_mlp(
     let mut rng = StdRng::seed_from_u64(recipe.seed);
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     order.shuffle(&mut rng);
-    let signal = probe_signal(model_config, recipe.seed, data, &order[..recipe.batch_size.min(order.len())], &ad);
+    let signal = probe_signal(
+        model_config,
+        recipe.seed,
+        data,
+        &order[..recipe.batch_size.min(order.len())],
+        &ad,
+    );
 
     ad.seed(recipe.seed);
     let mut model = model_config.init(&ad);
@@ -192,7 +207,9 @@ pub fn train_mlp(
         let train_acc = scalar_int(&correct) / n;
         if !train_loss.is_finite() {
             diverged_at = Some(epoch);
-            progress.note(format!("{label}: training loss became {train_loss} in epoch {epoch}; recorded as diverged"));
+            progress.note(format!(
+                "{label}: training loss became {train_loss} in epoch {epoch}; recorded as diverged"
+            ));
             break;
         }
         let eval_model = model.valid();
@@ -241,7 +258,10 @@ pub fn evaluate(model: &Mlp, source: &BatchSource, batch_size: usize, device: &D
     for indices in source.sequential_batches(batch_size) {
         let (x, y) = source.batch(&indices, DType::F32, device);
         let logits = model.forward(x);
-        loss_sum = loss_sum + loss_fn.forward(logits.clone(), y.clone()).mul_scalar(indices.len() as f64);
+        loss_sum = loss_sum
+            + loss_fn
+                .forward(logits.clone(), y.clone())
+                .mul_scalar(indices.len() as f64);
         correct = correct + count_correct(logits, y);
     }
     let n = source.len().max(1) as f64;

@@ -73,8 +73,18 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, se
     macro_rules! finish {
         ($chart:expr) => {{
             let mut chart = $chart;
+            let log_y = axes.log_y;
             chart
                 .configure_mesh()
+                // Whole-number ticks only: layers and epochs have no halves.
+                .x_label_formatter(&|x: &f64| {
+                    if (x - x.round()).abs() < 1e-9 {
+                        format!("{x:.0}")
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_label_formatter(&|y: &f64| if log_y { format!("{y:.0e}") } else { format!("{y:.1}") })
                 .x_desc(axes.x_label)
                 .y_desc(axes.y_label)
                 .label_style((FONT, LABEL_SIZE))
@@ -83,7 +93,12 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, se
                 .map_err(|e| e.to_string())?;
             if let Some((y, label)) = axes.reference {
                 chart
-                    .draw_series(DashedLineSeries::new([(axes.x.0, y), (axes.x.1, y)], 6, 4, BLACK.mix(0.6).stroke_width(1)))
+                    .draw_series(DashedLineSeries::new(
+                        [(axes.x.0, y), (axes.x.1, y)],
+                        6,
+                        4,
+                        BLACK.mix(0.6).stroke_width(1),
+                    ))
                     .map_err(|e| e.to_string())?
                     .label(label)
                     .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.mix(0.6)));
@@ -110,9 +125,17 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, se
         }};
     }
     if axes.log_y {
-        finish!(builder.build_cartesian_2d(axes.x.0..axes.x.1, (axes.y.0..axes.y.1).log_scale()).map_err(|e| e.to_string())?);
+        finish!(
+            builder
+                .build_cartesian_2d(axes.x.0..axes.x.1, (axes.y.0..axes.y.1).log_scale())
+                .map_err(|e| e.to_string())?
+        );
     } else {
-        finish!(builder.build_cartesian_2d(axes.x.0..axes.x.1, axes.y.0..axes.y.1).map_err(|e| e.to_string())?);
+        finish!(
+            builder
+                .build_cartesian_2d(axes.x.0..axes.x.1, axes.y.0..axes.y.1)
+                .map_err(|e| e.to_string())?
+        );
     }
     Ok(())
 }
@@ -124,14 +147,20 @@ pub fn accuracy_vs_depth(path: &Path, rows: &[StudyRow]) -> Result<(), TrainErro
     let panels = root.split_evenly((1, 2));
     let (min_l, max_l) = bounds(rows.iter().map(|r| r.layers as f64));
     for (panel, (title, pick)) in panels.iter().zip([
-        ("Validation accuracy vs depth", (|r: &StudyRow| r.val_acc) as fn(&StudyRow) -> Option<f64>),
+        (
+            "Validation accuracy vs depth",
+            (|r: &StudyRow| r.val_acc) as fn(&StudyRow) -> Option<f64>,
+        ),
         ("Test accuracy vs depth", |r: &StudyRow| r.test_acc),
     ]) {
         let mut by_variant: BTreeMap<Variant, Vec<(f64, f64)>> = BTreeMap::new();
         for r in rows {
             // A diverged run has no accuracy; it is left out of the line.
             if let Some(acc) = pick(r) {
-                by_variant.entry(r.variant).or_default().push((r.layers as f64, 100.0 * acc));
+                by_variant
+                    .entry(r.variant)
+                    .or_default()
+                    .push((r.layers as f64, 100.0 * acc));
             }
         }
         let series: Vec<Series> = by_variant.into_iter().map(|(v, p)| (v.to_string(), p)).collect();
@@ -163,7 +192,10 @@ pub fn validation_curves(path: &Path, history: &[HistoryRow]) -> Result<(), Trai
     for (panel, variant) in panels.iter().zip(&variants) {
         let mut by_depth: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
         for h in history.iter().filter(|h| h.variant == *variant) {
-            by_depth.entry(h.layers).or_default().push((h.epoch as f64, 100.0 * h.val_acc));
+            by_depth
+                .entry(h.layers)
+                .or_default()
+                .push((h.epoch as f64, 100.0 * h.val_acc));
         }
         let series: Vec<Series> = by_depth.into_iter().map(|(l, p)| (format!("{l} layers"), p)).collect();
         let title = format!("{variant}: validation accuracy");
@@ -200,7 +232,10 @@ pub fn signal_at_init(path: &Path, signal: &[SignalRow]) -> Result<(), TrainErro
     for (panel, variant) in panels.iter().zip(&variants) {
         let mut by_depth: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
         for s in signal.iter().filter(|s| s.variant == *variant) {
-            by_depth.entry(s.layers).or_default().push((s.layer as f64, s.activation_rms.max(FLOOR)));
+            by_depth
+                .entry(s.layers)
+                .or_default()
+                .push((s.layer as f64, s.activation_rms.max(FLOOR)));
         }
         let series: Vec<Series> = by_depth.into_iter().map(|(l, p)| (format!("{l} layers"), p)).collect();
         let title = format!("{variant}: activation RMS at init");
@@ -249,7 +284,11 @@ pub fn line_chart(
 /// image, scaled to 0..255 over all units.
 ///
 /// `pixel(unit, channel, row, col)` returns that unit's weight for a pixel.
-pub fn weight_tiles(path: &Path, units: usize, pixel: impl Fn(usize, usize, usize, usize) -> f64) -> Result<(), TrainError> {
+pub fn weight_tiles(
+    path: &Path,
+    units: usize,
+    pixel: impl Fn(usize, usize, usize, usize) -> f64,
+) -> Result<(), TrainError> {
     const TILE: u32 = 32;
     const SCALE: u32 = 3;
     const GAP: u32 = 2;
@@ -279,8 +318,11 @@ pub fn weight_tiles(path: &Path, units: usize, pixel: impl Fn(usize, usize, usiz
                 let color = RGBColor(level(0), level(1), level(2));
                 let x0 = (GAP + tx * side + col as u32 * SCALE) as i32;
                 let y0 = (GAP + ty * side + r as u32 * SCALE) as i32;
-                root.draw(&Rectangle::new([(x0, y0), (x0 + SCALE as i32, y0 + SCALE as i32)], color.filled()))
-                    .map_err(|e| plot_error(path, e))?;
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + SCALE as i32, y0 + SCALE as i32)],
+                    color.filled(),
+                ))
+                .map_err(|e| plot_error(path, e))?;
             }
         }
     }
@@ -331,7 +373,11 @@ pub fn heatmap(
         for (c, value) in row.iter().enumerate() {
             let Some(v) = value else { continue };
             let t = (v - lo) / span;
-            let color = RGBColor((255.0 * (1.0 - t)) as u8, (200.0 * t + 40.0) as u8, (120.0 + 100.0 * t) as u8);
+            let color = RGBColor(
+                (255.0 * (1.0 - t)) as u8,
+                (200.0 * t + 40.0) as u8,
+                (120.0 + 100.0 * t) as u8,
+            );
             let corner = |c, r| (SegmentValue::Exact(c), SegmentValue::Exact(r));
             chart
                 .draw_series([Rectangle::new([corner(c, r), corner(c + 1, r + 1)], color.filled())])

@@ -32,7 +32,12 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [Variant::Plain, Variant::Kaiming, Variant::Batchnorm, Variant::BatchnormDropout];
+    pub const ALL: [Variant; 4] = [
+        Variant::Plain,
+        Variant::Kaiming,
+        Variant::Batchnorm,
+        Variant::BatchnormDropout,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -94,9 +99,9 @@ impl FromStr for LayerRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parse = |part: &str| {
-            part.trim().parse::<usize>().map_err(|_| {
-                format!("'{s}' is not a range of layer counts; write A..B (e.g. 2..6) or a single number")
-            })
+            part.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{s}' is not a range of layer counts; write A..B (e.g. 2..6) or a single number"))
         };
         let (first, last) = match s.split_once("..") {
             Some((a, b)) => (parse(a)?, parse(b.strip_prefix('=').unwrap_or(b))?),
@@ -106,10 +111,14 @@ impl FromStr for LayerRange {
             }
         };
         if first == 0 {
-            return Err(format!("'{s}' starts at 0 layers; the smallest network has 1 Linear layer"));
+            return Err(format!(
+                "'{s}' starts at 0 layers; the smallest network has 1 Linear layer"
+            ));
         }
         if first > last {
-            return Err(format!("'{s}' is empty: {first} is larger than {last}; write {last}..{first}"));
+            return Err(format!(
+                "'{s}' is empty: {first} is larger than {last}; write {last}..{first}"
+            ));
         }
         Ok(LayerRange { first, last })
     }
@@ -151,7 +160,10 @@ impl StudyConfig {
             return Err(TrainError::invalid("--variants", "name at least one variant"));
         }
         if let Some(w) = self.widths.iter().find(|&&w| w == 0) {
-            return Err(TrainError::invalid("--widths", format!("width {w} is not allowed; every hidden layer needs at least 1 unit")));
+            return Err(TrainError::invalid(
+                "--widths",
+                format!("width {w} is not allowed; every hidden layer needs at least 1 unit"),
+            ));
         }
         hidden_widths(self.layers.last, &self.widths).map(|_| ())
     }
@@ -264,7 +276,14 @@ pub fn run_depth_study(
     for (i, &(layers, variant)) in runs.iter().enumerate() {
         let hidden = hidden_widths(layers, &config.widths)?;
         let label = format!("[{}/{}] {layers}L {variant}", i + 1, runs.len());
-        let outcome = train_mlp(&variant.model_config(hidden.clone()), &config.recipe, data, device, progress, &label)?;
+        let outcome = train_mlp(
+            &variant.model_config(hidden.clone()),
+            &config.recipe,
+            data,
+            device,
+            progress,
+            &label,
+        )?;
         let best = outcome.best_record();
         let seed = config.recipe.seed;
         results.runs.push(StudyRow {
@@ -294,18 +313,23 @@ pub fn run_depth_study(
             val_acc: r.val_acc,
             seconds: r.seconds,
         }));
-        results.signal.extend(outcome.signal.iter().map(|s: &LayerSignal| SignalRow {
-            layers,
-            variant,
-            seed,
-            layer: s.layer,
-            activation_rms: s.activation_rms,
-            weight_grad_norm: s.weight_grad_norm,
-        }));
+        results
+            .signal
+            .extend(outcome.signal.iter().map(|s: &LayerSignal| SignalRow {
+                layers,
+                variant,
+                seed,
+                layer: s.layer,
+                activation_rms: s.activation_rms,
+                weight_grad_norm: s.weight_grad_norm,
+            }));
         write_csv(&files.runs, &results.runs)?;
         write_csv(&files.history, &results.history)?;
         write_csv(&files.signal, &results.signal)?;
-        progress.note(format!("{label}: {}", describe_run(results.runs.last().expect("just pushed"))));
+        progress.note(format!(
+            "{label}: {}",
+            describe_run(results.runs.last().expect("just pushed"))
+        ));
     }
 
     write_text(&files.summary, &markdown_summary(&results.runs))?;

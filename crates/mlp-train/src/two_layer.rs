@@ -59,15 +59,26 @@ impl SgdConfig {
 
     pub fn validate(&self) -> Result<(), TrainError> {
         let positive = |flag, v: f64| {
-            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(TrainError::invalid(flag, format!("{v} is not a positive number"))) }
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(TrainError::invalid(flag, format!("{v} is not a positive number")))
+            }
         };
         positive("--lr", self.lr)?;
         positive("--lr-decay", self.lr_decay)?;
         positive("--std", self.std)?;
         if !(self.reg.is_finite() && self.reg >= 0.0) {
-            return Err(TrainError::invalid("--reg", format!("{} is not a number >= 0", self.reg)));
+            return Err(TrainError::invalid(
+                "--reg",
+                format!("{} is not a number >= 0", self.reg),
+            ));
         }
-        for (flag, v) in [("--hidden", self.hidden), ("--iters", self.iters), ("--batch-size", self.batch_size)] {
+        for (flag, v) in [
+            ("--hidden", self.hidden),
+            ("--iters", self.iters),
+            ("--batch-size", self.batch_size),
+        ] {
             if v == 0 {
                 return Err(TrainError::invalid(flag, "must be at least 1"));
             }
@@ -191,7 +202,10 @@ pub fn train_sgd(
             }));
             if losses.iter().any(|l| !l.is_finite()) {
                 diverged = true;
-                progress.note(format!("{label}: loss became non-finite by iteration {}; recorded as diverged", it + 1));
+                progress.note(format!(
+                    "{label}: loss became non-finite by iteration {}; recorded as diverged",
+                    it + 1
+                ));
                 break;
             }
             if epoch_end {
@@ -202,7 +216,12 @@ pub fn train_sgd(
                 row.lr = Some(lr);
                 row.train_acc = Some(train_acc);
                 row.val_acc = Some(val_acc);
-                bar.set_message(format!("loss {:.4} train {:.1}% val {:.1}%", row.loss, 100.0 * train_acc, 100.0 * val_acc));
+                bar.set_message(format!(
+                    "loss {:.4} train {:.1}% val {:.1}%",
+                    row.loss,
+                    100.0 * train_acc,
+                    100.0 * val_acc
+                ));
                 lr *= config.lr_decay;
             }
         }
@@ -256,19 +275,36 @@ pub fn init_cifar_net(config: &SgdConfig, device: &Device) -> TwoLayerNet {
 }
 
 /// Writes the loss curve and the train/val accuracy curve of an SGD run.
-pub fn plot_history(loss_path: &Path, accuracy_path: &Path, history: &[IterationRow], title: &str) -> Result<(), TrainError> {
+pub fn plot_history(
+    loss_path: &Path,
+    accuracy_path: &Path,
+    history: &[IterationRow],
+    title: &str,
+) -> Result<(), TrainError> {
     let loss: Vec<(f64, f64)> = history.iter().map(|r| (r.iteration as f64, r.loss)).collect();
-    plots::line_chart(loss_path, &format!("{title}: training loss"), "iteration", "loss", &[("loss".to_owned(), loss)])?;
+    plots::line_chart(
+        loss_path,
+        &format!("{title}: training loss"),
+        "iteration",
+        "loss",
+        &[("loss".to_owned(), loss)],
+    )?;
     let epochs: Vec<&IterationRow> = history.iter().filter(|r| r.epoch.is_some()).collect();
     let pick = |f: fn(&IterationRow) -> Option<f64>| -> Vec<(f64, f64)> {
-        epochs.iter().filter_map(|r| Some((r.epoch? as f64, 100.0 * f(r)?))).collect()
+        epochs
+            .iter()
+            .filter_map(|r| Some((r.epoch? as f64, 100.0 * f(r)?)))
+            .collect()
     };
     plots::line_chart(
         accuracy_path,
         &format!("{title}: accuracy per epoch"),
         "epoch",
         "accuracy (%)",
-        &[("train".to_owned(), pick(|r| r.train_acc)), ("validation".to_owned(), pick(|r| r.val_acc))],
+        &[
+            ("train".to_owned(), pick(|r| r.train_acc)),
+            ("validation".to_owned(), pick(|r| r.val_acc)),
+        ],
     )
 }
 
@@ -282,7 +318,9 @@ pub fn plot_weights(path: &Path, net: &TwoLayerNet, normalizer: &Normalizer) -> 
         let (c, r, col) = normalizer.feature_position(j);
         feature_at[c * 1024 + r * 32 + col] = j;
     }
-    plots::weight_tiles(path, h, |unit, c, r, col| w1[feature_at[c * 1024 + r * 32 + col] * h + unit])
+    plots::weight_tiles(path, h, |unit, c, r, col| {
+        w1[feature_at[c * 1024 + r * 32 + col] * h + unit]
+    })
 }
 
 /// One grid point of a tuning sweep.
@@ -370,7 +408,15 @@ pub fn tune(
             trial.reg,
             trial.iters
         );
-        let outcome = train_sgd(init_cifar_net(&config, device), &config, train, val, device, progress, &label)?;
+        let outcome = train_sgd(
+            init_cifar_net(&config, device),
+            &config,
+            train,
+            val,
+            device,
+            progress,
+            &label,
+        )?;
         let accs = outcome.last_accuracies();
         rows.push(TrialRow {
             trial: i + 1,

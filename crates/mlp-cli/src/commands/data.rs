@@ -23,7 +23,11 @@ pub fn download(args: DownloadArgs, progress: Progress) -> anyhow::Result<()> {
     })
     .with_context(|| format!("cannot download CIFAR-10 into {}", args.dir.display()))?;
     bar.finish_and_clear();
-    println!("CIFAR-10 is ready in {}; pass --data-dir {}", extracted.display(), args.dir.display());
+    println!(
+        "CIFAR-10 is ready in {}; pass --data-dir {}",
+        extracted.display(),
+        args.dir.display()
+    );
     Ok(())
 }
 
@@ -33,7 +37,11 @@ pub fn info(args: DataInfoArgs) -> anyhow::Result<()> {
     println!("layout: {} ({})", data.layout, data.dir.display());
     println!("files:");
     for file in &data.files {
-        println!("  {:<24} {:>6} records", file.path.file_name().unwrap_or_default().to_string_lossy(), file.records);
+        println!(
+            "  {:<24} {:>6} records",
+            file.path.file_name().unwrap_or_default().to_string_lossy(),
+            file.records
+        );
     }
     println!("images: {} training, {} test", data.train.len(), data.test.len());
     let names = data.class_names.clone();
@@ -43,11 +51,24 @@ pub fn info(args: DataInfoArgs) -> anyhow::Result<()> {
         args.data.num_train, args.data.num_val, args.data.num_test
     );
     println!("  {:<12} {:>7} {:>7} {:>7}", "class", "train", "val", "test");
-    let counts = [splits.train.class_counts(), splits.val.class_counts(), splits.test.class_counts()];
+    let counts = [
+        splits.train.class_counts(),
+        splits.val.class_counts(),
+        splits.test.class_counts(),
+    ];
     for class in 0..NUM_CLASSES {
         let name = names.get(class).map_or("?", String::as_str);
-        println!("  {:<12} {:>7} {:>7} {:>7}", name, counts[0][class], counts[1][class], counts[2][class]);
+        println!(
+            "  {:<12} {:>7} {:>7} {:>7}",
+            name, counts[0][class], counts[1][class], counts[2][class]
+        );
     }
-    println!("  {:<12} {:>7} {:>7} {:>7}", "total", splits.train.len(), splits.val.len(), splits.test.len());
+    println!(
+        "  {:<12} {:>7} {:>7} {:>7}",
+        "total",
+        splits.train.len(),
+        splits.val.len(),
+        splits.test.len()
+    );
     Ok(())
 }

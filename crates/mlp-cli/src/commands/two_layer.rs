@@ -31,25 +31,69 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
     let x = toy.inputs(DType::F64, &device);
     let y = toy.labels(&device);
 
-    let scores: Vec<f64> = net.scores(x.clone()).into_data().try_into_vec_as::<f64>().expect("f64 scores");
-    let score_diff: f64 = scores.iter().zip(toy.correct_scores.concat()).map(|(a, b)| (a - b).abs()).sum();
-    let loss = mlp_model::scratch::TwoLayerNet::loss_only(&net.params, x.clone(), y.clone(), toy.reg)
-        .into_scalar::<f64>();
+    let scores: Vec<f64> = net
+        .scores(x.clone())
+        .into_data()
+        .try_into_vec_as::<f64>()
+        .expect("f64 scores");
+    let score_diff: f64 = scores
+        .iter()
+        .zip(toy.correct_scores.concat())
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    let loss =
+        mlp_model::scratch::TwoLayerNet::loss_only(&net.params, x.clone(), y.clone(), toy.reg).into_scalar::<f64>();
     let loss_diff = (loss - toy.correct_loss).abs();
     let rows = check_gradients(&net, x, y, toy.reg);
 
     let mut report = String::new();
     let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
-    writeln!(report, "Two-layer network, toy problem (D={}, H={}, C={}, N={}, reg={}), float64", toy.input_size, toy.hidden_size, toy.num_classes, toy.num_inputs, toy.reg)?;
-    writeln!(report, "Q1 scores: sum |scores - correct_scores| = {score_diff:.3e} (must be < 1e-7)  {}", verdict(score_diff < 1e-7))?;
-    writeln!(report, "Q1 loss:   {loss:.14} vs {:.11}: |diff| = {loss_diff:.3e} (must be < 1e-12)  {}", toy.correct_loss, verdict(loss_diff < 1e-12))?;
-    writeln!(report, "Q2 gradients: centred differences h = {GRADCHECK_H:e}; pass mark rel. error < {GRADCHECK_THRESHOLD:e}")?;
-    writeln!(report, "  {:<6} {:>8} {:>22} {:>26}", "param", "elements", "rel. error vs numeric", "max |manual - autodiff|")?;
+    writeln!(
+        report,
+        "Two-layer network, toy problem (D={}, H={}, C={}, N={}, reg={}), float64",
+        toy.input_size, toy.hidden_size, toy.num_classes, toy.num_inputs, toy.reg
+    )?;
+    writeln!(
+        report,
+        "Q1 scores: sum |scores - correct_scores| = {score_diff:.3e} (must be < 1e-7)  {}",
+        verdict(score_diff < 1e-7)
+    )?;
+    writeln!(
+        report,
+        "Q1 loss:   {loss:.14} vs {:.11}: |diff| = {loss_diff:.3e} (must be < 1e-12)  {}",
+        toy.correct_loss,
+        verdict(loss_diff < 1e-12)
+    )?;
+    writeln!(
+        report,
+        "Q2 gradients: centred differences h = {GRADCHECK_H:e}; pass mark rel. error < {GRADCHECK_THRESHOLD:e}"
+    )?;
+    writeln!(
+        report,
+        "  {:<6} {:>8} {:>22} {:>26}",
+        "param", "elements", "rel. error vs numeric", "max |manual - autodiff|"
+    )?;
     for row in &rows {
-        writeln!(report, "  {:<6} {:>8} {:>22.3e} {:>26.3e}  {}", row.param, row.elements, row.numeric_rel_error, row.autodiff_max_abs_diff, verdict(row.passes()))?;
+        writeln!(
+            report,
+            "  {:<6} {:>8} {:>22.3e} {:>26.3e}  {}",
+            row.param,
+            row.elements,
+            row.numeric_rel_error,
+            row.autodiff_max_abs_diff,
+            verdict(row.passes())
+        )?;
     }
     let all_pass = score_diff < 1e-7 && loss_diff < 1e-12 && rows.iter().all(|r| r.passes());
-    writeln!(report, "{}", if all_pass { "All checks passed." } else { "SOME CHECKS FAILED." })?;
+    writeln!(
+        report,
+        "{}",
+        if all_pass {
+            "All checks passed."
+        } else {
+            "SOME CHECKS FAILED."
+        }
+    )?;
     print!("{report}");
 
     if let Some(out) = &args.out {
@@ -80,7 +124,11 @@ struct RunSummary<'a> {
 
 /// Q3: one SGD run, on the toy problem or CIFAR-10.
 pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> {
-    let base = if args.toy { SgdConfig::toy() } else { SgdConfig::default() };
+    let base = if args.toy {
+        SgdConfig::toy()
+    } else {
+        SgdConfig::default()
+    };
     let config = SgdConfig {
         hidden: args.hidden,
         lr: args.lr.unwrap_or(base.lr),
@@ -103,10 +151,25 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
             y: toy.labels(&device),
         };
         // The assignment trains the toy from its fixed weights and validates on the training data.
-        let outcome = train_sgd(toy.net(DType::F64, &device), &config, &examples, &examples, &device, progress, "toy")?;
+        let outcome = train_sgd(
+            toy.net(DType::F64, &device),
+            &config,
+            &examples,
+            &examples,
+            &device,
+            progress,
+            "toy",
+        )?;
         write_outputs(&args.out, &outcome, "two-layer toy")?;
         write_text(&args.out.join("two_layer_command.txt"), &command)?;
-        save_summary(&args.out, &config, "toy".into(), "cpu (flex), float64".into(), &outcome, None)?;
+        save_summary(
+            &args.out,
+            &config,
+            "toy".into(),
+            "cpu (flex), float64".into(),
+            &outcome,
+            None,
+        )?;
         println!(
             "toy run: {} iterations, final training loss {:.5} (assignment: < 0.02)",
             outcome.history.len(),
@@ -118,14 +181,34 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
     let splits = args.data.load_splits(progress)?;
     let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
-    let (train_src, val_src) = (BatchSource::new(&splits.train, &normalizer), BatchSource::new(&splits.val, &normalizer));
+    let (train_src, val_src) = (
+        BatchSource::new(&splits.train, &normalizer),
+        BatchSource::new(&splits.val, &normalizer),
+    );
     let net = init_cifar_net(&config, &chosen.device);
-    let outcome = train_sgd(net, &config, &train_src, &val_src, &chosen.device, progress, "two-layer")?;
+    let outcome = train_sgd(
+        net,
+        &config,
+        &train_src,
+        &val_src,
+        &chosen.device,
+        progress,
+        "two-layer",
+    )?;
     write_outputs(&args.out, &outcome, "two-layer")?;
     plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
-    let test_acc = args.test.then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
+    let test_acc = args
+        .test
+        .then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
     write_text(&args.out.join("two_layer_command.txt"), &command)?;
-    save_summary(&args.out, &config, data_description(&args.data, &splits), chosen.description, &outcome, test_acc)?;
+    save_summary(
+        &args.out,
+        &config,
+        data_description(&args.data, &splits),
+        chosen.description,
+        &outcome,
+        test_acc,
+    )?;
     print_result(&outcome, test_acc);
     println!("Results in {}", args.out.display());
     Ok(())
@@ -148,14 +231,27 @@ pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
         ..SgdConfig::default()
     };
     for trial in grid.trials() {
-        SgdConfig { hidden: trial.hidden, lr: trial.lr, reg: trial.reg, iters: trial.iters, ..base.clone() }.validate()?;
+        SgdConfig {
+            hidden: trial.hidden,
+            lr: trial.lr,
+            reg: trial.reg,
+            iters: trial.iters,
+            ..base.clone()
+        }
+        .validate()?;
     }
     prepare_output_dir(&args.out)?;
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
     let splits = args.data.load_splits(progress)?;
     let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
-    let (train_src, val_src) = (BatchSource::new(&splits.train, &normalizer), BatchSource::new(&splits.val, &normalizer));
-    write_text(&args.out.join("two_layer_tuning_command.txt"), &format!("{}\n", invocation()))?;
+    let (train_src, val_src) = (
+        BatchSource::new(&splits.train, &normalizer),
+        BatchSource::new(&splits.val, &normalizer),
+    );
+    write_text(
+        &args.out.join("two_layer_tuning_command.txt"),
+        &format!("{}\n", invocation()),
+    )?;
 
     let csv = args.out.join("two_layer_tuning.csv");
     let (rows, best) = run_tune(&grid, &base, &train_src, &val_src, &chosen.device, &csv, progress)?;
@@ -165,8 +261,17 @@ pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
     };
     write_outputs(&args.out, &outcome, "best trial")?;
     plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
-    let test_acc = args.test.then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
-    save_summary(&args.out, &best_config, data_description(&args.data, &splits), chosen.description, &outcome, test_acc)?;
+    let test_acc = args
+        .test
+        .then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
+    save_summary(
+        &args.out,
+        &best_config,
+        data_description(&args.data, &splits),
+        chosen.description,
+        &outcome,
+        test_acc,
+    )?;
     println!(
         "best of {} trials: hidden {}, lr {:e}, reg {}, iterations {}",
         rows.len(),
@@ -182,7 +287,12 @@ pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
 
 fn write_outputs(out: &Path, outcome: &SgdOutcome, title: &str) -> anyhow::Result<()> {
     write_csv(&out.join("two_layer_history.csv"), &outcome.history)?;
-    plot_history(&out.join("two_layer_loss.png"), &out.join("two_layer_accuracy.png"), &outcome.history, title)?;
+    plot_history(
+        &out.join("two_layer_loss.png"),
+        &out.join("two_layer_accuracy.png"),
+        &outcome.history,
+        title,
+    )?;
     Ok(())
 }
 
@@ -249,8 +359,11 @@ fn parse_int_list(flag: &str, items: &[String]) -> anyhow::Result<Vec<usize>> {
         match item.split_once("..") {
             Some((a, rest)) => {
                 let (b, step) = rest.split_once(':').unwrap_or((rest, "1"));
-                let (a, b, step): (usize, usize, usize) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?, step.parse().map_err(|_| bad())?);
+                let (a, b, step): (usize, usize, usize) = (
+                    a.parse().map_err(|_| bad())?,
+                    b.parse().map_err(|_| bad())?,
+                    step.parse().map_err(|_| bad())?,
+                );
                 if step == 0 || a > b {
                     return Err(bad());
                 }

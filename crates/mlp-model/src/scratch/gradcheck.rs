@@ -24,12 +24,7 @@ pub fn rel_error(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// `(f(p + h e_i) - f(p - h e_i)) / 2h` for every element `i` of parameter `name`.
-pub fn numerical_gradient(
-    loss: impl Fn(&Params) -> f64,
-    params: &Params,
-    name: ParamName,
-    h: f64,
-) -> Vec<f64> {
+pub fn numerical_gradient(loss: impl Fn(&Params) -> f64, params: &Params, name: ParamName, h: f64) -> Vec<f64> {
     (0..params.len(name))
         .map(|i| {
             let plus = loss(&params.perturbed(name, i, h));
@@ -62,20 +57,12 @@ impl GradCheckRow {
 /// to ~1e-3, so the threshold is meaningless there.
 ///
 /// x: [N, D]; labels: [N]
-pub fn check_gradients(
-    net: &TwoLayerNet,
-    x: Tensor<2>,
-    labels: Tensor<1, Int>,
-    reg: f64,
-) -> Vec<GradCheckRow> {
+pub fn check_gradients(net: &TwoLayerNet, x: Tensor<2>, labels: Tensor<1, Int>, reg: f64) -> Vec<GradCheckRow> {
     let LossOutput::Loss { grads, .. } = net.loss(x.clone(), Some(labels.clone()), reg) else {
         unreachable!("labels were given");
     };
     let autodiff = autodiff_gradients(&net.params, x.clone(), labels.clone(), reg);
-    let loss = |p: &Params| {
-        TwoLayerNet::loss_only(p, x.clone(), labels.clone(), reg)
-            .into_scalar::<f64>()
-    };
+    let loss = |p: &Params| TwoLayerNet::loss_only(p, x.clone(), labels.clone(), reg).into_scalar::<f64>();
     ParamName::ALL
         .iter()
         .map(|&name| {

@@ -10,7 +10,7 @@ pub mod net;
 pub mod params;
 pub mod toy;
 
-pub use gradcheck::{GradCheckRow, GRADCHECK_H, GRADCHECK_THRESHOLD, check_gradients, rel_error};
+pub use gradcheck::{GRADCHECK_H, GRADCHECK_THRESHOLD, GradCheckRow, check_gradients, rel_error};
 pub use net::{LossOutput, TwoLayerNet};
 pub use params::{ParamName, Params};
 pub use toy::{ToyError, ToyProblem};

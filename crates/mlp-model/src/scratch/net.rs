@@ -33,14 +33,7 @@ impl TwoLayerNet {
     /// device first (`device.seed(s)`) for reproducible weights.
     ///
     /// W1: [input, hidden], W2: [hidden, classes].
-    pub fn init(
-        input: usize,
-        hidden: usize,
-        classes: usize,
-        std: f64,
-        dtype: DType,
-        device: &Device,
-    ) -> Self {
+    pub fn init(input: usize, hidden: usize, classes: usize, std: f64, dtype: DType, device: &Device) -> Self {
         let normal = Distribution::Normal(0.0, std);
         TwoLayerNet {
             params: Params {

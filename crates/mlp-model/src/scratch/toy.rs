@@ -16,15 +16,9 @@ const EMBEDDED_TOY: &str = include_str!("../../tests/data/two_layer_toy.json");
 #[derive(Debug, thiserror::Error)]
 pub enum ToyError {
     #[error("cannot read toy fixture {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("toy fixture {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
     #[error("toy fixture {path} is inconsistent: {what}")]
     Shape { path: PathBuf, what: String },
 }
@@ -83,13 +77,18 @@ impl ToyProblem {
             ("W2", rows_ok(&self.w2, h, c)),
             ("b2", self.b2.len() == c),
             ("X", rows_ok(&self.x, n, d)),
-            ("y", self.y.len() == n && self.y.iter().all(|&y| (0..c as i64).contains(&y))),
+            (
+                "y",
+                self.y.len() == n && self.y.iter().all(|&y| (0..c as i64).contains(&y)),
+            ),
             ("correct_scores", rows_ok(&self.correct_scores, n, c)),
         ];
         match checks.iter().find(|(_, ok)| !ok) {
             Some((field, _)) => Err(ToyError::Shape {
                 path: path.to_owned(),
-                what: format!("field {field} does not match input_size={d}, hidden_size={h}, num_classes={c}, num_inputs={n}"),
+                what: format!(
+                    "field {field} does not match input_size={d}, hidden_size={h}, num_classes={c}, num_inputs={n}"
+                ),
             }),
             None => Ok(()),
         }
