@@ -26,12 +26,14 @@ pub const ALLOW_SOFTWARE_GPU_ENV: &str = "MLP_ALLOW_SOFTWARE_GPU";
 pub struct ChosenDevice {
     pub device: Device,
     pub description: String,
+    pub is_gpu: bool,
 }
 
 pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice> {
     let cpu = || ChosenDevice {
         device: Device::flex(),
         description: "cpu (flex)".to_owned(),
+        is_gpu: false,
     };
     let chosen = match choice {
         DeviceChoice::Cpu => cpu(),
@@ -39,6 +41,7 @@ pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice>
         DeviceChoice::Ndarray => ChosenDevice {
             device: Device::ndarray(),
             description: "cpu (ndarray)".to_owned(),
+            is_gpu: false,
         },
         DeviceChoice::Gpu => {
             let gpu = probe_gpu().context("--device gpu: no wgpu adapter could be opened")?;
@@ -96,6 +99,7 @@ impl Gpu {
         ChosenDevice {
             device: self.device,
             description: format!("wgpu {} ({}, {kind})", self.name, self.backend),
+            is_gpu: true,
         }
     }
 }

@@ -228,7 +228,7 @@ mod scratch {
         for case in 0..12 {
             let (d, h, c, n) = (next(1, 40), next(1, 30), next(2, 12), next(1, 25));
             device.seed(case);
-            let net = TwoLayerNet::init(d, h, c, 0.5, DType::F64, &device);
+            let net = TwoLayerNet::init(d, h, c, 0.5, case, DType::F64, &device);
             let x = Tensor::<2>::random([n, d], Distribution::Normal(0.0, 2.0), (&device, DType::F64));
             let labels: Vec<i64> = (0..n).map(|_| next(0, c - 1) as i64).collect();
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
@@ -245,6 +245,23 @@ mod scratch {
                 );
             }
         }
+    }
+
+    #[test]
+    fn initial_weights_have_the_requested_scale_and_depend_only_on_the_seed() {
+        let device = device();
+        let net = TwoLayerNet::init(3072, 50, 10, 1e-4, 42, DType::F32, &device);
+        let w1 = net.params.host_values(ParamName::W1);
+        let mean = w1.iter().sum::<f64>() / w1.len() as f64;
+        let std = (w1.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / w1.len() as f64).sqrt();
+        // 153,600 samples: the sample std is within 1% of 1e-4, the mean ~0.
+        assert!((std - 1e-4).abs() < 1e-6, "std {std}");
+        assert!(mean.abs() < 1e-6, "mean {mean}");
+        assert!(net.params.host_values(ParamName::B1).iter().all(|&b| b == 0.0));
+        let again = TwoLayerNet::init(3072, 50, 10, 1e-4, 42, DType::F32, &device);
+        assert_eq!(w1, again.params.host_values(ParamName::W1));
+        let other = TwoLayerNet::init(3072, 50, 10, 1e-4, 43, DType::F32, &device);
+        assert_ne!(w1, other.params.host_values(ParamName::W1));
     }
 
     #[test]

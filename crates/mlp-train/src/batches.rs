@@ -1,29 +1,24 @@
 //! Turning u8 images into normalised batch tensors.
 //!
 //! The pixels stay in memory once, as u8; each batch is gathered and
-//! normalised into a reused f32 buffer and uploaded, so no epoch copies the
-//! whole set.
-
-use std::cell::RefCell;
+//! normalised into an f32 buffer of one batch that becomes the tensor's
+//! storage, so no epoch copies the whole set.
 
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{IMAGE_BYTES, ImageSet, Normalizer};
 
-/// One split with the normaliser fitted on the training split.
+/// One split with the normaliser fitted on the training split. Shareable
+/// between threads (parallel tuning trials).
+#[derive(Clone, Copy)]
 pub struct BatchSource<'a> {
     pub images: &'a ImageSet,
     pub normalizer: &'a Normalizer,
-    buffer: RefCell<Vec<f32>>,
 }
 
 impl<'a> BatchSource<'a> {
     pub fn new(images: &'a ImageSet, normalizer: &'a Normalizer) -> Self {
-        BatchSource {
-            images,
-            normalizer,
-            buffer: RefCell::new(Vec::new()),
-        }
+        BatchSource { images, normalizer }
     }
 
     pub fn len(&self) -> usize {
@@ -36,10 +31,9 @@ impl<'a> BatchSource<'a> {
 
     /// The images `indices` as x: [batch, 3072] (in `dtype`) and labels y: [batch].
     pub fn batch(&self, indices: &[usize], dtype: DType, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-        let mut buffer = self.buffer.borrow_mut();
-        buffer.clear();
-        self.normalizer.apply_into(self.images, indices, &mut buffer);
-        let mut data = TensorData::new(std::mem::take(&mut *buffer), [indices.len(), IMAGE_BYTES]);
+        let mut values = Vec::with_capacity(indices.len() * IMAGE_BYTES);
+        self.normalizer.apply_into(self.images, indices, &mut values);
+        let mut data = TensorData::new(values, [indices.len(), IMAGE_BYTES]);
         if dtype != DType::F32 {
             data = data.convert_dtype(dtype);
         }

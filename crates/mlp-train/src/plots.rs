@@ -350,7 +350,11 @@ pub fn heatmap(
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..cols).into_segmented(), (0..rows).into_segmented())
+        // A segmented `0..n` has n + 1 segments (both ends count): `0..cols - 1` gives `cols` cells.
+        .build_cartesian_2d(
+            (0..cols.saturating_sub(1)).into_segmented(),
+            (0..rows.saturating_sub(1)).into_segmented(),
+        )
         .map_err(|e| plot_error(path, e))?;
     let name_of = |names: &[String], v: &SegmentValue<usize>| match v {
         SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
@@ -378,9 +382,18 @@ pub fn heatmap(
                 (200.0 * t + 40.0) as u8,
                 (120.0 + 100.0 * t) as u8,
             );
-            let corner = |c, r| (SegmentValue::Exact(c), SegmentValue::Exact(r));
+            // A cell spans from the start of its segment to the start of the next;
+            // the last segment has no next, so its far edge is `Last`.
+            let edge = |i: usize, n: usize| {
+                if i < n {
+                    SegmentValue::Exact(i)
+                } else {
+                    SegmentValue::Last
+                }
+            };
+            let (near, far) = ((edge(c, cols), edge(r, rows)), (edge(c + 1, cols), edge(r + 1, rows)));
             chart
-                .draw_series([Rectangle::new([corner(c, r), corner(c + 1, r + 1)], color.filled())])
+                .draw_series([Rectangle::new([near, far], color.filled())])
                 .map_err(|e| plot_error(path, e))?;
             chart
                 .draw_series([Text::new(

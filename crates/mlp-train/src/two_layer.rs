@@ -2,6 +2,8 @@
 //! hyper-parameter search around it.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -268,10 +270,17 @@ pub fn accuracy(net: &TwoLayerNet, examples: &dyn Examples, indices: &[usize], d
     correct.into_scalar::<i64>() as f64 / indices.len() as f64
 }
 
-/// A fresh network for CIFAR-10 inputs, seeded.
+/// A fresh network for CIFAR-10 inputs, its weights drawn from `config.seed`.
 pub fn init_cifar_net(config: &SgdConfig, device: &Device) -> TwoLayerNet {
-    device.seed(config.seed);
-    TwoLayerNet::init(IMAGE_BYTES, config.hidden, NUM_CLASSES, config.std, DType::F32, device)
+    TwoLayerNet::init(
+        IMAGE_BYTES,
+        config.hidden,
+        NUM_CLASSES,
+        config.std,
+        config.seed,
+        DType::F32,
+        device,
+    )
 }
 
 /// Writes the loss curve and the train/val accuracy curve of an SGD run.
@@ -374,14 +383,18 @@ pub struct TrialRow {
 }
 
 /// Runs every trial of `grid` (other settings from `base`), scoring each on
-/// validation; rewrites `csv_path` after every trial. Returns the rows and the
-/// best trial's outcome.
+/// validation, `jobs` trials at a time; rewrites `csv_path` after every
+/// finished trial. Returns the rows in trial order and the best trial (highest
+/// validation accuracy, the earlier trial on a tie, so the answer does not
+/// depend on which thread finished first).
+#[allow(clippy::too_many_arguments)]
 pub fn tune(
     grid: &TuneGrid,
     base: &SgdConfig,
-    train: &dyn Examples,
-    val: &dyn Examples,
+    train: &(dyn Examples + Sync),
+    val: &(dyn Examples + Sync),
     device: &Device,
+    jobs: usize,
     csv_path: &Path,
     progress: Progress,
 ) -> Result<(Vec<TrialRow>, Option<(SgdConfig, SgdOutcome)>), TrainError> {
@@ -389,60 +402,132 @@ pub fn tune(
     if trials.is_empty() {
         return Err(TrainError::invalid("--hidden/--lr/--reg/--iters", "the grid is empty"));
     }
-    let mut rows = Vec::with_capacity(trials.len());
-    let mut best: Option<(f64, SgdConfig, SgdOutcome)> = None;
-    for (i, trial) in trials.iter().enumerate() {
-        let config = SgdConfig {
-            hidden: trial.hidden,
-            lr: trial.lr,
-            reg: trial.reg,
-            iters: trial.iters,
-            ..base.clone()
-        };
-        let label = format!(
-            "trial {}/{} H={} lr={:e} reg={} it={}",
-            i + 1,
-            trials.len(),
-            trial.hidden,
-            trial.lr,
-            trial.reg,
-            trial.iters
-        );
-        let outcome = train_sgd(
-            init_cifar_net(&config, device),
-            &config,
-            train,
-            val,
-            device,
-            progress,
-            &label,
-        )?;
-        let accs = outcome.last_accuracies();
-        rows.push(TrialRow {
-            trial: i + 1,
-            hidden: trial.hidden,
-            lr: trial.lr,
-            reg: trial.reg,
-            iters: trial.iters,
-            seed: config.seed,
-            final_loss: outcome.final_loss(),
-            train_acc: accs.map(|a| a.0),
-            val_acc: accs.map(|a| a.1),
-            diverged: outcome.diverged,
-            seconds: outcome.seconds,
-        });
-        write_csv(csv_path, &rows)?;
-        progress.note(format!(
-            "{label}: val {}",
-            accs.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a.1))
-        ));
-        if let Some((_, val_acc)) = accs.filter(|_| !outcome.diverged)
-            && best.as_ref().is_none_or(|(b, _, _)| val_acc > *b)
-        {
-            best = Some((val_acc, config, outcome));
-        }
+    if jobs == 0 {
+        return Err(TrainError::invalid("--jobs", "must be at least 1"));
     }
-    Ok((rows, best.map(|(_, c, o)| (c, o))))
+    let jobs = jobs.min(trials.len());
+    // One trial at a time shows its own bar; several share one overall bar.
+    let trial_progress = if jobs == 1 { progress } else { Progress::Quiet };
+    let overall = progress.bar(trials.len() as u64, format!("trials ({jobs} at a time)"));
+    let next = AtomicUsize::new(0);
+    let state = Mutex::new(TuneState {
+        rows: vec![None; trials.len()],
+        best: None,
+        error: None,
+    });
+
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= trials.len() || lock(&state).error.is_some() {
+                        break;
+                    }
+                    let trial = trials[i];
+                    let config = SgdConfig {
+                        hidden: trial.hidden,
+                        lr: trial.lr,
+                        reg: trial.reg,
+                        iters: trial.iters,
+                        ..base.clone()
+                    };
+                    let label = format!(
+                        "trial {}/{} H={} lr={:e} reg={} it={}",
+                        i + 1,
+                        trials.len(),
+                        trial.hidden,
+                        trial.lr,
+                        trial.reg,
+                        trial.iters
+                    );
+                    let result = train_sgd(
+                        init_cifar_net(&config, device),
+                        &config,
+                        train,
+                        val,
+                        device,
+                        trial_progress,
+                        &label,
+                    );
+                    let mut state = lock(&state);
+                    let outcome = match result {
+                        Ok(outcome) => outcome,
+                        Err(error) => {
+                            state.error.get_or_insert(error);
+                            break;
+                        }
+                    };
+                    let accs = outcome.last_accuracies();
+                    state.rows[i] = Some(TrialRow {
+                        trial: i + 1,
+                        hidden: trial.hidden,
+                        lr: trial.lr,
+                        reg: trial.reg,
+                        iters: trial.iters,
+                        seed: config.seed,
+                        final_loss: outcome.final_loss(),
+                        train_acc: accs.map(|a| a.0),
+                        val_acc: accs.map(|a| a.1),
+                        diverged: outcome.diverged,
+                        seconds: outcome.seconds,
+                    });
+                    let done: Vec<TrialRow> = state.rows.iter().flatten().cloned().collect();
+                    if let Err(error) = write_csv(csv_path, &done) {
+                        state.error.get_or_insert(error);
+                        break;
+                    }
+                    if let Some((_, val_acc)) = accs.filter(|_| !outcome.diverged) {
+                        let better = state
+                            .best
+                            .as_ref()
+                            .is_none_or(|b| val_acc > b.val_acc || (val_acc == b.val_acc && i < b.index));
+                        if better {
+                            state.best = Some(Best {
+                                index: i,
+                                val_acc,
+                                config,
+                                outcome,
+                            });
+                        }
+                    }
+                    overall.inc(1);
+                    let line = format!(
+                        "{label}: val {}",
+                        accs.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a.1))
+                    );
+                    overall.suspend(|| progress.note(line));
+                }
+            });
+        }
+    });
+    overall.finish_and_clear();
+    let state = state.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(error) = state.error {
+        return Err(error);
+    }
+    Ok((
+        state.rows.into_iter().flatten().collect(),
+        state.best.map(|b| (b.config, b.outcome)),
+    ))
+}
+
+struct Best {
+    index: usize,
+    val_acc: f64,
+    config: SgdConfig,
+    outcome: SgdOutcome,
+}
+
+struct TuneState {
+    rows: Vec<Option<TrialRow>>,
+    best: Option<Best>,
+    error: Option<TrainError>,
+}
+
+fn lock(state: &Mutex<TuneState>) -> std::sync::MutexGuard<'_, TuneState> {
+    // A panicking trial thread must not hide the other trials' results.
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Validation accuracy over hidden size × learning rate: for each cell the

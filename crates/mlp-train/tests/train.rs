@@ -229,6 +229,46 @@ mod two_layer {
     }
 
     #[test]
+    fn parallel_trials_give_the_same_table_and_winner_as_serial_ones() {
+        use mlp_train::two_layer::{TuneGrid, tune};
+        with_sources(Preprocess::MeanImage, |sources, _| {
+            let grid = TuneGrid {
+                hidden: vec![20, 40],
+                lr: vec![1e-3, 2e-3],
+                reg: vec![0.5],
+                iters: vec![60],
+            };
+            let base = SgdConfig::default();
+            let dir = tempfile::tempdir().unwrap();
+            let run = |jobs: usize| {
+                let csv = dir.path().join(format!("t{jobs}.csv"));
+                let (rows, best) = tune(
+                    &grid,
+                    &base,
+                    &sources.train,
+                    &sources.val,
+                    &Device::flex(),
+                    jobs,
+                    &csv,
+                    Progress::Quiet,
+                )
+                .unwrap();
+                let table: Vec<_> = rows
+                    .iter()
+                    .map(|r| (r.trial, r.hidden, r.final_loss, r.val_acc))
+                    .collect();
+                assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 1 + 4);
+                (table, best.unwrap().0)
+            };
+            let (serial, serial_best) = run(1);
+            let (parallel, parallel_best) = run(2);
+            assert_eq!(serial.len(), 4);
+            assert_eq!(serial, parallel);
+            assert_eq!(serial_best, parallel_best);
+        });
+    }
+
+    #[test]
     fn tuned_network_clearly_beats_the_default_on_the_subset() {
         with_sources(Preprocess::MeanImage, |sources, _| {
             let device = Device::flex();
@@ -288,5 +328,30 @@ mod records {
     fn command_lines_are_quoted_for_the_shell() {
         let args = ["mlp-cli", "depth-study", "--out", "my dir", "--layers", "2..6"].map(String::from);
         assert_eq!(command_line(&args), "mlp-cli depth-study --out 'my dir' --layers 2..6");
+    }
+}
+
+mod plots {
+    #[test]
+    fn a_heatmap_is_drawn_as_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heat.png");
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let values = vec![
+            vec![Some(0.30), Some(0.41), None],
+            vec![Some(0.35), Some(0.43), Some(0.40)],
+        ];
+        mlp_train::plots::heatmap(
+            &path,
+            "t",
+            "rows",
+            &names(&["50", "100"]),
+            "cols",
+            &names(&["a", "b", "c"]),
+            &values,
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..4], b"\x89PNG");
     }
 }

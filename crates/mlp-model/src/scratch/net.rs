@@ -1,8 +1,10 @@
 //! Forward pass, loss and hand-written backpropagation (assignment Q1–Q2).
 
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::activation::{log_softmax, relu, softmax};
-use burn::tensor::{DType, Distribution};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::params::Params;
 
@@ -29,19 +31,35 @@ pub struct TwoLayerNet {
 }
 
 impl TwoLayerNet {
-    /// Weights `std * N(0, 1)`, biases zero, in `dtype` on `device`; seed the
-    /// device first (`device.seed(s)`) for reproducible weights.
+    /// Weights `std * N(0, 1)`, biases zero, in `dtype` on `device`.
+    ///
+    /// The weights are drawn on the host from `seed`, not from the device's
+    /// random generator: that one is shared by every thread, so trials
+    /// trained in parallel would otherwise get weights depending on timing.
     ///
     /// W1: [input, hidden], W2: [hidden, classes].
-    pub fn init(input: usize, hidden: usize, classes: usize, std: f64, dtype: DType, device: &Device) -> Self {
-        let normal = Distribution::Normal(0.0, std);
+    pub fn init(
+        input: usize,
+        hidden: usize,
+        classes: usize,
+        std: f64,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let w1 = normal_samples(&mut rng, input * hidden, std);
+        let w2 = normal_samples(&mut rng, hidden * classes, std);
         TwoLayerNet {
-            params: Params {
-                w1: Tensor::random([input, hidden], normal, (device, dtype)),
-                b1: Tensor::zeros([hidden], (device, dtype)),
-                w2: Tensor::random([hidden, classes], normal, (device, dtype)),
-                b2: Tensor::zeros([classes], (device, dtype)),
-            },
+            params: Params::from_host(
+                [input, hidden, classes],
+                w1,
+                vec![0.0; hidden],
+                w2,
+                vec![0.0; classes],
+                dtype,
+                device,
+            ),
         }
     }
 
@@ -122,6 +140,20 @@ impl TwoLayerNet {
         let z3 = relu(z2).matmul(p.w2.clone()) + p.b2.clone().unsqueeze();
         z3.argmax(1).squeeze::<1>()
     }
+}
+
+/// `n` samples of `N(0, std²)` by the Box–Muller transform.
+fn normal_samples(rng: &mut StdRng, n: usize, std: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        // 1 - u lies in (0, 1], so the logarithm is finite.
+        let radius = (-2.0 * (1.0 - rng.random::<f64>()).ln()).sqrt();
+        let angle = std::f64::consts::TAU * rng.random::<f64>();
+        out.push(std * radius * angle.cos());
+        out.push(std * radius * angle.sin());
+    }
+    out.truncate(n);
+    out
 }
 
 /// mean_i(-log softmax(z3)[i, y_i]). z3: [N, C]; labels: [N] -> [1]
