@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerates every result in experiments/ on the bundled CIFAR-10 subset, on
+# the CPU, with the commands recorded beside each result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA="${CIFAR10_SUBSET_DIR:-../shared/data/cifar-10-subset}"
+SPLITS=(--data-dir "$DATA" --num-train 4170 --num-val 1000 --num-test 1000)
+run() { cargo run --release -q -p mlp-cli -- "$@"; }
+
+run depth-study --layers 2..6 --device cpu "${SPLITS[@]}"
+run two-layer check --out experiments
+run two-layer train --toy --out experiments/two_layer_toy
+run two-layer train --device cpu "${SPLITS[@]}" --out experiments/two_layer_default
+run two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25,0.5 --iters 2000 --test \
+    --device cpu "${SPLITS[@]}" --out experiments/two_layer_tuning
