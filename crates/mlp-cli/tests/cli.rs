@@ -182,3 +182,77 @@ fn a_small_study_writes_its_tables_and_prints_the_summary() {
         "{command}"
     );
 }
+
+#[test]
+fn size_one_splits_and_layers_train_without_panicking() {
+    // Any dimension of size 1 (a 1-image split, a last batch of 1 image, a
+    // single hidden unit) once broke squeezing the predictions.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let subset = dir.to_str().unwrap();
+    let out = tmp.path().join("study");
+    let run = mlp_cli(&[
+        "depth-study",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--data-dir",
+        subset,
+        "--num-train",
+        "401",
+        "--num-val",
+        "1",
+        "--num-test",
+        "1",
+        "--layers",
+        "2",
+        "--variants",
+        "plain",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = tmp.path().join("two");
+    let run = mlp_cli(&[
+        "two-layer",
+        "train",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--data-dir",
+        subset,
+        "--num-train",
+        "201",
+        "--num-val",
+        "1",
+        "--num-test",
+        "1",
+        "--hidden",
+        "1",
+        "--iters",
+        "3",
+        "--test",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
+#[test]
+fn an_empty_validation_split_is_refused_for_training() {
+    let dir = subset();
+    let err = fails(&[
+        "depth-study",
+        "--device",
+        "cpu",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--num-train",
+        "4170",
+        "--num-val",
+        "0",
+    ]);
+    assert!(err.contains("--num-val 0"), "{err}");
+}

@@ -169,7 +169,7 @@ pub fn train_mlp(
         .init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
 
-    let mut history = Vec::with_capacity(recipe.epochs);
+    let mut history = Vec::new();
     let mut best: Option<(usize, f64, Mlp)> = None;
     let mut diverged_at = None;
     let mut lr = recipe.lr;
@@ -185,6 +185,7 @@ pub fn train_mlp(
         // synchronise the GPU after every batch.
         let mut loss_sum = Tensor::<1>::zeros([1], &plain);
         let mut correct = Tensor::<1, Int>::zeros([1], &plain);
+        let mut last_report = Instant::now();
         for (step, chunk) in order.chunks(recipe.batch_size).enumerate() {
             let (x, y) = data.train.batch(chunk, DType::F32, &ad);
             let logits = model.forward(x); // [batch, classes]
@@ -194,7 +195,9 @@ pub fn train_mlp(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
             bar.inc(1);
-            if progress == Progress::Bars && (step + 1) % 10 == 0 {
+            // Reading the loss synchronises the device: at most once a second.
+            if progress == Progress::Bars && last_report.elapsed().as_secs_f64() >= 1.0 {
+                last_report = Instant::now();
                 let seen = (step + 1) * recipe.batch_size;
                 let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
                 bar.set_message(format!("loss {:.4} {rate:.0} img/s", scalar(&loss_sum) / seen as f64));
@@ -238,6 +241,7 @@ pub fn train_mlp(
 
     let test = best
         .as_ref()
+        .filter(|_| !data.test.is_empty())
         .map(|(_, _, model)| evaluate(model, &data.test, recipe.batch_size.max(500), &plain));
     Ok(RunOutcome {
         history,
@@ -273,7 +277,7 @@ pub fn evaluate(model: &Mlp, source: &BatchSource, batch_size: usize, device: &D
 
 /// logits: [batch, classes], y: [batch] -> number of correct predictions, [1]
 fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1, Int> {
-    logits.argmax(1).squeeze::<1>().equal(y).int().sum()
+    logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum()
 }
 
 /// Activation RMS and weight-gradient norm per layer at initialisation, on one

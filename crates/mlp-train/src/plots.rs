@@ -155,8 +155,8 @@ pub fn accuracy_vs_depth(path: &Path, rows: &[StudyRow]) -> Result<(), TrainErro
     ]) {
         let mut by_variant: BTreeMap<Variant, Vec<(f64, f64)>> = BTreeMap::new();
         for r in rows {
-            // A diverged run has no accuracy; it is left out of the line.
-            if let Some(acc) = pick(r) {
+            // A diverged run is left out of the line, as the table marks it "diverged".
+            if let Some(acc) = pick(r).filter(|_| !r.diverged) {
                 by_variant
                     .entry(r.variant)
                     .or_default()

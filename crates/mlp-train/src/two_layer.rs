@@ -123,8 +123,9 @@ impl Examples for TensorExamples {
     }
 }
 
-/// One row of `two_layer_history.csv`: an iteration's loss, and at the end of
-/// each epoch the accuracies and the learning rate used in it.
+/// One row of `two_layer_history.csv`: an iteration's loss; at the end of
+/// each epoch (`epoch` set) and at the last iteration, the accuracies and the
+/// learning rate used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationRow {
     pub iteration: usize,
@@ -147,7 +148,8 @@ impl SgdOutcome {
     pub fn final_loss(&self) -> Option<f64> {
         self.history.last().map(|r| r.loss)
     }
-    /// Accuracies at the last epoch boundary: (train, val).
+    /// Accuracies of the final weights (or of the last scored ones if the run
+    /// diverged): (train, val).
     pub fn last_accuracies(&self) -> Option<(f64, f64)> {
         self.history.iter().rev().find_map(|r| Some((r.train_acc?, r.val_acc?)))
     }
@@ -173,7 +175,7 @@ pub fn train_sgd(
     let per_epoch = (n / config.batch_size).max(1);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut lr = config.lr;
-    let mut history = Vec::with_capacity(config.iters);
+    let mut history = Vec::new();
     // Losses stay on the device until an epoch ends: one read per epoch, not per step.
     let mut pending: Vec<Tensor<1>> = Vec::with_capacity(per_epoch);
     let sample: Vec<usize> = (0..n.min(1000)).collect();
@@ -210,20 +212,24 @@ pub fn train_sgd(
                 ));
                 break;
             }
+            // Accuracies at every epoch end, and of the final weights, so a run
+            // that stops mid-epoch is scored on the weights it returns.
+            let train_acc = accuracy(&net, train, &sample, device);
+            let val_acc = accuracy(&net, val, &(0..val.len()).collect::<Vec<_>>(), device);
+            let row = history.last_mut().expect("at least one iteration ran");
             if epoch_end {
-                let train_acc = accuracy(&net, train, &sample, device);
-                let val_acc = accuracy(&net, val, &(0..val.len()).collect::<Vec<_>>(), device);
-                let row = history.last_mut().expect("an epoch has at least one iteration");
                 row.epoch = Some((it + 1) / per_epoch);
-                row.lr = Some(lr);
-                row.train_acc = Some(train_acc);
-                row.val_acc = Some(val_acc);
-                bar.set_message(format!(
-                    "loss {:.4} train {:.1}% val {:.1}%",
-                    row.loss,
-                    100.0 * train_acc,
-                    100.0 * val_acc
-                ));
+            }
+            row.lr = Some(lr);
+            row.train_acc = Some(train_acc);
+            row.val_acc = Some(val_acc);
+            bar.set_message(format!(
+                "loss {:.4} train {:.1}% val {:.1}%",
+                row.loss,
+                100.0 * train_acc,
+                100.0 * val_acc
+            ));
+            if epoch_end {
                 lr *= config.lr_decay;
             }
         }
@@ -502,7 +508,9 @@ pub fn tune(
         }
     });
     overall.finish_and_clear();
-    let state = state.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let state = state
+        .into_inner()
+        .expect("trial threads return errors, they do not panic");
     if let Some(error) = state.error {
         return Err(error);
     }
@@ -526,8 +534,7 @@ struct TuneState {
 }
 
 fn lock(state: &Mutex<TuneState>) -> std::sync::MutexGuard<'_, TuneState> {
-    // A panicking trial thread must not hide the other trials' results.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().expect("trial threads return errors, they do not panic")
 }
 
 /// Validation accuracy over hidden size × learning rate: for each cell the

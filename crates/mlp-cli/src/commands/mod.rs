@@ -34,6 +34,9 @@ impl DataArgs {
 
     /// Reads the directory and cuts the splits (pixels held once, as u8).
     pub fn load_splits(&self, progress: Progress) -> anyhow::Result<Splits> {
+        if self.num_val == 0 {
+            anyhow::bail!("--num-val 0: training chooses its best weights on validation, which needs at least 1 image");
+        }
         let data = Cifar10::load(&self.data_dir)
             .with_context(|| format!("cannot load CIFAR-10 from --data-dir {}", self.data_dir.display()))?;
         progress.note(format!(

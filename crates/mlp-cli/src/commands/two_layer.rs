@@ -259,16 +259,7 @@ pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     });
     let csv = args.out.join("two_layer_tuning.csv");
-    let (rows, best) = run_tune(
-        &grid,
-        &base,
-        &train_src,
-        &val_src,
-        &chosen.device,
-        jobs,
-        &csv,
-        progress,
-    )?;
+    let (rows, best) = run_tune(&grid, &base, &train_src, &val_src, &chosen.device, jobs, &csv, progress)?;
     plot_tuning_heatmap(&args.out.join("two_layer_tuning_heatmap.png"), &grid, &rows)?;
     let Some((best_config, outcome)) = best else {
         bail!("every trial diverged; see {}", csv.display());

@@ -92,7 +92,7 @@ impl TwoLayerNet {
 
         // dW2 = a2^T dz3 + 2 reg W2     db2 = sum_rows(dz3)
         let dw2 = a2.transpose().matmul(dz3.clone()) + p.w2.clone().mul_scalar(2.0 * reg); // [H, C]
-        let db2 = dz3.clone().sum_dim(0).squeeze::<1>(); // [C]
+        let db2 = dz3.clone().sum_dim(0).squeeze_dim::<1>(0); // [C]
 
         // dz2 = (dz3 W2^T) * 1[z2 > 0]
         let dz2 = dz3
@@ -101,7 +101,7 @@ impl TwoLayerNet {
 
         // dW1 = X^T dz2 + 2 reg W1     db1 = sum_rows(dz2)
         let dw1 = x.transpose().matmul(dz2.clone()) + p.w1.clone().mul_scalar(2.0 * reg); // [D, H]
-        let db1 = dz2.sum_dim(0).squeeze::<1>(); // [H]
+        let db1 = dz2.sum_dim(0).squeeze_dim::<1>(0); // [H]
 
         LossOutput::Loss {
             loss,
@@ -138,7 +138,7 @@ impl TwoLayerNet {
         let p = &self.params;
         let z2 = x.matmul(p.w1.clone()) + p.b1.clone().unsqueeze();
         let z3 = relu(z2).matmul(p.w2.clone()) + p.b2.clone().unsqueeze();
-        z3.argmax(1).squeeze::<1>()
+        z3.argmax(1).squeeze_dim::<1>(1)
     }
 }
 
