@@ -284,6 +284,21 @@ mod scratch {
     }
 
     #[test]
+    fn a_saved_network_loads_back_identical() {
+        let device = device();
+        let net = TwoLayerNet::init(12, 5, 3, 0.1, 9, DType::F32, &device);
+        let dir = std::env::temp_dir().join(format!("two-layer-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("net.bpk");
+        net.save_file(&path).unwrap();
+        let loaded = TwoLayerNet::load_file(&path, [12, 5, 3], DType::F32, &device).unwrap();
+        for name in ParamName::ALL {
+            assert_eq!(net.params.host_values(name), loaded.params.host_values(name), "{name}");
+        }
+        assert!(TwoLayerNet::load_file(&dir.join("missing.bpk"), [12, 5, 3], DType::F32, &device).is_err());
+    }
+
+    #[test]
     fn a_bad_fixture_is_a_clear_error() {
         let dir = std::env::temp_dir().join(format!("toy-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -196,6 +196,11 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
         "two-layer",
     )?;
     write_outputs(&args.out, &outcome, "two-layer")?;
+    let model = args.out.join("two_layer_model.bpk");
+    outcome
+        .net
+        .save_file(&model)
+        .map_err(|e| anyhow::anyhow!("cannot save the model to {}: {e:?}", model.display()))?;
     plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
     let test_acc = args
         .test
@@ -265,6 +270,11 @@ pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
         bail!("every trial diverged; see {}", csv.display());
     };
     write_outputs(&args.out, &outcome, "best trial")?;
+    let model = args.out.join("two_layer_model.bpk");
+    outcome
+        .net
+        .save_file(&model)
+        .map_err(|e| anyhow::anyhow!("cannot save the best model to {}: {e:?}", model.display()))?;
     plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
     let test_acc = args
         .test

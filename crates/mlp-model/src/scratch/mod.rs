@@ -8,6 +8,7 @@
 pub mod gradcheck;
 pub mod net;
 pub mod params;
+pub mod saved;
 pub mod toy;
 
 pub use gradcheck::{GRADCHECK_H, GRADCHECK_THRESHOLD, GradCheckRow, check_gradients, rel_error};
