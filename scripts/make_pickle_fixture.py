@@ -4,7 +4,8 @@
 Takes the first 20 records of each file of the bundled binary subset
 (../shared/data/cifar-10-subset) and writes them as the official
 cifar-10-python.tar.gz would hold them, into
-crates/mlp-data/tests/data/cifar-10-batches-py/:
+crates/mlp-data/tests/data/python-layout/ (each file NAME.pickle; the tests copy
+them to a cifar-10-batches-py/ directory under the official names):
 
   data_batch_1 .. data_batch_5   protocol 2, bytes keys (b'data', b'labels', ...):
                                  what the official Python 2 files look like when
@@ -14,7 +15,7 @@ crates/mlp-data/tests/data/cifar-10-batches-py/:
                                  MEMOIZE, STACK_GLOBAL
   batches.meta                   protocol 2, bytes keys, label_names as bytes
 
-It also writes protocol5_batch (3 test records, str keys) next to that directory:
+It also writes protocol5_batch.pickle (3 test records, str keys) beside them:
 numpy pickles arrays differently in protocol 5 (_frombuffer + BYTEARRAY8).
 
 `data` is a C-ordered numpy uint8 array [20, 3072] (rows are the CHW pixels, exactly
@@ -35,7 +36,7 @@ RECORD_BYTES = 3073
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = ROOT.parent / "shared" / "data" / "cifar-10-subset"
 FIXTURES = ROOT / "crates" / "mlp-data" / "tests" / "data"
-OUT = FIXTURES / "cifar-10-batches-py"
+OUT = FIXTURES / "python-layout"
 
 
 def read_records(path: Path, count: int):
@@ -65,17 +66,17 @@ def main():
             b"labels": labels,
             b"data": data,
         }
-        write(OUT / f"data_batch_{i}", batch, protocol=2)
+        write(OUT / f"data_batch_{i}.pickle", batch, protocol=2)
 
     labels, data = read_records(subset / "test_batch.bin", RECORDS)
-    write(OUT / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data}, protocol=4)
+    write(OUT / "test_batch.pickle", {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data}, protocol=4)
 
     names = [line.strip() for line in (subset / "batches.meta.txt").read_text().splitlines() if line.strip()]
     meta = {b"num_cases_per_batch": 10000, b"label_names": [n.encode() for n in names], b"num_vis": 3072}
-    write(OUT / "batches.meta", meta, protocol=2)
+    write(OUT / "batches.meta.pickle", meta, protocol=2)
 
     labels, data = read_records(subset / "test_batch.bin", 3)
-    write(FIXTURES / "protocol5_batch", {"labels": labels, "data": data}, protocol=5)
+    write(OUT / "protocol5_batch.pickle", {"labels": labels, "data": data}, protocol=5)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,35 @@ const BINARY_FILES: [&str; 6] = [
     "test_batch.bin",
 ];
 
-/// The Python-layout fixture written by scripts/make_pickle_fixture.py.
+/// The Python-layout fixture written by scripts/make_pickle_fixture.py: the
+/// first 20 records of every subset file, pickled by numpy. The repository
+/// keeps them as `tests/data/python-layout/*.pickle` (the dataset's own file
+/// names are reserved for data read from ../shared); this assembles them, once
+/// per test run, into `<tmp>/cifar-10-batches-py/` under the official names,
+/// with `protocol5_batch` beside that directory.
 fn python_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cifar-10-batches-py")
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/python-layout");
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mlp-data-python-fixture");
+        let _ = fs::remove_dir_all(&root);
+        let layout = root.join("cifar-10-batches-py");
+        fs::create_dir_all(&layout).unwrap();
+        for name in [
+            "data_batch_1",
+            "data_batch_2",
+            "data_batch_3",
+            "data_batch_4",
+            "data_batch_5",
+            "test_batch",
+            "batches.meta",
+        ] {
+            fs::copy(source.join(format!("{name}.pickle")), layout.join(name)).unwrap();
+        }
+        fs::copy(source.join("protocol5_batch.pickle"), root.join("protocol5_batch")).unwrap();
+        layout
+    })
+    .clone()
 }
 
 /// Asserts that `result` failed and that its message contains every one of `needles`.
@@ -421,7 +447,7 @@ mod python_layout {
 
     #[test]
     fn parent_directory_is_recognised() {
-        // tests/data holds cifar-10-batches-py/, as the official python archive extracts.
+        // The fixture's parent holds cifar-10-batches-py/, as the official python archive extracts.
         let parent = python_fixture().parent().unwrap().to_path_buf();
         let py = Cifar10::load(&parent).unwrap();
         assert_eq!(py.layout, Layout::Python);
