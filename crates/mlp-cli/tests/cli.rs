@@ -26,6 +26,17 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
+/// Runs and expects success; returns stdout.
+fn succeeds(args: &[&str]) -> String {
+    let out = mlp_cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn study_args<'a>(subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "depth-study",
@@ -191,7 +202,7 @@ fn size_one_splits_and_layers_train_without_panicking() {
     let dir = subset();
     let subset = dir.to_str().unwrap();
     let out = tmp.path().join("study");
-    let run = mlp_cli(&[
+    succeeds(&[
         "depth-study",
         "--quiet",
         "--device",
@@ -213,9 +224,8 @@ fn size_one_splits_and_layers_train_without_panicking() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let out = tmp.path().join("two");
-    let run = mlp_cli(&[
+    succeeds(&[
         "two-layer",
         "train",
         "--quiet",
@@ -237,7 +247,6 @@ fn size_one_splits_and_layers_train_without_panicking() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 }
 
 #[test]

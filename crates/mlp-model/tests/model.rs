@@ -10,6 +10,10 @@ mod mlp {
         Device::flex()
     }
 
+    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
     #[test]
     fn output_shapes_for_depths_1_to_8() {
         let device = device();
@@ -45,7 +49,7 @@ mod mlp {
         // logits = 3 * 1.2 * -0.5 + 0.25 = -1.55. Row 2 is its negation: ReLU
         // zeroes layer 1, so the logits are the bias alone.
         let x = Tensor::<2>::from_floats([[1.0, -2.0, 3.0, 0.0, 1.0], [-1.0, 2.0, -3.0, 0.0, -1.0]], &device);
-        let out = model.forward(x).into_data().try_into_vec_as::<f32>().unwrap();
+        let out = floats(model.forward(x));
         let expected = [-1.55f32, -1.55, 0.25, 0.25];
         for (o, e) in out.iter().zip(expected) {
             assert!((o - e).abs() < 1e-6, "{out:?} != {expected:?}");
@@ -77,23 +81,13 @@ mod mlp {
         // Training: each feature is standardised over the batch.
         let train_out = norm.forward(x.clone());
         let mean = train_out.clone().mean_dim(0).abs().max().into_scalar::<f64>();
-        let var = train_out
-            .square()
-            .mean_dim(0)
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let var = floats(train_out.square().mean_dim(0));
         assert!(mean < 1e-5);
         for v in var {
             assert!((v - 1.0).abs() < 1e-3, "batch variance {v}");
         }
         // That training pass moved the running mean 10% towards the batch mean [3, 20, -2].
-        let running = norm
-            .running_mean
-            .value_sync()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let running = floats(norm.running_mean.value_sync());
         for (r, e) in running.iter().zip([0.3f32, 2.0, -0.2]) {
             assert!((r - e).abs() < 1e-5, "running mean {running:?}");
         }
@@ -101,16 +95,8 @@ mod mlp {
         let eval = model.valid();
         let eval_norm = eval.hidden[0].norm.as_ref().unwrap();
         let plain_x = x.inner();
-        let batch = eval_norm
-            .forward(plain_x.clone())
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
-        let row = eval_norm
-            .forward(plain_x.slice([0..1, 0..3]))
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let batch = floats(eval_norm.forward(plain_x.clone()));
+        let row = floats(eval_norm.forward(plain_x.slice([0..1, 0..3])));
         assert_eq!(&batch[..3], &row[..]);
     }
 
@@ -120,35 +106,20 @@ mod mlp {
         ad.seed(1);
         let model = MlpConfig::new(vec![64]).with_input(16).with_dropout(0.5).init(&ad);
         let x = Tensor::<2>::ones([8, 16], &ad);
-        let a = model.forward(x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
-        let b = model.forward(x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
+        let a = floats(model.forward(x.clone()));
+        let b = floats(model.forward(x.clone()));
         assert_ne!(a, b, "dropout should draw a new mask every training pass");
 
         let eval = model.valid();
         let plain_x = x.inner();
-        let c = eval
-            .forward(plain_x.clone())
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
-        let d = eval
-            .forward(plain_x.clone())
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let c = floats(eval.forward(plain_x.clone()));
+        let d = floats(eval.forward(plain_x.clone()));
         assert_eq!(c, d);
         // With dropout off the network is deterministic: the same weights
         // without a dropout layer give the same logits.
         let mut no_dropout = eval.clone();
         no_dropout.hidden[0].dropout = None;
-        assert_eq!(
-            c,
-            no_dropout
-                .forward(plain_x)
-                .into_data()
-                .try_into_vec_as::<f32>()
-                .unwrap()
-        );
+        assert_eq!(c, floats(no_dropout.forward(plain_x)));
     }
 }
 

@@ -48,8 +48,7 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
 /// A canvas of `cols` x `rows` panels.
 fn canvas(path: &Path, cols: u32, rows: u32) -> DrawingArea<BitMapBackend<'_>, Shift> {
     register_font();
-    let root = BitMapBackend::new(path, (PANEL.0 * cols, PANEL.1 * rows)).into_drawing_area();
-    root
+    BitMapBackend::new(path, (PANEL.0 * cols, PANEL.1 * rows)).into_drawing_area()
 }
 
 struct Axes<'a> {
