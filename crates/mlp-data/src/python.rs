@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_the_meta_fixture_fails_cleanly() {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cifar-10-batches-py/batches.meta");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/python-layout/batches.meta.pickle");
         let bytes = fs::read(&fixture).unwrap();
         assert_eq!(read_class_names(&fixture).unwrap()[9], "truck");
         let dir = tempfile::tempdir().unwrap();
