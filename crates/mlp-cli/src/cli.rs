@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
+use mlp_train::plan::{SeedList, Shard};
 use mlp_train::study::{LayerRange, Variant};
 
 use crate::device::DeviceChoice;
@@ -14,9 +15,17 @@ Examples:
   mlp-cli depth-study --layers 2..6 --device cpu \\
       --data-dir ../shared/data/cifar-10-subset --num-train 4170 --num-val 1000 --num-test 1000
 
-  # The same study on the full dataset and the GPU:
+  # The same study on the full dataset and the GPU, three seeds (mean ± std):
   mlp-cli download --dir data
-  mlp-cli depth-study --layers 2..6 --device gpu --data-dir data
+  mlp-cli depth-study --layers 2..6 --device gpu --data-dir data --seeds 0..2
+
+  # Interrupted (Ctrl-C, a killed job)? The same command with --resume
+  # trains only the runs that are missing:
+  mlp-cli depth-study --layers 2..6 --device gpu --data-dir data --seeds 0..2 --resume
+
+  # Spread a study over 4 machines (e.g. a Slurm job array), then combine:
+  mlp-cli depth-study --data-dir data --out results --shard 1/4   # … 2/4, 3/4, 4/4
+  mlp-cli merge results
 
   # The from-scratch two-layer network: gradient checks, a run, a sweep:
   mlp-cli two-layer check
@@ -49,6 +58,9 @@ pub enum Command {
     Download(DownloadArgs),
     /// Show the layout, files, record counts and class counts of a CIFAR-10 directory.
     DataInfo(DataInfoArgs),
+    /// Combine the shards of a depth study (`--shard K/N`) into the tables
+    /// and plots of a single run; refuses shards that do not belong together.
+    Merge(MergeArgs),
 }
 
 /// Where the data is and how it is split.
@@ -104,9 +116,29 @@ pub struct DepthStudyArgs {
     #[arg(long, default_value = "experiments")]
     pub out: PathBuf,
     #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// How a long job treats earlier results and which part of it to run.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Finish an interrupted job in --out: keep its finished runs, train the
+    /// rest. The arguments must be the ones it was started with. Starts
+    /// afresh when --out holds nothing yet, so a requeued job can always pass it.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    /// Replace results already in --out (without it, the job refuses to
+    /// overwrite finished runs).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Train only the K-th of N disjoint slices of the runs (e.g. one task of
+    /// a Slurm job array), into --out/shard-K-of-N; combine with `mlp-cli merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 /// The MLP training recipe (assignment Q4 defaults).
@@ -127,9 +159,11 @@ pub struct RecipeArgs {
     /// L2 weight decay added to the gradient (PyTorch Adam's weight_decay).
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub weight_decay: f64,
-    /// Seed of the weights, dropout and shuffling.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seeds of the weights, dropout and shuffling: every configuration is
+    /// trained once per seed and summarised as mean ± standard deviation.
+    /// A list (0,1,2) or an inclusive range (0..4).
+    #[arg(long, alias = "seed", default_value = "0")]
+    pub seeds: SeedList,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +276,17 @@ pub struct DownloadArgs {
     /// Directory to download into; the archive extracts to DIR/cifar-10-batches-bin.
     #[arg(long, default_value = "data")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard directories (…/shard-K-of-N), or one directory holding them.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the combined study [default: the directory that holds
+    /// the shards, when they share one].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use mlp_train::plan::StopSignal;
 
 mod cli;
 mod commands;
@@ -10,12 +11,44 @@ mod device;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    let stop = StopSignal::new();
+    install_ctrl_c(stop.clone());
+    match commands::run(cli, &stop) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<commands::Interrupted>() => {
+            eprintln!("{error}");
+            ExitCode::from(130)
+        }
         Err(error) => {
             // `{:#}` prints the whole chain: "what failed: why: root cause".
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The first Ctrl-C (or SIGTERM, as Slurm sends before a time limit) asks
+/// the running job to stop after its current step and save what is finished;
+/// a second one quits at once.
+fn install_ctrl_c(stop: StopSignal) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            // Without a handler Ctrl-C still ends the process; finished runs are
+            // already on disk, so this loses nothing but the farewell message.
+            eprintln!("warning: cannot handle Ctrl-C ({error}); it will end the job abruptly");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if stop.is_raised() {
+                eprintln!("\nstopped at once; runs not saved yet are lost");
+                std::process::exit(130);
+            }
+            stop.raise();
+            eprintln!("\nstopping after the current step (Ctrl-C again to quit at once)...");
+        }
+    });
 }

@@ -14,6 +14,31 @@ pub enum TrainError {
     Csv { path: PathBuf, source: csv::Error },
     #[error("cannot draw plot {path}: {message}")]
     Plot { path: PathBuf, message: String },
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    /// The stop signal (Ctrl-C) was raised; every finished run is saved.
+    #[error("interrupted: {finished} of {total} runs are finished and saved in {}", dir.display())]
+    Interrupted {
+        dir: PathBuf,
+        finished: usize,
+        total: usize,
+    },
+    #[error(
+        "{} already holds {runs} finished runs; add --resume to finish that job, \
+         --overwrite to replace it, or choose another --out",
+        dir.display()
+    )]
+    ExistingResults { dir: PathBuf, runs: usize },
+    #[error("--resume: {} holds a job started with other arguments ({differences}); \
+             rerun with the arguments saved in {}, or use --overwrite or another --out",
+            dir.display(), config.display())]
+    ResumeMismatch {
+        dir: PathBuf,
+        config: PathBuf,
+        differences: String,
+    },
+    #[error("cannot merge: {0}")]
+    Merge(String),
 }
 
 impl TrainError {

@@ -5,11 +5,13 @@
 //!   validation model, test evaluated once).
 //! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
 //! - [`two_layer`]: SGD training and tuning of the scratch network (Q3).
+//! - [`plan`]: seed lists, shards of a sweep, the Ctrl-C stop signal.
 //! - [`records`], [`plots`]: atomically written CSV rows and PNG charts.
 
 pub mod batches;
 pub mod error;
 pub mod mlp_loop;
+pub mod plan;
 pub mod plots;
 pub mod progress;
 pub mod records;

@@ -1,5 +1,6 @@
 //! The training loop of the depth study (assignment Q4), one for every device.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -15,6 +16,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::batches::BatchSource;
+use crate::plan::StopSignal;
 use crate::{Progress, TrainError};
 
 /// The training recipe; defaults are the assignment's Q4 values.
@@ -135,8 +137,12 @@ impl RunOutcome {
     }
 }
 
+/// Held while a network trains; see [`train_mlp`].
+static TRAINING: Mutex<()> = Mutex::new(());
+
 /// Trains `model_config` with `recipe` on `data`, on `device` (plain or
-/// autodiff; gradients are tracked on its autodiff form).
+/// autodiff; gradients are tracked on its autodiff form). Returns
+/// [`TrainError::Interrupted`] within one step of `stop` being raised.
 pub fn train_mlp(
     model_config: &MlpConfig,
     recipe: &TrainConfig,
@@ -144,8 +150,13 @@ pub fn train_mlp(
     device: &Device,
     progress: Progress,
     label: &str,
+    stop: &StopSignal,
 ) -> Result<RunOutcome, TrainError> {
     recipe.validate()?;
+    // Burn's random generator (weights, dropout) is one per process: two
+    // trainings at once would interleave their draws and neither would be
+    // reproducible, so a process trains one network at a time.
+    let _one_at_a_time = TRAINING.lock().unwrap_or_else(PoisonError::into_inner);
     let start = Instant::now();
     let plain = device.clone().without_autodiff();
     let ad = plain.clone().autodiff();
@@ -187,6 +198,14 @@ pub fn train_mlp(
         let mut correct = Tensor::<1, Int>::zeros([1], &plain);
         let mut last_report = Instant::now();
         for (step, chunk) in order.chunks(recipe.batch_size).enumerate() {
+            if stop.is_raised() {
+                bar.finish_and_clear();
+                return Err(TrainError::Interrupted {
+                    dir: Default::default(),
+                    finished: 0,
+                    total: 1,
+                });
+            }
             let (x, y) = data.train.batch(chunk, DType::F32, &ad);
             let logits = model.forward(x); // [batch, classes]
             let loss = loss_fn.forward(logits.clone(), y.clone()); // [1]

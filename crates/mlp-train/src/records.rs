@@ -36,6 +36,34 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), TrainError> {
     std::fs::rename(&tmp, path).map_err(|source| write_err(path, source))
 }
 
+/// What a job does with results already in its output directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Stop with an error rather than replace finished work (the default).
+    Refuse,
+    /// Keep the finished runs and train only the rest (`--resume`); the
+    /// job's arguments must match the recorded ones.
+    Resume,
+    /// Start again and replace them (`--overwrite`).
+    Overwrite,
+}
+
+/// Records the command line of a job in `path`; a resumed job appends its
+/// own line below the original.
+pub fn append_command(path: &Path, command: &str, resuming: bool) -> Result<(), TrainError> {
+    let earlier = if resuming {
+        std::fs::read_to_string(path).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let line = if resuming {
+        format!("# resumed with:\n{command}\n")
+    } else {
+        format!("{command}\n")
+    };
+    write_text(path, &format!("{earlier}{line}"))
+}
+
 /// Creates `dir` (and parents) and checks it is writable, before hours of work
 /// are spent on results that could not be saved.
 pub fn prepare_output_dir(dir: &Path) -> Result<(), TrainError> {

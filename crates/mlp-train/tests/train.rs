@@ -1,15 +1,18 @@
 //! mlp-train tests on the bundled real CIFAR-10 subset (train 4,170 / val
 //! 1,000 / test 1,000) and on the assignment's toy problem.
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
-use mlp_train::Progress;
 use mlp_train::batches::BatchSource;
 use mlp_train::mlp_loop::{SplitSources, TrainConfig};
-use mlp_train::study::{LayerRange, StudyConfig, StudyRow, Variant, run_depth_study};
+use mlp_train::plan::{SeedList, StopSignal};
+use mlp_train::records::Existing;
+use mlp_train::study::{LayerRange, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study};
+use mlp_train::{Progress, TrainError};
 
 const SUBSET: SplitSizes = SplitSizes {
     num_train: 4170,
@@ -43,11 +46,27 @@ fn study(layers: &str, variants: Vec<Variant>, recipe: TrainConfig) -> StudyConf
         layers: layers.parse().unwrap(),
         widths: vec![50, 40, 30, 25, 20],
         variants,
+        seeds: SeedList::single(recipe.seed),
         recipe,
         splits: SUBSET,
         preprocess: Preprocess::Assignment,
+        shard: None,
         device: "cpu (flex)".into(),
     }
+}
+
+/// A fresh study into `out` on the CPU, quietly, never interrupted.
+fn run_study(config: &StudyConfig, sources: &SplitSources, out: &Path) -> Result<StudyResults, TrainError> {
+    run_depth_study(
+        config,
+        sources,
+        &Device::flex(),
+        out,
+        "test",
+        Existing::Refuse,
+        Progress::Quiet,
+        &StopSignal::new(),
+    )
 }
 
 fn row(rows: &[StudyRow], layers: usize, variant: Variant) -> &StudyRow {
@@ -71,7 +90,7 @@ mod depth_study {
             TrainConfig::new(),
         );
         let results = with_sources(Preprocess::Assignment, |sources, _| {
-            run_depth_study(&config, sources, &Device::flex(), out.path(), "test", Progress::Quiet).unwrap()
+            run_study(&config, sources, out.path()).unwrap()
         });
         let rows = &results.runs;
         assert_eq!(rows.len(), 15);
@@ -146,7 +165,7 @@ mod depth_study {
         let run = || {
             let out = tempfile::tempdir().unwrap();
             with_sources(Preprocess::Assignment, |sources, _| {
-                run_depth_study(&config, sources, &Device::flex(), out.path(), "test", Progress::Quiet).unwrap()
+                run_study(&config, sources, out.path()).unwrap()
             })
         };
         let (a, b) = (run(), run());
@@ -165,7 +184,7 @@ mod depth_study {
         let recipe = TrainConfig::new().with_epochs(2).with_lr(1e30).with_weight_decay(0.0);
         let config = study("2..3", vec![Variant::Plain], recipe);
         let results = with_sources(Preprocess::Assignment, |sources, _| {
-            run_depth_study(&config, sources, &Device::flex(), out.path(), "test", Progress::Quiet).unwrap()
+            run_study(&config, sources, out.path()).unwrap()
         });
         assert_eq!(results.runs.len(), 2);
         for r in &results.runs {
@@ -193,6 +212,236 @@ mod depth_study {
         config.recipe.batch_size = 0;
         assert!(config.validate().unwrap_err().to_string().contains("--batch-size"));
         assert!("dropout".parse::<Variant>().unwrap_err().contains("batchnorm-dropout"));
+    }
+}
+
+/// Studies that survive: resume, refusal to overwrite, seeds, shards and merge.
+mod jobs {
+    use super::*;
+    use mlp_train::plan::Shard;
+    use mlp_train::study::{HistoryRow, StudyFiles, merge_depth_studies};
+
+    /// 2–3 layers × plain, kaiming × seeds 0, 1; one epoch each: 8 quick runs.
+    fn small_study() -> StudyConfig {
+        let mut config = study(
+            "2..3",
+            vec![Variant::Plain, Variant::Kaiming],
+            TrainConfig::new().with_epochs(1),
+        );
+        config.seeds = "0..1".parse().unwrap();
+        config
+    }
+
+    fn run_with(config: &StudyConfig, out: &Path, existing: Existing) -> Result<StudyResults, TrainError> {
+        with_sources(Preprocess::Assignment, |sources, _| {
+            run_depth_study(
+                config,
+                sources,
+                &Device::flex(),
+                out,
+                "test",
+                existing,
+                Progress::Quiet,
+                &StopSignal::new(),
+            )
+        })
+    }
+
+    /// The numbers of a study without its timings, which differ run to run.
+    fn numbers(results: &StudyResults) -> (Vec<StudyRow>, Vec<HistoryRow>, Vec<mlp_train::study::SignalRow>) {
+        let runs = results
+            .runs
+            .iter()
+            .map(|r| StudyRow {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect();
+        let history = results
+            .history
+            .iter()
+            .map(|h| HistoryRow {
+                seconds: 0.0,
+                ..h.clone()
+            })
+            .collect();
+        (runs, history, results.signal.clone())
+    }
+
+    fn reference() -> &'static StudyResults {
+        static REFERENCE: OnceLock<StudyResults> = OnceLock::new();
+        REFERENCE.get_or_init(|| {
+            let out = tempfile::tempdir().unwrap();
+            run_with(&small_study(), out.path(), Existing::Refuse).unwrap()
+        })
+    }
+
+    #[test]
+    fn a_study_cut_off_mid_write_resumes_to_the_same_tables() {
+        let out = tempfile::tempdir().unwrap();
+        let config = small_study();
+        run_with(&config, out.path(), Existing::Refuse).unwrap();
+        // A crash after run 3's per-epoch rows were written but before its run
+        // row was: the run table keeps 2 runs, the history keeps all 8.
+        let files = StudyFiles::in_dir(out.path());
+        let all = StudyResults::read(&files).unwrap();
+        mlp_train::records::write_csv(&files.runs, &all.runs[..2]).unwrap();
+        assert_eq!(
+            StudyResults::read(&files).unwrap().history.len(),
+            2,
+            "orphan rows are dropped"
+        );
+
+        let resumed = run_with(&config, out.path(), Existing::Resume).unwrap();
+        assert_eq!(resumed.runs.len(), 8, "no duplicate, no missing run");
+        assert_eq!(numbers(&resumed), numbers(reference()));
+        assert_eq!(numbers(&StudyResults::read(&files).unwrap()), numbers(reference()));
+        let command = std::fs::read_to_string(&files.command).unwrap();
+        assert_eq!(command, "test\n# resumed with:\ntest\n");
+    }
+
+    #[test]
+    fn finished_work_is_never_replaced_by_accident() {
+        let out = tempfile::tempdir().unwrap();
+        let mut config = small_study();
+        config.layers = "2".parse().unwrap();
+        config.variants = vec![Variant::Plain];
+        run_with(&config, out.path(), Existing::Refuse).unwrap();
+
+        let err = run_with(&config, out.path(), Existing::Refuse).unwrap_err().to_string();
+        assert!(
+            err.contains("already holds 2 finished runs") && err.contains("--resume"),
+            "{err}"
+        );
+
+        // Resuming a finished study trains nothing and changes nothing.
+        let before = std::fs::read_to_string(out.path().join("depth_study.csv")).unwrap();
+        run_with(&config, out.path(), Existing::Resume).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("depth_study.csv")).unwrap(),
+            before
+        );
+
+        let mut changed = config.clone();
+        changed.recipe.epochs = 2;
+        changed.seeds = "0..2".parse().unwrap();
+        let err = run_with(&changed, out.path(), Existing::Resume)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("recipe.epochs: recorded 1, now 2"), "{err}");
+        assert!(err.contains("seeds: recorded [0,1], now [0,1,2]"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("depth_study.csv")).unwrap(),
+            before
+        );
+
+        let replaced = run_with(&changed, out.path(), Existing::Overwrite).unwrap();
+        assert_eq!(replaced.runs.len(), 3);
+    }
+
+    #[test]
+    fn a_raised_stop_signal_ends_the_study_with_its_finished_runs_saved() {
+        let out = tempfile::tempdir().unwrap();
+        let stop = StopSignal::new();
+        stop.raise();
+        let err = with_sources(Preprocess::Assignment, |sources, _| {
+            run_depth_study(
+                &small_study(),
+                sources,
+                &Device::flex(),
+                out.path(),
+                "test",
+                Existing::Refuse,
+                Progress::Quiet,
+                &stop,
+            )
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::Interrupted {
+                    finished: 0,
+                    total: 8,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shards_merged_equal_one_unsharded_study() {
+        let out = tempfile::tempdir().unwrap();
+        let mut dirs = Vec::new();
+        for index in 1..=3 {
+            let mut config = small_study();
+            config.shard = Some(Shard { index, count: 3 });
+            let shard = run_with(&config, out.path(), Existing::Refuse).unwrap();
+            assert_eq!(
+                shard.runs.len(),
+                if index < 3 { 3 } else { 2 },
+                "8 runs dealt to 3 shards"
+            );
+            dirs.push(out.path().join(format!("shard-{index}-of-3")));
+        }
+        let (config, merged) = merge_depth_studies(&dirs, out.path(), "merge").unwrap();
+        assert_eq!(config.shard, None);
+        assert_eq!(numbers(&merged), numbers(reference()));
+        let files = StudyFiles::in_dir(out.path());
+        assert_eq!(numbers(&StudyResults::read(&files).unwrap()), numbers(reference()));
+        assert!(files.accuracy_plot.is_file() && files.summary_csv.is_file());
+        let command = std::fs::read_to_string(&files.command).unwrap();
+        assert!(command.starts_with("merge\n# shard 1/3"), "{command}");
+
+        // Shards that do not belong together are refused.
+        let merge_err = |dirs: &[std::path::PathBuf]| {
+            let target = tempfile::tempdir().unwrap();
+            merge_depth_studies(dirs, target.path(), "merge")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(merge_err(&dirs[..2]).contains("3/3 missing"));
+        assert!(merge_err(&[dirs[0].clone(), dirs[0].clone(), dirs[2].clone()]).contains("both shard 1/3"));
+        assert!(merge_err(&[out.path().to_owned()]).contains("not a shard"));
+
+        let other = tempfile::tempdir().unwrap();
+        let mut different = small_study();
+        different.recipe.lr = 2e-3;
+        different.shard = Some(Shard { index: 3, count: 3 });
+        run_with(&different, other.path(), Existing::Refuse).unwrap();
+        let err = merge_err(&[dirs[0].clone(), dirs[1].clone(), other.path().join("shard-3-of-3")]);
+        assert!(err.contains("different studies") && err.contains("recipe.lr"), "{err}");
+
+        // An unfinished shard: its last run row removed, as if it was cut off.
+        let shard_files = StudyFiles::in_dir(&dirs[1]);
+        let runs = StudyResults::read_runs(&shard_files.runs).unwrap();
+        mlp_train::records::write_csv(&shard_files.runs, &runs[..2]).unwrap();
+        assert!(merge_err(&dirs).contains("unfinished: 2 of 3 runs"));
+    }
+
+    #[test]
+    fn several_seeds_are_summarised_as_mean_and_standard_deviation() {
+        let results = reference();
+        let summary = mlp_train::study::summarize(&results.runs);
+        assert_eq!(summary.len(), 4);
+        for s in &summary {
+            assert_eq!(s.runs, 2);
+            let accs: Vec<f64> = results
+                .runs
+                .iter()
+                .filter(|r| r.layers == s.layers && r.variant == s.variant)
+                .map(|r| r.test_acc.unwrap())
+                .collect();
+            let mean = (accs[0] + accs[1]) / 2.0;
+            let std = (accs[0] - accs[1]).abs() / 2f64.sqrt();
+            assert!((s.test_acc_mean.unwrap() - mean).abs() < 1e-12);
+            assert!((s.test_acc_std.unwrap() - std).abs() < 1e-12);
+        }
+        // Different seeds give different networks, so the spread is real.
+        assert!(summary.iter().any(|s| s.test_acc_std.unwrap() > 0.0));
+        let table = mlp_train::study::markdown_summary(&results.runs);
+        assert!(table.contains(" ± ") && table.contains("over 2 seeds"), "{table}");
     }
 }
 

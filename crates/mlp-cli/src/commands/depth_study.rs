@@ -1,33 +1,43 @@
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
 use mlp_data::Normalizer;
-use mlp_train::Progress;
 use mlp_train::batches::BatchSource;
 use mlp_train::mlp_loop::{SplitSources, TrainConfig};
-use mlp_train::study::{StudyConfig, StudyFiles, markdown_summary, run_depth_study};
+use mlp_train::plan::StopSignal;
+use mlp_train::records::Existing;
+use mlp_train::study::{
+    StudyConfig, StudyFiles, StudyResults, expand_shard_dirs, markdown_summary, merge_depth_studies, run_depth_study,
+};
+use mlp_train::{Progress, TrainError};
 
-use super::invocation;
-use crate::cli::DepthStudyArgs;
+use super::{Interrupted, invocation};
+use crate::cli::{DepthStudyArgs, JobArgs, MergeArgs};
 use crate::device;
 
-pub fn run(args: DepthStudyArgs, progress: Progress) -> anyhow::Result<()> {
+pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
     let recipe = TrainConfig::new()
         .with_epochs(args.recipe.epochs)
         .with_batch_size(args.recipe.batch_size)
         .with_lr(args.recipe.lr)
         .with_lr_decay(args.recipe.lr_decay)
         .with_weight_decay(args.recipe.weight_decay)
-        .with_seed(args.recipe.seed);
+        .with_seed(args.recipe.seeds.0.first().copied().unwrap_or(0));
     let mut config = StudyConfig {
         layers: args.layers,
         widths: args.widths,
         variants: args.variants,
         recipe,
+        seeds: args.recipe.seeds,
         splits: args.data.sizes(),
         preprocess: args.preprocess,
+        shard: args.job.shard,
         device: String::new(),
     };
     // Arguments are checked before the data is read or a device opened.
     config.validate()?;
+    let existing = existing(&args.job);
+    let dir = config.output_dir(&args.out);
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
     config.device = chosen.description;
 
@@ -38,19 +48,94 @@ pub fn run(args: DepthStudyArgs, progress: Progress) -> anyhow::Result<()> {
         val: BatchSource::new(&splits.val, &normalizer),
         test: BatchSource::new(&splits.test, &normalizer),
     };
-    let results = run_depth_study(&config, &sources, &chosen.device, &args.out, &invocation(), progress)
-        .context("depth study failed")?;
+    let command = invocation();
+    let results = match run_depth_study(
+        &config,
+        &sources,
+        &chosen.device,
+        &args.out,
+        &command,
+        existing,
+        progress,
+        stop,
+    ) {
+        Err(TrainError::Interrupted { dir, finished, total }) => {
+            return Err(Interrupted {
+                message: format!(
+                    "interrupted: {finished} of {total} runs are finished and saved in {}",
+                    dir.display()
+                ),
+                resume: resume_command(),
+            }
+            .into());
+        }
+        other => other.context("depth study failed")?,
+    };
+    print_results(&dir, &results);
+    Ok(())
+}
 
-    println!("{}", markdown_summary(&results.runs));
-    let files = StudyFiles::in_dir(&args.out);
+/// `mlp-cli merge`: shards in, one study out.
+pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
+    let shards = expand_shard_dirs(&args.dirs)?;
+    let out = match args.out {
+        Some(out) => out,
+        None => common_parent(&shards)
+            .context("the shard directories are in different places; name the output directory with --out")?,
+    };
+    let (config, results) = merge_depth_studies(&shards, &out, &invocation())?;
     println!(
-        "Results: {} (runs), {} (per epoch), {} (signal at init); plots {}, {}, {}",
+        "merged {} shards: {} of {} runs",
+        shards.len(),
+        results.runs.len(),
+        config.plan().len()
+    );
+    print_results(&out, &results);
+    Ok(())
+}
+
+fn print_results(dir: &Path, results: &StudyResults) {
+    println!("{}", markdown_summary(&results.runs));
+    let files = StudyFiles::in_dir(dir);
+    println!(
+        "Results: {} (runs), {} (mean ± std), {} (per epoch), {} (signal at init); plots {}, {}, {}",
         files.runs.display(),
+        files.summary_csv.display(),
         files.history.display(),
         files.signal.display(),
         files.accuracy_plot.display(),
         files.curves_plot.display(),
         files.signal_plot.display()
     );
-    Ok(())
+}
+
+fn existing(job: &JobArgs) -> Existing {
+    if job.resume {
+        Existing::Resume
+    } else if job.overwrite {
+        Existing::Overwrite
+    } else {
+        Existing::Refuse
+    }
+}
+
+/// The command that finishes an interrupted job: this one, with `--resume`
+/// instead of `--overwrite`.
+fn resume_command() -> String {
+    let mut words: Vec<String> = invocation()
+        .split(' ')
+        .filter(|w| *w != "--overwrite")
+        .map(str::to_owned)
+        .collect();
+    if !words.iter().any(|w| w == "--resume") {
+        words.push("--resume".to_owned());
+    }
+    words.join(" ")
+}
+
+fn common_parent(dirs: &[PathBuf]) -> Option<PathBuf> {
+    let parent = dirs.first()?.parent()?.to_owned();
+    dirs.iter()
+        .all(|d| d.parent() == Some(parent.as_path()))
+        .then_some(parent)
 }

@@ -8,13 +8,15 @@ mod two_layer;
 use anyhow::Context;
 use mlp_data::{Cifar10, SplitSizes, Splits};
 use mlp_train::Progress;
+use mlp_train::plan::StopSignal;
 
 use crate::cli::{Cli, Command, DataArgs, TwoLayerCommand};
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
     let progress = if cli.quiet { Progress::Quiet } else { Progress::Bars };
     match cli.command {
-        Command::DepthStudy(args) => depth_study::run(args, progress),
+        Command::DepthStudy(args) => depth_study::run(args, progress, stop),
+        Command::Merge(args) => depth_study::merge(args),
         Command::TwoLayer(TwoLayerCommand::Check(args)) => two_layer::check(args),
         Command::TwoLayer(TwoLayerCommand::Train(args)) => two_layer::train(args, progress),
         Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress),
@@ -48,6 +50,15 @@ impl DataArgs {
         ));
         Ok(data.into_splits(self.sizes())?)
     }
+}
+
+/// A job stopped by Ctrl-C after saving its finished work; `main` exits
+/// with 130 (the shell's code for SIGINT) and prints how to go on.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}\nto finish the remaining runs, run:\n  {resume}")]
+pub struct Interrupted {
+    pub message: String,
+    pub resume: String,
 }
 
 /// The command line as typed, for the file saved beside results.

@@ -1,0 +1,61 @@
+//! Helpers shared by the binary's test files: run `mlp-cli`, expect success
+//! or a clean failure.
+
+#![allow(dead_code)] // each test file uses its own subset of the helpers
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn subset() -> PathBuf {
+    mlp_data::bundled_subset_dir()
+}
+
+pub fn mlp_cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
+        .args(args)
+        // A test must never treat a software renderer as a GPU.
+        .env_remove("MLP_ALLOW_SOFTWARE_GPU")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs and expects failure; returns stderr.
+pub fn fails(args: &[&str]) -> String {
+    let out = mlp_cli(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} should fail; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}
+
+/// Runs and expects success; returns stdout.
+pub fn succeeds(args: &[&str]) -> String {
+    let out = mlp_cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn study_args<'a>(subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "depth-study",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--data-dir",
+        subset,
+        "--num-train",
+        "4170",
+        "--num-val",
+        "1000",
+        "--num-test",
+        "1000",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    args
+}

@@ -1,0 +1,143 @@
+//! `merge`: the shards of one study (`--shard K/N`, e.g. the tasks of a Slurm
+//! job array) combined into the tables and plots of a single run.
+
+use std::path::{Path, PathBuf};
+
+use super::{StudyConfig, StudyFiles, StudyResults, config_differences, read_config};
+use crate::TrainError;
+use crate::records::{prepare_output_dir, write_text};
+
+/// The shard directories to merge: `dirs` as given, or, when a single
+/// directory holds no study of its own, its `shard-K-of-N` subdirectories.
+pub fn expand_shard_dirs(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
+    if let [dir] = dirs
+        && !StudyFiles::in_dir(dir).config.exists()
+    {
+        let entries = std::fs::read_dir(dir).map_err(|e| TrainError::Read {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let mut shards: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shard-")))
+            .collect();
+        shards.sort();
+        if shards.is_empty() {
+            return Err(TrainError::Merge(format!(
+                "{} holds neither a study nor shard-K-of-N directories",
+                dir.display()
+            )));
+        }
+        return Ok(shards);
+    }
+    Ok(dirs.to_vec())
+}
+
+/// Checks that `shard_dirs` are all the finished shards of one study and
+/// writes the combined study into `out`: the same files a single unsharded
+/// run would have written, with every shard's command line recorded.
+pub fn merge_depth_studies(
+    shard_dirs: &[PathBuf],
+    out: &Path,
+    command: &str,
+) -> Result<(StudyConfig, StudyResults), TrainError> {
+    if shard_dirs.is_empty() {
+        return Err(TrainError::Merge("no shard directories given".into()));
+    }
+    let mut shards = Vec::new();
+    for dir in shard_dirs {
+        let files = StudyFiles::in_dir(dir);
+        let config = read_config(&files.config)?;
+        let Some(shard) = config.shard else {
+            return Err(TrainError::Merge(format!(
+                "{} is not a shard: it was run without --shard",
+                dir.display()
+            )));
+        };
+        shards.push((dir, files, config, shard));
+    }
+
+    let (first_dir, _, first, first_shard) = &shards[0];
+    let count = first_shard.count;
+    let mut whole = first.clone();
+    whole.shard = None;
+    let mut devices: Vec<String> = Vec::new();
+    let mut seen = vec![None::<&PathBuf>; count];
+    let mut merged = StudyResults::default();
+    let mut shard_commands = String::new();
+    for (dir, files, config, shard) in &shards {
+        if shard.count != count {
+            return Err(TrainError::Merge(format!(
+                "{} is shard {shard} but {} is shard {first_shard}: they split the study differently",
+                dir.display(),
+                first_dir.display()
+            )));
+        }
+        let mut comparable = config.clone();
+        comparable.shard = None;
+        comparable.device.clone_from(&whole.device);
+        let differences = config_differences(&whole, &comparable);
+        if !differences.is_empty() {
+            return Err(TrainError::Merge(format!(
+                "{} and {} are shards of different studies ({differences})",
+                first_dir.display(),
+                dir.display()
+            )));
+        }
+        if let Some(other) = seen[shard.index - 1].replace(dir) {
+            return Err(TrainError::Merge(format!(
+                "{} and {} are both shard {shard}",
+                other.display(),
+                dir.display()
+            )));
+        }
+        let results = StudyResults::read(files)?;
+        let owned = config.owned_runs();
+        let finished = owned.iter().filter(|key| results.has_run(**key)).count();
+        if finished < owned.len() {
+            return Err(TrainError::Merge(format!(
+                "{} (shard {shard}) is unfinished: {finished} of {} runs; finish it with the same command and --resume",
+                dir.display(),
+                owned.len()
+            )));
+        }
+        if let Some(stray) = results.runs.iter().find(|r| !owned.contains(&r.key())) {
+            return Err(TrainError::Merge(format!(
+                "{} (shard {shard}) holds the run {}L {} seed {}, which belongs to another shard",
+                dir.display(),
+                stray.layers,
+                stray.variant,
+                stray.seed
+            )));
+        }
+        if !devices.contains(&config.device) {
+            devices.push(config.device.clone());
+        }
+        let command = std::fs::read_to_string(&files.command).unwrap_or_default();
+        shard_commands += &format!("# shard {shard} ({}):\n{command}", dir.display());
+        merged.runs.extend(results.runs);
+        merged.history.extend(results.history);
+        merged.signal.extend(results.signal);
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|i| seen[i - 1].is_none())
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(TrainError::Merge(format!(
+            "shard(s) {} missing; run them with --shard or name their directories",
+            missing.join(", ")
+        )));
+    }
+
+    whole.device = devices.join(" + ");
+    merged.sort_by_plan(&whole.plan());
+    prepare_output_dir(out)?;
+    let files = StudyFiles::in_dir(out);
+    let config_json = serde_json::to_string_pretty(&whole).expect("a study config serialises");
+    write_text(&files.config, &format!("{config_json}\n"))?;
+    write_text(&files.command, &format!("{command}\n{shard_commands}"))?;
+    merged.write_summaries(&files)?;
+    Ok((whole, merged))
+}
