@@ -48,6 +48,86 @@ fn data_problems_name_the_directory_and_the_counts() {
     assert!(err.contains("5170"), "should say how many images exist: {err}");
 }
 
+/// A copy of the bundled subset in a temporary directory, broken by `damage`.
+fn broken_subset(damage: impl FnOnce(&std::path::Path)) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(subset()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+    }
+    damage(tmp.path());
+    tmp
+}
+
+#[test]
+fn broken_data_files_are_named_in_a_one_line_error() {
+    use std::fs;
+    let record = 3073;
+    let cases: [(&str, Box<dyn FnOnce(&std::path::Path)>, &[&str]); 4] = [
+        (
+            "missing file",
+            Box::new(|dir| fs::remove_file(dir.join("data_batch_3.bin")).unwrap()),
+            &["data_batch_3.bin is missing"],
+        ),
+        (
+            "truncated file",
+            Box::new(move |dir| {
+                let path = dir.join("data_batch_2.bin");
+                let bytes = fs::read(&path).unwrap();
+                fs::write(&path, &bytes[..5 * record + 100]).unwrap();
+            }),
+            &["data_batch_2.bin", "15465 bytes", "100 bytes left over", "truncated"],
+        ),
+        (
+            "CIFAR-100 record size",
+            Box::new(move |dir| fs::write(dir.join("data_batch_4.bin"), vec![0u8; 10 * (record + 1)]).unwrap()),
+            &["data_batch_4.bin", "3074-byte records", "CIFAR-100"],
+        ),
+        (
+            "label 12",
+            Box::new(move |dir| {
+                let path = dir.join("test_batch.bin");
+                let mut bytes = fs::read(&path).unwrap();
+                bytes[7 * record] = 12;
+                fs::write(&path, bytes).unwrap();
+            }),
+            &["test_batch.bin", "record 7 has label 12"],
+        ),
+    ];
+    for (case, damage, expected) in cases {
+        let dir = broken_subset(damage);
+        let err = fails(&study_args(dir.path().to_str().unwrap(), "unused", &["--layers", "2"]));
+        assert_eq!(err.trim().lines().count(), 1, "{case}: {err}");
+        for part in expected {
+            assert!(err.contains(part), "{case}: expected '{part}' in: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_pickle_is_named_in_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cifar-10-batches-py");
+    std::fs::create_dir(&dir).unwrap();
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ] {
+        // A pickle's protocol header, a dict opened, then garbage.
+        std::fs::write(dir.join(name), b"\x80\x02}q\x00(\xff\xfe garbage").unwrap();
+    }
+    std::fs::write(dir.join("batches.meta"), b"not a pickle at all").unwrap();
+    let err = fails(&["data-info", "--data-dir", tmp.path().to_str().unwrap()]);
+    assert!(
+        err.contains("cifar-10-batches-py/data_batch_1 is not a usable CIFAR-10 pickle"),
+        "{err}"
+    );
+}
+
 #[test]
 fn an_unwritable_output_directory_fails_before_training() {
     let tmp = tempfile::tempdir().unwrap();

@@ -60,10 +60,17 @@ pub(crate) fn read_class_names(path: &Path) -> Result<Vec<String>, DataError> {
 fn check_size(path: &Path, size: u64) -> Result<usize, DataError> {
     let remainder = size % RECORD_BYTES as u64;
     if remainder != 0 {
+        // CIFAR-100's binary records carry two label bytes: 3,074 bytes each.
+        let hint = if size % (RECORD_BYTES as u64 + 1) == 0 {
+            "its size fits 3074-byte records, as in CIFAR-100's binary format, which this tool does not read"
+        } else {
+            "the file is probably truncated"
+        };
         return Err(DataError::PartialRecord {
             path: path.to_path_buf(),
             size,
             remainder,
+            hint,
         });
     }
     if size == 0 {

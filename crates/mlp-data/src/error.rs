@@ -42,10 +42,16 @@ pub enum DataError {
 
     #[error(
         "{} is {size} bytes, not a whole number of {RECORD_BYTES}-byte CIFAR-10 records \
-         ({remainder} bytes left over; the file is probably truncated)",
+         ({remainder} bytes left over; {hint})",
         path.display()
     )]
-    PartialRecord { path: PathBuf, size: u64, remainder: u64 },
+    PartialRecord {
+        path: PathBuf,
+        size: u64,
+        remainder: u64,
+        /// The likely cause: a truncated file, or another dataset's record size.
+        hint: &'static str,
+    },
 
     #[error(
         "{}: record {record} has label {label}, but CIFAR-10 labels are 0..={}",
