@@ -8,7 +8,7 @@ DATA="${CIFAR10_SUBSET_DIR:-../shared/data/cifar-10-subset}"
 SPLITS=(--data-dir "$DATA" --num-train 4170 --num-val 1000 --num-test 1000)
 run() { cargo run --release -q -p mlp-cli -- "$@"; }
 
-run depth-study --layers 2..6 --device cpu "${SPLITS[@]}"
+run depth-study --layers 2..6 --seeds 0..2 --overwrite --device cpu "${SPLITS[@]}"
 run two-layer check --out experiments
 run two-layer train --toy --out experiments/two_layer_toy
 run two-layer train --device cpu "${SPLITS[@]}" --out experiments/two_layer_default
