@@ -12,5 +12,5 @@ run depth-study --layers 2..6 --seeds 0..2 --overwrite --device cpu "${SPLITS[@]
 run two-layer check --out experiments
 run two-layer train --toy --out experiments/two_layer_toy
 run two-layer train --device cpu "${SPLITS[@]}" --out experiments/two_layer_default
-run two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25,0.5 --iters 2000 --test \
+run two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25,0.5 --iters 2000 --test --overwrite \
     --device cpu "${SPLITS[@]}" --out experiments/two_layer_tuning

@@ -185,3 +185,61 @@ fn bad_job_flags_are_clear_errors() {
     assert!(err.contains("/nonexistent/results"), "{err}");
     assert!(!out.exists(), "nothing is written for bad arguments");
 }
+
+#[test]
+fn a_tuning_sweep_is_sharded_merged_and_never_overwritten_by_accident() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let subset = subset();
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![
+            "two-layer",
+            "tune",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--data-dir",
+            subset.to_str().unwrap(),
+            "--num-train",
+            "1000",
+            "--num-val",
+            "500",
+            "--num-test",
+            "500",
+            "--hidden",
+            "10,20",
+            "--lr",
+            "1e-3,2e-3",
+            "--reg",
+            "0.5",
+            "--iters",
+            "20",
+            "--seeds",
+            "0..1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    succeeds(&strs(&sweep(&["--shard", "1/2"])));
+    succeeds(&strs(&sweep(&["--shard", "2/2"])));
+    let err = fails(&strs(&sweep(&["--shard", "2/2"])));
+    assert!(
+        err.contains("already holds 4 finished runs") && err.contains("--resume"),
+        "{err}"
+    );
+    succeeds(&strs(&sweep(&["--shard", "2/2", "--resume"])));
+
+    let stdout = succeeds(&["merge", out.to_str().unwrap()]);
+    assert!(stdout.contains("merged 2 shards: 8 of 8 trials"), "{stdout}");
+    assert!(stdout.contains("best grid point: trial"), "{stdout}");
+    assert_eq!(data_rows(&out.join("two_layer_tuning.csv")), 8);
+    for name in [
+        "two_layer_tuning_heatmap.png",
+        "two_layer_model.bpk",
+        "two_layer_summary.json",
+    ] {
+        assert!(out.join(name).is_file(), "{name} missing after merge");
+    }
+}

@@ -4,7 +4,8 @@
 //!   (the assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
 //!   validation model, test evaluated once).
 //! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
-//! - [`two_layer`]: SGD training and tuning of the scratch network (Q3).
+//! - [`two_layer`]: SGD training of the scratch network (Q3).
+//! - [`sweep`]: tuning sweeps over its hyper-parameters, resumable and shardable.
 //! - [`plan`]: seed lists, shards of a sweep, the Ctrl-C stop signal.
 //! - [`records`], [`plots`]: atomically written CSV rows and PNG charts.
 
@@ -16,6 +17,7 @@ pub mod plots;
 pub mod progress;
 pub mod records;
 pub mod study;
+pub mod sweep;
 pub mod two_layer;
 
 pub use error::TrainError;

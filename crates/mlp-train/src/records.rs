@@ -64,6 +64,83 @@ pub fn append_command(path: &Path, command: &str, resuming: bool) -> Result<(), 
     write_text(path, &format!("{earlier}{line}"))
 }
 
+/// The settings that differ between a recorded job configuration and a new
+/// one, as `name: recorded X, now Y` joined by `; ` (empty when they agree).
+/// Nested fields are named with dots (`recipe.epochs`); the `device`
+/// description is ignored, since a job may continue on another machine and
+/// every row records its own device.
+pub fn settings_differences<C: Serialize>(recorded: &C, now: &C) -> String {
+    let (old, new) = (settings(recorded), settings(now));
+    let mut differences = Vec::new();
+    for (name, value) in &new {
+        let before = old.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        if before != Some(value.as_str()) {
+            differences.push(format!("{name}: recorded {}, now {value}", before.unwrap_or("nothing")));
+        }
+    }
+    for (name, value) in &old {
+        if !new.iter().any(|(n, _)| n == name) {
+            differences.push(format!("{name}: recorded {value}, now nothing"));
+        }
+    }
+    differences.join("; ")
+}
+
+fn settings<C: Serialize>(config: &C) -> Vec<(String, String)> {
+    let mut value = serde_json::to_value(config).expect("job configurations serialise");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("device");
+    }
+    let mut pairs = Vec::new();
+    flatten_json("", &value, &mut pairs);
+    pairs
+}
+
+fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten_json(&name, value, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// Reads a job configuration saved as JSON.
+pub fn read_json<C: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<C, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Read {
+        path: path.to_owned(),
+        message: format!("not a {what}: {e}"),
+    })
+}
+
+/// Every row of a CSV table; a missing file has none.
+pub fn read_csv<R: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<R>, TrainError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let err = |message: String| TrainError::Read {
+        path: path.to_owned(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    reader
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| row.map_err(|e| err(format!("row {}: {e}", i + 1))))
+        .collect()
+}
+
 /// Creates `dir` (and parents) and checks it is writable, before hours of work
 /// are spent on results that could not be saved.
 pub fn prepare_output_dir(dir: &Path) -> Result<(), TrainError> {

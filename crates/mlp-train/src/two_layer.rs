@@ -2,8 +2,6 @@
 //! hyper-parameter search around it.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -15,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::batches::BatchSource;
-use crate::records::write_csv;
+use crate::plan::StopSignal;
 use crate::{Progress, TrainError, plots};
 
 /// The SGD recipe; defaults are the assignment's CIFAR-10 defaults (which
@@ -160,6 +158,8 @@ impl SgdOutcome {
 /// iterations, after which train accuracy (on at most the first 1,000 train
 /// examples, a fixed sample) and validation accuracy are recorded and the
 /// learning rate decays.
+/// Returns [`TrainError::Interrupted`] within one iteration of `stop` being raised.
+#[allow(clippy::too_many_arguments)]
 pub fn train_sgd(
     mut net: TwoLayerNet,
     config: &SgdConfig,
@@ -168,6 +168,7 @@ pub fn train_sgd(
     device: &Device,
     progress: Progress,
     label: &str,
+    stop: &StopSignal,
 ) -> Result<SgdOutcome, TrainError> {
     config.validate()?;
     let start = Instant::now();
@@ -183,6 +184,14 @@ pub fn train_sgd(
     let mut diverged = false;
 
     for it in 0..config.iters {
+        if stop.is_raised() {
+            bar.finish_and_clear();
+            return Err(TrainError::Interrupted {
+                dir: Default::default(),
+                finished: 0,
+                total: 1,
+            });
+        }
         let indices: Vec<usize> = (0..config.batch_size).map(|_| rng.random_range(0..n)).collect();
         let (x, y) = train.batch(&indices, device);
         let LossOutput::Loss { loss, grads } = net.loss(x, Some(y), config.reg) else {
@@ -388,157 +397,9 @@ pub struct TrialRow {
     pub seconds: f64,
 }
 
-/// Runs every trial of `grid` (other settings from `base`), scoring each on
-/// validation, `jobs` trials at a time; rewrites `csv_path` after every
-/// finished trial. Returns the rows in trial order and the best trial (highest
-/// validation accuracy, the earlier trial on a tie, so the answer does not
-/// depend on which thread finished first).
-#[allow(clippy::too_many_arguments)]
-pub fn tune(
-    grid: &TuneGrid,
-    base: &SgdConfig,
-    train: &(dyn Examples + Sync),
-    val: &(dyn Examples + Sync),
-    device: &Device,
-    jobs: usize,
-    csv_path: &Path,
-    progress: Progress,
-) -> Result<(Vec<TrialRow>, Option<(SgdConfig, SgdOutcome)>), TrainError> {
-    let trials = grid.trials();
-    if trials.is_empty() {
-        return Err(TrainError::invalid("--hidden/--lr/--reg/--iters", "the grid is empty"));
-    }
-    if jobs == 0 {
-        return Err(TrainError::invalid("--jobs", "must be at least 1"));
-    }
-    let jobs = jobs.min(trials.len());
-    // One trial at a time shows its own bar; several share one overall bar.
-    let trial_progress = if jobs == 1 { progress } else { Progress::Quiet };
-    let overall = progress.bar(trials.len() as u64, format!("trials ({jobs} at a time)"));
-    let next = AtomicUsize::new(0);
-    let state = Mutex::new(TuneState {
-        rows: vec![None; trials.len()],
-        best: None,
-        error: None,
-    });
-
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= trials.len() || lock(&state).error.is_some() {
-                        break;
-                    }
-                    let trial = trials[i];
-                    let config = SgdConfig {
-                        hidden: trial.hidden,
-                        lr: trial.lr,
-                        reg: trial.reg,
-                        iters: trial.iters,
-                        ..base.clone()
-                    };
-                    let label = format!(
-                        "trial {}/{} H={} lr={:e} reg={} it={}",
-                        i + 1,
-                        trials.len(),
-                        trial.hidden,
-                        trial.lr,
-                        trial.reg,
-                        trial.iters
-                    );
-                    let result = train_sgd(
-                        init_cifar_net(&config, device),
-                        &config,
-                        train,
-                        val,
-                        device,
-                        trial_progress,
-                        &label,
-                    );
-                    let mut state = lock(&state);
-                    let outcome = match result {
-                        Ok(outcome) => outcome,
-                        Err(error) => {
-                            state.error.get_or_insert(error);
-                            break;
-                        }
-                    };
-                    let accs = outcome.last_accuracies();
-                    state.rows[i] = Some(TrialRow {
-                        trial: i + 1,
-                        hidden: trial.hidden,
-                        lr: trial.lr,
-                        reg: trial.reg,
-                        iters: trial.iters,
-                        seed: config.seed,
-                        final_loss: outcome.final_loss(),
-                        train_acc: accs.map(|a| a.0),
-                        val_acc: accs.map(|a| a.1),
-                        diverged: outcome.diverged,
-                        seconds: outcome.seconds,
-                    });
-                    let done: Vec<TrialRow> = state.rows.iter().flatten().cloned().collect();
-                    if let Err(error) = write_csv(csv_path, &done) {
-                        state.error.get_or_insert(error);
-                        break;
-                    }
-                    if let Some((_, val_acc)) = accs.filter(|_| !outcome.diverged) {
-                        let better = state
-                            .best
-                            .as_ref()
-                            .is_none_or(|b| val_acc > b.val_acc || (val_acc == b.val_acc && i < b.index));
-                        if better {
-                            state.best = Some(Best {
-                                index: i,
-                                val_acc,
-                                config,
-                                outcome,
-                            });
-                        }
-                    }
-                    overall.inc(1);
-                    let line = format!(
-                        "{label}: val {}",
-                        accs.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a.1))
-                    );
-                    overall.suspend(|| progress.note(line));
-                }
-            });
-        }
-    });
-    overall.finish_and_clear();
-    let state = state
-        .into_inner()
-        .expect("trial threads return errors, they do not panic");
-    if let Some(error) = state.error {
-        return Err(error);
-    }
-    Ok((
-        state.rows.into_iter().flatten().collect(),
-        state.best.map(|b| (b.config, b.outcome)),
-    ))
-}
-
-struct Best {
-    index: usize,
-    val_acc: f64,
-    config: SgdConfig,
-    outcome: SgdOutcome,
-}
-
-struct TuneState {
-    rows: Vec<Option<TrialRow>>,
-    best: Option<Best>,
-    error: Option<TrainError>,
-}
-
-fn lock(state: &Mutex<TuneState>) -> std::sync::MutexGuard<'_, TuneState> {
-    state.lock().expect("trial threads return errors, they do not panic")
-}
-
 /// Validation accuracy over hidden size × learning rate: for each cell the
-/// best trial over the other axes (reg, iterations).
+/// best trial over the other axes (reg, iterations); pass one row per trial
+/// (with several seeds, their means: see [`crate::sweep::trial_means`]).
 pub fn plot_tuning_heatmap(path: &Path, grid: &TuneGrid, rows: &[TrialRow]) -> Result<(), TrainError> {
     let values: Vec<Vec<Option<f64>>> = grid
         .hidden

@@ -448,7 +448,9 @@ mod jobs {
 mod two_layer {
     use super::*;
     use mlp_model::scratch::ToyProblem;
-    use mlp_train::two_layer::{SgdConfig, TensorExamples, init_cifar_net, train_sgd};
+    use mlp_train::plan::Shard;
+    use mlp_train::sweep::{SweepConfig, SweepFiles, SweepOutcome, best_trial, merge_tuning_sweeps, trial_means, tune};
+    use mlp_train::two_layer::{SgdConfig, TensorExamples, TrialRow, TuneGrid, init_cifar_net, train_sgd};
 
     #[test]
     fn toy_sgd_run_reaches_the_assignments_loss() {
@@ -468,6 +470,7 @@ mod two_layer {
             &device,
             Progress::Quiet,
             "toy",
+            &StopSignal::new(),
         )
         .unwrap();
         assert_eq!(outcome.history.len(), 100);
@@ -477,44 +480,137 @@ mod two_layer {
         assert!(outcome.history.iter().all(|r| r.epoch.is_some()));
     }
 
-    #[test]
-    fn parallel_trials_give_the_same_table_and_winner_as_serial_ones() {
-        use mlp_train::two_layer::{TuneGrid, tune};
-        with_sources(Preprocess::MeanImage, |sources, _| {
-            let grid = TuneGrid {
+    fn small_sweep(seeds: &str) -> SweepConfig {
+        SweepConfig {
+            grid: TuneGrid {
                 hidden: vec![20, 40],
                 lr: vec![1e-3, 2e-3],
                 reg: vec![0.5],
                 iters: vec![60],
-            };
-            let base = SgdConfig::default();
-            let dir = tempfile::tempdir().unwrap();
-            let run = |jobs: usize| {
-                let csv = dir.path().join(format!("t{jobs}.csv"));
-                let (rows, best) = tune(
-                    &grid,
-                    &base,
-                    &sources.train,
-                    &sources.val,
-                    &Device::flex(),
-                    jobs,
-                    &csv,
-                    Progress::Quiet,
-                )
-                .unwrap();
-                let table: Vec<_> = rows
-                    .iter()
-                    .map(|r| (r.trial, r.hidden, r.final_loss, r.val_acc))
-                    .collect();
-                assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 1 + 4);
-                (table, best.unwrap().0)
-            };
-            let (serial, serial_best) = run(1);
-            let (parallel, parallel_best) = run(2);
-            assert_eq!(serial.len(), 4);
-            assert_eq!(serial, parallel);
-            assert_eq!(serial_best, parallel_best);
-        });
+            },
+            seeds: seeds.parse().unwrap(),
+            base: SgdConfig::default(),
+            splits: SUBSET,
+            shard: None,
+            device: "cpu (flex)".into(),
+        }
+    }
+
+    fn sweep(config: &SweepConfig, out: &Path, jobs: usize, existing: Existing) -> Result<SweepOutcome, TrainError> {
+        with_sources(Preprocess::MeanImage, |sources, _| {
+            tune(
+                config,
+                &sources.train,
+                &sources.val,
+                &Device::flex(),
+                jobs,
+                out,
+                "test",
+                existing,
+                Progress::Quiet,
+                &StopSignal::new(),
+            )
+        })
+    }
+
+    /// The table without timings, which differ run to run.
+    fn numbers(rows: &[TrialRow]) -> Vec<TrialRow> {
+        rows.iter()
+            .map(|r| TrialRow {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect()
+    }
+
+    fn table(dir: &Path) -> Vec<TrialRow> {
+        mlp_train::records::read_csv(&SweepFiles::in_dir(dir).table).unwrap()
+    }
+
+    #[test]
+    fn parallel_trials_give_the_same_table_and_winner_as_serial_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |jobs: usize| {
+            let out = dir.path().join(format!("jobs-{jobs}"));
+            let outcome = sweep(&small_sweep("0"), &out, jobs, Existing::Refuse).unwrap();
+            assert_eq!(table(&out).len(), 4);
+            assert!(SweepFiles::in_dir(&out).heatmap.is_file());
+            (numbers(&outcome.rows), outcome.best.unwrap().0)
+        };
+        let (serial, serial_best) = run(1);
+        let (parallel, parallel_best) = run(2);
+        assert_eq!(serial.len(), 4);
+        assert_eq!(serial, parallel);
+        assert_eq!(serial_best, parallel_best);
+    }
+
+    #[test]
+    fn a_sweep_resumes_shards_and_merges_to_the_same_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let whole_dir = tmp.path().join("whole");
+        let whole = sweep(&small_sweep("0..1"), &whole_dir, 2, Existing::Refuse).unwrap();
+        assert_eq!(whole.rows.len(), 8, "4 grid points x 2 seeds");
+        let (best_config, best_run) = whole.best.unwrap();
+        let means = trial_means(&whole.rows);
+        let best = best_trial(&whole.rows).unwrap();
+        assert_eq!(
+            (best_config.hidden, best_config.lr),
+            (means[best - 1].hidden, means[best - 1].lr)
+        );
+        assert!(means.iter().all(|m| m.val_acc <= means[best - 1].val_acc));
+        assert_eq!(best_config.seed, 0, "the best point's run uses the first seed");
+        let mean_val = (whole.rows[2 * (best - 1)].val_acc.unwrap() + whole.rows[2 * best - 1].val_acc.unwrap()) / 2.0;
+        assert!((means[best - 1].val_acc.unwrap() - mean_val).abs() < 1e-12);
+
+        // Cut off after 3 rows; refused without --resume; resumed to the same table.
+        let cut = tmp.path().join("cut");
+        std::fs::create_dir_all(&cut).unwrap();
+        sweep(&small_sweep("0..1"), &cut, 1, Existing::Refuse).unwrap();
+        mlp_train::records::write_csv(&SweepFiles::in_dir(&cut).table, &table(&cut)[..3]).unwrap();
+        let err = sweep(&small_sweep("0..1"), &cut, 1, Existing::Refuse)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("already holds 3 finished runs"), "{err}");
+        let err = sweep(&small_sweep("0..2"), &cut, 1, Existing::Resume)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("seeds: recorded [0,1], now [0,1,2]"), "{err}");
+        let resumed = sweep(&small_sweep("0..1"), &cut, 2, Existing::Resume).unwrap();
+        assert_eq!(numbers(&resumed.rows), numbers(&whole.rows));
+        assert_eq!(
+            resumed.best.unwrap().1.history,
+            best_run.history,
+            "the best run is reproduced"
+        );
+
+        // Two shards, dealt whole grid points, merged: the same table and winner.
+        let sharded = tmp.path().join("sharded");
+        let mut dirs = Vec::new();
+        for index in 1..=2 {
+            let mut config = small_sweep("0..1");
+            config.shard = Some(Shard { index, count: 2 });
+            let shard = sweep(&config, &sharded, 1, Existing::Refuse).unwrap();
+            assert_eq!(shard.rows.len(), 4);
+            dirs.push(sharded.join(format!("shard-{index}-of-2")));
+            // What the CLI leaves beside a shard's table for its best point.
+            std::fs::write(shard.dir.join("two_layer_summary.json"), format!("{index}")).unwrap();
+        }
+        let (_, rows, merged_best) = merge_tuning_sweeps(&dirs, &sharded, "merge").unwrap();
+        assert_eq!(numbers(&rows), numbers(&whole.rows));
+        assert_eq!(numbers(&table(&sharded)), numbers(&whole.rows));
+        assert_eq!(merged_best, Some(best));
+        let owner = if best % 2 == 1 { "1" } else { "2" };
+        assert_eq!(
+            std::fs::read_to_string(sharded.join("two_layer_summary.json")).unwrap(),
+            owner
+        );
+        let target = tmp.path().join("bad-merge");
+        let err = merge_tuning_sweeps(&dirs[..1], &target, "merge")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2/2 missing"), "{err}");
     }
 
     #[test]
@@ -531,6 +627,7 @@ mod two_layer {
                     &device,
                     Progress::Quiet,
                     "t",
+                    &StopSignal::new(),
                 )
                 .unwrap()
             };

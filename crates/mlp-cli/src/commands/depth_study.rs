@@ -5,14 +5,14 @@ use mlp_data::Normalizer;
 use mlp_train::batches::BatchSource;
 use mlp_train::mlp_loop::{SplitSources, TrainConfig};
 use mlp_train::plan::StopSignal;
-use mlp_train::records::Existing;
 use mlp_train::study::{
     StudyConfig, StudyFiles, StudyResults, expand_shard_dirs, markdown_summary, merge_depth_studies, run_depth_study,
 };
+use mlp_train::sweep::{SweepFiles, merge_tuning_sweeps};
 use mlp_train::{Progress, TrainError};
 
-use super::{Interrupted, invocation};
-use crate::cli::{DepthStudyArgs, JobArgs, MergeArgs};
+use super::{existing, interrupted, invocation};
+use crate::cli::{DepthStudyArgs, MergeArgs};
 use crate::device;
 
 pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
@@ -60,14 +60,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         stop,
     ) {
         Err(TrainError::Interrupted { dir, finished, total }) => {
-            return Err(Interrupted {
-                message: format!(
-                    "interrupted: {finished} of {total} runs are finished and saved in {}",
-                    dir.display()
-                ),
-                resume: resume_command(),
-            }
-            .into());
+            return Err(interrupted(&dir, finished, total).into());
         }
         other => other.context("depth study failed")?,
     };
@@ -78,11 +71,29 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
 /// `mlp-cli merge`: shards in, one study out.
 pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     let shards = expand_shard_dirs(&args.dirs)?;
-    let out = match args.out {
+    let out = match args.out.clone() {
         Some(out) => out,
         None => common_parent(&shards)
             .context("the shard directories are in different places; name the output directory with --out")?,
     };
+    if shards[0].join(SweepFiles::CONFIG_NAME).exists() {
+        let (sweep, rows, best) = merge_tuning_sweeps(&shards, &out, &invocation())?;
+        println!(
+            "merged {} shards: {} of {} trials",
+            shards.len(),
+            rows.len(),
+            sweep.plan().len()
+        );
+        if let Some(trial) = best {
+            let config = sweep.trial_config(trial, sweep.seeds.0[0]);
+            println!(
+                "best grid point: trial {trial}: hidden {}, lr {:e}, reg {}, iterations {}",
+                config.hidden, config.lr, config.reg, config.iters
+            );
+        }
+        println!("Results in {}", out.display());
+        return Ok(());
+    }
     let (config, results) = merge_depth_studies(&shards, &out, &invocation())?;
     println!(
         "merged {} shards: {} of {} runs",
@@ -107,30 +118,6 @@ fn print_results(dir: &Path, results: &StudyResults) {
         files.curves_plot.display(),
         files.signal_plot.display()
     );
-}
-
-fn existing(job: &JobArgs) -> Existing {
-    if job.resume {
-        Existing::Resume
-    } else if job.overwrite {
-        Existing::Overwrite
-    } else {
-        Existing::Refuse
-    }
-}
-
-/// The command that finishes an interrupted job: this one, with `--resume`
-/// instead of `--overwrite`.
-fn resume_command() -> String {
-    let mut words: Vec<String> = invocation()
-        .split(' ')
-        .filter(|w| *w != "--overwrite")
-        .map(str::to_owned)
-        .collect();
-    if !words.iter().any(|w| w == "--resume") {
-        words.push("--resume".to_owned());
-    }
-    words.join(" ")
 }
 
 fn common_parent(dirs: &[PathBuf]) -> Option<PathBuf> {

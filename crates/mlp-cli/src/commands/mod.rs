@@ -10,7 +10,11 @@ use mlp_data::{Cifar10, SplitSizes, Splits};
 use mlp_train::Progress;
 use mlp_train::plan::StopSignal;
 
-use crate::cli::{Cli, Command, DataArgs, TwoLayerCommand};
+use std::path::Path;
+
+use mlp_train::records::Existing;
+
+use crate::cli::{Cli, Command, DataArgs, JobArgs, TwoLayerCommand};
 
 pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
     let progress = if cli.quiet { Progress::Quiet } else { Progress::Bars };
@@ -18,8 +22,8 @@ pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
         Command::DepthStudy(args) => depth_study::run(args, progress, stop),
         Command::Merge(args) => depth_study::merge(args),
         Command::TwoLayer(TwoLayerCommand::Check(args)) => two_layer::check(args),
-        Command::TwoLayer(TwoLayerCommand::Train(args)) => two_layer::train(args, progress),
-        Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress),
+        Command::TwoLayer(TwoLayerCommand::Train(args)) => two_layer::train(args, progress, stop),
+        Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress, stop),
         Command::Download(args) => data::download(args, progress),
         Command::DataInfo(args) => data::info(args),
     }
@@ -54,11 +58,59 @@ impl DataArgs {
 
 /// A job stopped by Ctrl-C after saving its finished work; `main` exits
 /// with 130 (the shell's code for SIGINT) and prints how to go on.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}\nto finish the remaining runs, run:\n  {resume}")]
+#[derive(Debug)]
 pub struct Interrupted {
     pub message: String,
-    pub resume: String,
+    /// The command that finishes the job, when there is one.
+    pub resume: Option<String>,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(resume) = &self.resume {
+            write!(f, "\nto finish the remaining runs, run:\n  {resume}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The error of a job stopped with `finished` of its `total` runs saved in `dir`.
+pub fn interrupted(dir: &Path, finished: usize, total: usize) -> Interrupted {
+    Interrupted {
+        message: format!(
+            "interrupted: {finished} of {total} runs are finished and saved in {}",
+            dir.display()
+        ),
+        resume: Some(resume_command()),
+    }
+}
+
+/// The command that finishes an interrupted job: this one, with `--resume`
+/// instead of `--overwrite`.
+fn resume_command() -> String {
+    let mut words: Vec<String> = invocation()
+        .split(' ')
+        .filter(|w| *w != "--overwrite")
+        .map(str::to_owned)
+        .collect();
+    if !words.iter().any(|w| w == "--resume") {
+        words.push("--resume".to_owned());
+    }
+    words.join(" ")
+}
+
+/// What a job does with finished results in its output directory.
+pub fn existing(job: &JobArgs) -> Existing {
+    if job.resume {
+        Existing::Resume
+    } else if job.overwrite {
+        Existing::Overwrite
+    } else {
+        Existing::Refuse
+    }
 }
 
 /// The command line as typed, for the file saved beside results.

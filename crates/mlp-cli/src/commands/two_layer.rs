@@ -6,16 +6,17 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Normalizer, Preprocess, Splits};
 use mlp_model::scratch::{GRADCHECK_H, GRADCHECK_THRESHOLD, ToyProblem, check_gradients};
-use mlp_train::Progress;
 use mlp_train::batches::BatchSource;
+use mlp_train::plan::StopSignal;
 use mlp_train::records::{prepare_output_dir, write_csv, write_text};
+use mlp_train::sweep::{SweepConfig, SweepFiles, trial_means, tune as run_tune};
 use mlp_train::two_layer::{
-    SgdConfig, SgdOutcome, TensorExamples, TuneGrid, accuracy, init_cifar_net, plot_history, plot_tuning_heatmap,
-    plot_weights, train_sgd, tune as run_tune,
+    SgdConfig, SgdOutcome, TensorExamples, TuneGrid, accuracy, init_cifar_net, plot_history, plot_weights, train_sgd,
 };
+use mlp_train::{Progress, TrainError};
 use serde::Serialize;
 
-use super::invocation;
+use super::{Interrupted, existing, interrupted, invocation};
 use crate::cli::{CheckArgs, TuneArgs, TwoLayerTrainArgs};
 use crate::device;
 
@@ -123,7 +124,7 @@ struct RunSummary<'a> {
 }
 
 /// Q3: one SGD run, on the toy problem or CIFAR-10.
-pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> {
+pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
     let base = if args.toy {
         SgdConfig::toy()
     } else {
@@ -137,7 +138,7 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
         lr_decay: args.sgd.lr_decay,
         batch_size: args.sgd.batch_size,
         std: args.sgd.std,
-        seed: args.sgd.seed,
+        seed: args.seed,
     };
     config.validate()?;
     prepare_output_dir(&args.out)?;
@@ -159,7 +160,9 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
             &device,
             progress,
             "toy",
-        )?;
+            stop,
+        )
+        .map_err(stopped)?;
         write_outputs(&args.out, &outcome, "two-layer toy")?;
         write_text(&args.out.join("two_layer_command.txt"), &command)?;
         save_summary(
@@ -194,7 +197,9 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
         &chosen.device,
         progress,
         "two-layer",
-    )?;
+        stop,
+    )
+    .map_err(stopped)?;
     write_outputs(&args.out, &outcome, "two-layer")?;
     let model = args.out.join("two_layer_model.bpk");
     outcome
@@ -219,85 +224,109 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Q3 tuning: a grid sweep scored on validation; the best trial's curves and
-/// weights saved, its test accuracy reported once if asked.
-pub fn tune(args: TuneArgs, progress: Progress) -> anyhow::Result<()> {
-    let grid = TuneGrid {
-        hidden: parse_int_list("--hidden", &args.hidden)?,
-        lr: args.lr.clone(),
-        reg: args.reg.clone(),
-        iters: parse_int_list("--iters", &args.iters)?,
+/// Q3 tuning: a grid sweep scored on validation (resumable, shardable); the
+/// best grid point's curves, weights and model saved, its test accuracy
+/// reported once if asked.
+pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
+    let mut sweep = SweepConfig {
+        grid: TuneGrid {
+            hidden: parse_int_list("--hidden", &args.hidden)?,
+            lr: args.lr.clone(),
+            reg: args.reg.clone(),
+            iters: parse_int_list("--iters", &args.iters)?,
+        },
+        seeds: args.seeds.clone(),
+        base: SgdConfig {
+            lr_decay: args.sgd.lr_decay,
+            batch_size: args.sgd.batch_size,
+            std: args.sgd.std,
+            ..SgdConfig::default()
+        },
+        splits: args.data.sizes(),
+        shard: args.job.shard,
+        device: String::new(),
     };
-    let base = SgdConfig {
-        lr_decay: args.sgd.lr_decay,
-        batch_size: args.sgd.batch_size,
-        std: args.sgd.std,
-        seed: args.sgd.seed,
-        ..SgdConfig::default()
-    };
-    for trial in grid.trials() {
-        SgdConfig {
-            hidden: trial.hidden,
-            lr: trial.lr,
-            reg: trial.reg,
-            iters: trial.iters,
-            ..base.clone()
-        }
-        .validate()?;
-    }
-    prepare_output_dir(&args.out)?;
+    // Arguments and the output directory are checked before data or device.
+    sweep.validate()?;
+    prepare_output_dir(&sweep.output_dir(&args.out))?;
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
+    sweep.device = chosen.description.clone();
     let splits = args.data.load_splits(progress)?;
     let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
     let (train_src, val_src) = (
         BatchSource::new(&splits.train, &normalizer),
         BatchSource::new(&splits.val, &normalizer),
     );
-    write_text(
-        &args.out.join("two_layer_tuning_command.txt"),
-        &format!("{}\n", invocation()),
-    )?;
 
     let jobs = args.jobs.unwrap_or(if chosen.is_gpu {
         1
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     });
-    let csv = args.out.join("two_layer_tuning.csv");
-    let (rows, best) = run_tune(&grid, &base, &train_src, &val_src, &chosen.device, jobs, &csv, progress)?;
-    plot_tuning_heatmap(&args.out.join("two_layer_tuning_heatmap.png"), &grid, &rows)?;
-    let Some((best_config, outcome)) = best else {
-        bail!("every trial diverged; see {}", csv.display());
+    let outcome = match run_tune(
+        &sweep,
+        &train_src,
+        &val_src,
+        &chosen.device,
+        jobs,
+        &args.out,
+        &invocation(),
+        existing(&args.job),
+        progress,
+        stop,
+    ) {
+        Err(TrainError::Interrupted { dir, finished, total }) => {
+            return Err(interrupted(&dir, finished, total).into());
+        }
+        other => other?,
     };
-    write_outputs(&args.out, &outcome, "best trial")?;
-    let model = args.out.join("two_layer_model.bpk");
-    outcome
-        .net
+    let out = &outcome.dir;
+    let table = SweepFiles::in_dir(out).table;
+    let Some((best_config, best)) = outcome.best else {
+        bail!("every trial diverged; see {}", table.display());
+    };
+    write_outputs(out, &best, "best trial")?;
+    let model = out.join("two_layer_model.bpk");
+    best.net
         .save_file(&model)
         .map_err(|e| anyhow::anyhow!("cannot save the best model to {}: {e:?}", model.display()))?;
-    plot_weights(&args.out.join("two_layer_weights.png"), &outcome.net, &normalizer)?;
+    plot_weights(&out.join("two_layer_weights.png"), &best.net, &normalizer)?;
     let test_acc = args
         .test
-        .then(|| test_accuracy(&outcome, &splits, &normalizer, &chosen.device));
+        .then(|| test_accuracy(&best, &splits, &normalizer, &chosen.device));
     save_summary(
-        &args.out,
+        out,
         &best_config,
         data_description(&args.data, &splits),
         chosen.description,
-        &outcome,
+        &best,
         test_acc,
     )?;
+    let means = trial_means(&outcome.rows);
     println!(
-        "best of {} trials: hidden {}, lr {:e}, reg {}, iterations {}",
-        rows.len(),
+        "best of {} grid points ({} seed(s) each): hidden {}, lr {:e}, reg {}, iterations {}",
+        means.len(),
+        sweep.seeds.0.len(),
         best_config.hidden,
         best_config.lr,
         best_config.reg,
         best_config.iters
     );
-    print_result(&outcome, test_acc);
-    println!("Results in {}", args.out.display());
+    print_result(&best, test_acc);
+    println!("Results in {}", out.display());
     Ok(())
+}
+
+/// A single run stopped by Ctrl-C has nothing finished to save.
+fn stopped(error: TrainError) -> anyhow::Error {
+    match error {
+        TrainError::Interrupted { .. } => Interrupted {
+            message: "interrupted before the run finished; nothing was saved".into(),
+            resume: None,
+        }
+        .into(),
+        other => other.into(),
+    }
 }
 
 fn write_outputs(out: &Path, outcome: &SgdOutcome, title: &str) -> anyhow::Result<()> {

@@ -3,15 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{StudyConfig, StudyFiles, StudyResults, config_differences, read_config};
+use super::{StudyConfig, StudyFiles, StudyResults, read_config};
 use crate::TrainError;
-use crate::records::{prepare_output_dir, write_text};
+use crate::records::{prepare_output_dir, settings_differences, write_text};
+use crate::sweep::SweepFiles;
 
 /// The shard directories to merge: `dirs` as given, or, when a single
 /// directory holds no study of its own, its `shard-K-of-N` subdirectories.
 pub fn expand_shard_dirs(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
     if let [dir] = dirs
         && !StudyFiles::in_dir(dir).config.exists()
+        && !dir.join(SweepFiles::CONFIG_NAME).exists()
     {
         let entries = std::fs::read_dir(dir).map_err(|e| TrainError::Read {
             path: dir.clone(),
@@ -25,7 +27,7 @@ pub fn expand_shard_dirs(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
         shards.sort();
         if shards.is_empty() {
             return Err(TrainError::Merge(format!(
-                "{} holds neither a study nor shard-K-of-N directories",
+                "{} holds neither a study or sweep nor shard-K-of-N directories",
                 dir.display()
             )));
         }
@@ -77,7 +79,7 @@ pub fn merge_depth_studies(
         let mut comparable = config.clone();
         comparable.shard = None;
         comparable.device.clone_from(&whole.device);
-        let differences = config_differences(&whole, &comparable);
+        let differences = settings_differences(&whole, &comparable);
         if !differences.is_empty() {
             return Err(TrainError::Merge(format!(
                 "{} and {} are shards of different studies ({differences})",

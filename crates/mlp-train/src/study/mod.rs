@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mlp_loop::{SplitSources, TrainConfig, train_mlp};
 use crate::plan::{SeedList, Shard, StopSignal};
-use crate::records::{Existing, append_command, prepare_output_dir, write_text};
+use crate::records::{Existing, append_command, prepare_output_dir, read_json, settings_differences, write_text};
 use crate::{Progress, TrainError};
 
 /// The hidden widths of the assignment's report: 2 layers = [50], …, 6 = [50, 40, 30, 25, 20].
@@ -222,54 +222,6 @@ impl StudyConfig {
             Some(shard) => out.join(shard.dir_name()),
         }
     }
-
-    /// The settings that decide the numbers, as flat `name = value` pairs:
-    /// everything but the device description (a resumed study may continue on
-    /// another machine; each row records its device).
-    fn settings(&self) -> Vec<(String, String)> {
-        let mut value = serde_json::to_value(self).expect("a study config serialises");
-        if let Some(map) = value.as_object_mut() {
-            map.remove("device");
-        }
-        let mut pairs = Vec::new();
-        flatten_json("", &value, &mut pairs);
-        pairs
-    }
-}
-
-fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, value) in map {
-                let name = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten_json(&name, value, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), other.to_string())),
-    }
-}
-
-/// The settings that differ between a recorded study and a new one, as
-/// `name: recorded X, now Y`; empty when they agree.
-pub(crate) fn config_differences(recorded: &StudyConfig, now: &StudyConfig) -> String {
-    let (old, new) = (recorded.settings(), now.settings());
-    let mut differences = Vec::new();
-    for (name, value) in &new {
-        let before = old.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        if before != Some(value.as_str()) {
-            differences.push(format!("{name}: recorded {}, now {value}", before.unwrap_or("nothing")));
-        }
-    }
-    for (name, value) in &old {
-        if !new.iter().any(|(n, _)| n == name) {
-            differences.push(format!("{name}: recorded {value}, now nothing"));
-        }
-    }
-    differences.join("; ")
 }
 
 /// Runs the study's runs (or its shard's) and writes its files into
@@ -363,7 +315,7 @@ fn resume_or_start(files: &StudyFiles, config: &StudyConfig, existing: Existing)
         Existing::Resume if !files.config.exists() => Ok(StudyResults::default()),
         Existing::Resume => {
             let recorded = read_config(&files.config)?;
-            let differences = config_differences(&recorded, config);
+            let differences = settings_differences(&recorded, config);
             if !differences.is_empty() {
                 return Err(TrainError::ResumeMismatch {
                     dir: files.dir.clone(),
@@ -380,14 +332,7 @@ fn resume_or_start(files: &StudyFiles, config: &StudyConfig, existing: Existing)
 
 /// Reads a study's saved `depth_study_config.json`.
 pub fn read_config(path: &Path) -> Result<StudyConfig, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Read {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Read {
-        path: path.to_owned(),
-        message: format!("not a depth-study configuration: {e}"),
-    })
+    read_json(path, "depth-study configuration")
 }
 
 pub(crate) fn percent(x: Option<f64>) -> String {

@@ -3,13 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::summary::{markdown_summary, summarize};
 use super::{StudyConfig, Variant, join_widths, percent};
 use crate::mlp_loop::RunOutcome;
-use crate::records::{write_csv, write_text};
+use crate::records::{read_csv, write_csv, write_text};
 use crate::{TrainError, plots};
 
 /// Which run a row belongs to: a study trains each key once.
@@ -201,8 +200,8 @@ impl StudyResults {
     pub fn read(files: &StudyFiles) -> Result<Self, TrainError> {
         let runs = Self::read_runs(&files.runs)?;
         let finished = |key: RunKey| runs.iter().any(|r| r.key() == key);
-        let history: Vec<HistoryRow> = read_rows(&files.history)?;
-        let signal: Vec<SignalRow> = read_rows(&files.signal)?;
+        let history: Vec<HistoryRow> = read_csv(&files.history)?;
+        let signal: Vec<SignalRow> = read_csv(&files.signal)?;
         Ok(StudyResults {
             history: history.into_iter().filter(|h| finished(h.key())).collect(),
             signal: signal.into_iter().filter(|s| finished(s.key())).collect(),
@@ -212,7 +211,7 @@ impl StudyResults {
 
     /// The run table alone (empty when the file does not exist); a run recorded twice is an error.
     pub fn read_runs(path: &Path) -> Result<Vec<StudyRow>, TrainError> {
-        let runs: Vec<StudyRow> = read_rows(path)?;
+        let runs: Vec<StudyRow> = read_csv(path)?;
         for (i, row) in runs.iter().enumerate() {
             if runs[..i].iter().any(|r| r.key() == row.key()) {
                 return Err(TrainError::Read {
@@ -243,21 +242,4 @@ impl StudyResults {
             row.seconds
         )
     }
-}
-
-/// Every row of a CSV table; a missing file has none.
-fn read_rows<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>, TrainError> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let err = |message: String| TrainError::Read {
-        path: path.to_owned(),
-        message,
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, row)| row.map_err(|e| err(format!("row {}: {e}", i + 1))))
-        .collect()
 }
