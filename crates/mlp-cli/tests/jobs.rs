@@ -142,6 +142,10 @@ fn shards_merged_by_the_cli_equal_one_unsharded_study() {
     assert!(stdout.contains(" ± "), "two seeds give mean ± std: {stdout}");
     succeeds(&strs(&job_args(&whole, "0..1", &[])));
     assert_same_study(&sharded, &whole);
+    // Merging again (a resubmitted job) replaces the earlier merge.
+    let again = succeeds(&["merge", sharded.to_str().unwrap()]);
+    assert!(again.contains("merged 3 shards: 8 of 8 runs"), "{again}");
+    assert_same_study(&sharded, &whole);
     let plot = std::fs::read(sharded.join("depth_study_accuracy.png")).unwrap();
     assert_eq!(&plot[..4], b"\x89PNG");
 

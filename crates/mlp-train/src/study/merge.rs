@@ -8,32 +8,31 @@ use crate::TrainError;
 use crate::records::{prepare_output_dir, settings_differences, write_text};
 use crate::sweep::SweepFiles;
 
-/// The shard directories to merge: `dirs` as given, or, when a single
-/// directory holds no study of its own, its `shard-K-of-N` subdirectories.
+/// The shard directories to merge: `dirs` as given, or, for a single
+/// directory, the `shard-K-of-N` subdirectories it holds (it may also hold an
+/// earlier merge of them, which the new one replaces).
 pub fn expand_shard_dirs(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
-    if let [dir] = dirs
-        && !StudyFiles::in_dir(dir).config.exists()
-        && !dir.join(SweepFiles::CONFIG_NAME).exists()
-    {
-        let entries = std::fs::read_dir(dir).map_err(|e| TrainError::Read {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        let mut shards: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shard-")))
-            .collect();
-        shards.sort();
-        if shards.is_empty() {
-            return Err(TrainError::Merge(format!(
-                "{} holds neither a study or sweep nor shard-K-of-N directories",
-                dir.display()
-            )));
-        }
-        return Ok(shards);
+    let [dir] = dirs else {
+        return Ok(dirs.to_vec());
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| TrainError::Read {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    let mut shards: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shard-")))
+        .collect();
+    shards.sort();
+    let holds_a_job = StudyFiles::in_dir(dir).config.exists() || dir.join(SweepFiles::CONFIG_NAME).exists();
+    if shards.is_empty() && !holds_a_job {
+        return Err(TrainError::Merge(format!(
+            "{} holds no shard-K-of-N directories (nor a study or sweep)",
+            dir.display()
+        )));
     }
-    Ok(dirs.to_vec())
+    Ok(if shards.is_empty() { dirs.to_vec() } else { shards })
 }
 
 /// Checks that `shard_dirs` are all the finished shards of one study and
