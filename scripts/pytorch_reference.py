@@ -25,10 +25,15 @@ CPU the process's peak RSS (getrusage ru_maxrss), which is process-wide, so
 the second model's figure includes the first one's peak.
 
 GFLOP per epoch is counted analytically from the matrix products only
-(biases, ReLU, loss and the Adam update are ignored):
-  forward  = 2 * B * sum(in * out) per step
-  training = 3 * forward (backward ~ 2x forward)
-  epoch    = training over the train images + forward over the val images
+(biases, ReLU, loss and the Adam update are ignored), exactly as
+`mlp-cli bench` counts it:
+  forward  = 2 * sum(in * out) per image
+  backward = 2 * sum(in * out) (weight gradients)
+             + 2 * sum(in * out) over all but the first layer (input
+             gradients; the images themselves need none)
+  epoch    = (forward + backward) over the train images + forward over the val images
+The matmul peak is the best of 5 products of two 2048 x 2048 float32
+matrices on the same device and threads; peak_fraction = GFLOP/s / peak.
 
 Needs only torch. Usage:
 
@@ -70,6 +75,7 @@ CSV_COLUMNS = [
     "peak_memory_mib",
     "gflop_per_epoch",
     "gflops",
+    "peak_fraction",
 ]
 
 
@@ -172,8 +178,26 @@ def run_epoch(model, opt, data, shuffle_gen, max_steps, device):
 
 
 def gflop_per_epoch(sizes, train_images, val_images):
-    forward_per_image = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return (3 * forward_per_image * train_images + forward_per_image * val_images) / 1e9
+    products = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    forward = 2 * sum(products)
+    backward = 2 * sum(products) + 2 * sum(products[1:])
+    return ((forward + backward) * train_images + forward * val_images) / 1e9
+
+
+def matmul_peak_gflops(device, n=2048, repeats=5):
+    """Best GFLOP/s of an n x n float32 matrix product on `device`."""
+    gen = torch.Generator().manual_seed(SEED)
+    a = torch.rand(n, n, generator=gen).to(device)
+    b = torch.rand(n, n, generator=gen).to(device)
+    torch.mm(a, b)
+    sync(device)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 def peak_memory_mib(device):
@@ -183,7 +207,7 @@ def peak_memory_mib(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_model(name, data, device, args):
+def bench_model(name, data, device, args, peak):
     torch.manual_seed(SEED)  # same initial weights on every run
     sizes = layer_sizes(name)
     model = build_mlp(sizes).to(device)
@@ -218,6 +242,7 @@ def bench_model(name, data, device, args):
         "peak_memory_mib": peak_memory_mib(device),
         "gflop_per_epoch": gflop,
         "gflops": gflop / median,
+        "peak_fraction": gflop / median / peak,
         # Extra detail, only in the JSON output.
         "epoch_seconds": times,
         "train_images_per_epoch": train_images,
@@ -253,11 +278,12 @@ def machine_info(device):
 
 def print_table(rows):
     headers = ["model", "device", "threads", "s/epoch (median)", "s/epoch (min)",
-               "images/s", "peak MiB", "GFLOP/epoch", "GFLOP/s"]
+               "images/s", "peak MiB", "GFLOP/epoch", "GFLOP/s", "% peak"]
     cells = [[r["model"], r["device"], str(r["threads"]),
               f"{r['epoch_seconds_median']:.3f}", f"{r['epoch_seconds_min']:.3f}",
               f"{r['images_per_second']:,.0f}", f"{r['peak_memory_mib']:.1f}",
-              f"{r['gflop_per_epoch']:.3f}", f"{r['gflops']:.2f}"] for r in rows]
+              f"{r['gflop_per_epoch']:.3f}", f"{r['gflops']:.2f}",
+              f"{100 * r['peak_fraction']:.1f}%"] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     line = lambda xs: "  ".join(x.rjust(w) if i >= 2 else x.ljust(w)
                                 for i, (x, w) in enumerate(zip(xs, widths)))
@@ -288,7 +314,9 @@ def main():
     print(header, file=sys.stdout if args.format == "table" else sys.stderr)
 
     data = make_data(args.num_train, args.num_val, device)
-    rows = [bench_model(name.strip(), data, device, args)
+    peak = matmul_peak_gflops(device)
+    print(f"# matmul peak (2048 x 2048 float32): {peak:.1f} GFLOP/s", file=sys.stderr)
+    rows = [bench_model(name.strip(), data, device, args, peak)
             for name in args.models.split(",") if name.strip()]
 
     if args.format == "table":

@@ -58,6 +58,10 @@ pub enum Command {
     Download(DownloadArgs),
     /// Show the layout, files, record counts and class counts of a CIFAR-10 directory.
     DataInfo(DataInfoArgs),
+    /// Time the assignment's MLPs ([50] and [50,40,30,25,20]) through the real
+    /// training path on full-size synthetic data: seconds per epoch, images
+    /// per second, peak memory, GFLOP/s and the share of the measured matmul peak.
+    Bench(BenchArgs),
     /// Combine the shards of a depth study or a tuning sweep (`--shard K/N`)
     /// into the tables and plots of a single run; refuses shards that do not
     /// belong together.
@@ -284,6 +288,42 @@ pub struct DownloadArgs {
     /// Directory to download into; the archive extracts to DIR/cifar-10-batches-bin.
     #[arg(long, default_value = "data")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Models to time, as hidden widths: dash within a model, comma between models.
+    #[arg(long, value_delimiter = ',', default_value = "50,50-40-30-25-20")]
+    pub models: Vec<String>,
+    /// Timed epochs per model (the table shows their median and minimum).
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    pub epochs: usize,
+    /// Untimed epochs first (kernel compilation, allocator warm-up).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub warmup: usize,
+    /// Synthetic training images per epoch (the assignment's 49,000).
+    #[arg(long, default_value_t = 49_000, allow_negative_numbers = true)]
+    pub num_train: usize,
+    /// Synthetic validation images, evaluated at the end of every epoch.
+    #[arg(long, default_value_t = 1_000, allow_negative_numbers = true)]
+    pub num_val: usize,
+    /// Images per optimiser step.
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
+    pub batch_size: usize,
+    /// Side of the square f32 matrix product that measures the device's peak.
+    #[arg(long, default_value_t = 2048, allow_negative_numbers = true)]
+    pub peak_size: usize,
+    /// Output: an aligned table, or CSV (the columns of scripts/pytorch_reference.py).
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchFormat {
+    Table,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -292,3 +292,53 @@ fn an_empty_validation_split_is_refused_for_training() {
     ]);
     assert!(err.contains("--num-val 0"), "{err}");
 }
+
+#[test]
+fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
+    let stdout = succeeds(&[
+        "bench",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--models",
+        "8,8-4",
+        "--num-train",
+        "400",
+        "--num-val",
+        "100",
+        "--epochs",
+        "2",
+        "--warmup",
+        "0",
+        "--peak-size",
+        "64",
+        "--format",
+        "csv",
+    ]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "model,device,threads,epoch_seconds_median,epoch_seconds_min,images_per_second,\
+         peak_memory_mib,gflop_per_epoch,gflops,peak_fraction"
+    );
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (line, model, products) in [
+        (lines[1], "8", vec![3072 * 8, 8 * 10]),
+        (lines[2], "8-4", vec![3072 * 8, 8 * 4, 4 * 10]),
+    ] {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[0], model);
+        let number = |i: usize| cells[i].parse::<f64>().unwrap();
+        let (median, min, rate, gflop, gflops) = (number(3), number(4), number(5), number(7), number(8));
+        assert!(min > 0.0 && min <= median, "{line}");
+        assert!((rate - 400.0 / median).abs() < 1e-6 * rate, "{line}");
+        // fwd + dW over every layer, dX over all but the first; val: fwd only.
+        let sum: f64 = products.iter().map(|&p| p as f64).sum();
+        let tail: f64 = products[1..].iter().map(|&p| p as f64).sum();
+        let expected = ((4.0 * sum + 2.0 * tail) * 400.0 + 2.0 * sum * 100.0) / 1e9;
+        assert!((gflop - expected).abs() < 1e-12, "{gflop} vs {expected}");
+        assert!((gflops - gflop / median).abs() < 1e-6 * gflops, "{line}");
+    }
+    let err = fails(&["bench", "--device", "cpu", "--models", "50-x"]);
+    assert!(err.contains("--models") && err.contains("'50-x'"), "{err}");
+}

@@ -6,10 +6,12 @@
 //! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
 //! - [`two_layer`]: SGD training of the scratch network (Q3).
 //! - [`sweep`]: tuning sweeps over its hyper-parameters, resumable and shardable.
+//! - [`bench`]: epoch timings of the real training path against the matmul peak.
 //! - [`plan`]: seed lists, shards of a sweep, the Ctrl-C stop signal.
 //! - [`records`], [`plots`]: atomically written CSV rows and PNG charts.
 
 pub mod batches;
+pub mod bench;
 pub mod error;
 pub mod mlp_loop;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses nothing and decides nothing the
 //! libraries could: it loads, calls, prints.
 
+mod bench;
 mod data;
 mod depth_study;
 mod two_layer;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
     match cli.command {
         Command::DepthStudy(args) => depth_study::run(args, progress, stop),
         Command::Merge(args) => depth_study::merge(args),
+        Command::Bench(args) => bench::run(args, progress),
         Command::TwoLayer(TwoLayerCommand::Check(args)) => two_layer::check(args),
         Command::TwoLayer(TwoLayerCommand::Train(args)) => two_layer::train(args, progress, stop),
         Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress, stop),

@@ -1,0 +1,76 @@
+use anyhow::Context;
+use mlp_train::Progress;
+use mlp_train::bench::{BenchConfig, format_table, matmul_peak_gflops, run_bench};
+
+use crate::cli::{BenchArgs, BenchFormat};
+use crate::device;
+
+pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
+    let models = args
+        .models
+        .iter()
+        .map(|model| {
+            model
+                .split('-')
+                .map(|w| match w.trim().parse::<usize>() {
+                    Ok(width) if width > 0 => Ok(width),
+                    _ => Err(anyhow::anyhow!(
+                        "--models: '{model}' is not a list of hidden widths like 50-40-30"
+                    )),
+                })
+                .collect::<anyhow::Result<Vec<usize>>>()
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (flag, value) in [
+        ("--epochs", args.epochs),
+        ("--num-train", args.num_train),
+        ("--num-val", args.num_val),
+        ("--batch-size", args.batch_size),
+        ("--peak-size", args.peak_size),
+    ] {
+        if value == 0 {
+            anyhow::bail!("{flag} 0: must be at least 1");
+        }
+    }
+    let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    progress.note(format!("measuring the matmul peak ({0}x{0} f32)...", args.peak_size));
+    let peak = matmul_peak_gflops(&chosen.device, args.peak_size, 5);
+    let config = BenchConfig {
+        models,
+        num_train: args.num_train,
+        num_val: args.num_val,
+        batch_size: args.batch_size,
+        warmup_epochs: args.warmup,
+        epochs: args.epochs,
+    };
+    let bench_progress = if args.format == BenchFormat::Csv {
+        Progress::Quiet
+    } else {
+        progress
+    };
+    let rows = run_bench(
+        &config,
+        &chosen.device,
+        &chosen.description,
+        threads,
+        peak,
+        bench_progress,
+    )
+    .context("benchmark failed")?;
+    match args.format {
+        BenchFormat::Table => print!("{}", format_table(&rows, peak)),
+        BenchFormat::Csv => {
+            let mut writer = csv_writer();
+            for row in &rows {
+                writer.serialize(row).context("cannot write CSV to stdout")?;
+            }
+            writer.flush().context("cannot write CSV to stdout")?;
+        }
+    }
+    Ok(())
+}
+
+fn csv_writer() -> csv::Writer<std::io::Stdout> {
+    csv::Writer::from_writer(std::io::stdout())
+}

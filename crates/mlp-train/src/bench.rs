@@ -1,0 +1,226 @@
+//! Speed of the real training path: the assignment's MLPs trained by
+//! [`train_mlp`] on full-size synthetic data, timed per epoch (steps,
+//! per-batch normalisation and validation included), against the device's
+//! measured matrix-multiply peak.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use mlp_data::{IMAGE_BYTES, ImageSet, NUM_CLASSES, Normalizer, Preprocess};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use serde::Serialize;
+
+use crate::batches::BatchSource;
+use crate::mlp_loop::{SplitSources, TrainConfig, train_mlp};
+use crate::plan::StopSignal;
+use crate::{Progress, TrainError};
+
+/// What to time.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Hidden widths of each model, e.g. `[50]` and `[50, 40, 30, 25, 20]`.
+    pub models: Vec<Vec<usize>>,
+    pub num_train: usize,
+    pub num_val: usize,
+    pub batch_size: usize,
+    /// Untimed epochs first (kernel compilation, allocator warm-up).
+    pub warmup_epochs: usize,
+    /// Timed epochs; the table reports their median and minimum.
+    pub epochs: usize,
+}
+
+impl Default for BenchConfig {
+    /// The assignment's sizes: 49,000 training and 1,000 validation images, batch 200.
+    fn default() -> Self {
+        BenchConfig {
+            models: vec![vec![50], vec![50, 40, 30, 25, 20]],
+            num_train: 49_000,
+            num_val: 1_000,
+            batch_size: 200,
+            warmup_epochs: 1,
+            epochs: 3,
+        }
+    }
+}
+
+/// One line of the benchmark table. The columns match
+/// `scripts/pytorch_reference.py`, so `scripts/bench.sh` can put them side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// Hidden widths joined by `-`.
+    pub model: String,
+    pub device: String,
+    pub threads: usize,
+    pub epoch_seconds_median: f64,
+    pub epoch_seconds_min: f64,
+    /// Training images per second at the median epoch time.
+    pub images_per_second: f64,
+    /// Peak resident memory of the whole process so far (Linux), in MiB.
+    pub peak_memory_mib: Option<f64>,
+    pub gflop_per_epoch: f64,
+    pub gflops: f64,
+    /// Achieved GFLOP/s over the measured matmul peak.
+    pub peak_fraction: f64,
+}
+
+/// Matrix-multiply FLOPs of one epoch: forward, weight gradients and input
+/// gradients (none for the first layer: the images need no gradient) over the
+/// training images, and a forward pass over the validation images. Biases,
+/// activations, loss and optimiser are left out: they are a few percent.
+pub fn gflop_per_epoch(hidden: &[usize], num_train: usize, num_val: usize) -> f64 {
+    let mut sizes = vec![IMAGE_BYTES];
+    sizes.extend_from_slice(hidden);
+    sizes.push(NUM_CLASSES);
+    let products: Vec<f64> = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).collect();
+    let forward = 2.0 * products.iter().sum::<f64>();
+    let backward = 2.0 * products.iter().sum::<f64>() + 2.0 * products[1..].iter().sum::<f64>();
+    ((forward + backward) * num_train as f64 + forward * num_val as f64) / 1e9
+}
+
+/// The best GFLOP/s of a square f32 matrix product of side `n` on `device`,
+/// over `repeats` timed products after one untimed one.
+pub fn matmul_peak_gflops(device: &Device, n: usize, repeats: usize) -> f64 {
+    let a = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, device);
+    let b = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, device);
+    // Reading one element waits for the device to finish the product.
+    let sync = |t: Tensor<2>| t.slice([0..1, 0..1]).into_scalar::<f32>();
+    sync(a.clone().matmul(b.clone()));
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        sync(a.clone().matmul(b.clone()));
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    2.0 * (n as f64).powi(3) / best / 1e9
+}
+
+/// Random pixels and labels (fixed seed): speed does not depend on content.
+pub fn synthetic_images(count: usize, seed: u64) -> ImageSet {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut pixels = vec![0u8; count * IMAGE_BYTES];
+    rng.fill_bytes(&mut pixels);
+    let labels = (0..count).map(|_| rng.random_range(0..NUM_CLASSES as u8)).collect();
+    ImageSet::new(pixels, labels).expect("synthetic images have valid shapes and labels")
+}
+
+/// Times every model of `config` on `device` and returns one row each.
+/// `peak_gflops` is the device's matmul peak ([`matmul_peak_gflops`]).
+pub fn run_bench(
+    config: &BenchConfig,
+    device: &Device,
+    device_name: &str,
+    threads: usize,
+    peak_gflops: f64,
+    progress: Progress,
+) -> Result<Vec<BenchRow>, TrainError> {
+    if config.epochs == 0 {
+        return Err(TrainError::invalid("--epochs", "time at least 1 epoch"));
+    }
+    let train = synthetic_images(config.num_train, 1);
+    let val = synthetic_images(config.num_val, 2);
+    let test = ImageSet::default();
+    let normalizer = Normalizer::fit(Preprocess::Assignment, &train);
+    let sources = SplitSources {
+        train: BatchSource::new(&train, &normalizer),
+        val: BatchSource::new(&val, &normalizer),
+        test: BatchSource::new(&test, &normalizer),
+    };
+    let recipe = TrainConfig::new()
+        .with_epochs(config.warmup_epochs + config.epochs)
+        .with_batch_size(config.batch_size);
+    let mut rows = Vec::new();
+    for hidden in &config.models {
+        let model = mlp_model::MlpConfig::new(hidden.clone());
+        let name = hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+        let outcome = train_mlp(&model, &recipe, &sources, device, progress, &name, &StopSignal::new())?;
+        let mut times: Vec<f64> = outcome
+            .history
+            .iter()
+            .skip(config.warmup_epochs)
+            .map(|r| r.seconds)
+            .collect();
+        if times.len() < config.epochs {
+            return Err(TrainError::invalid(
+                "--epochs",
+                format!("model {name} stopped after {} epochs (diverged)", outcome.history.len()),
+            ));
+        }
+        times.sort_by(f64::total_cmp);
+        let mid = times.len() / 2;
+        let median = if times.len() % 2 == 1 {
+            times[mid]
+        } else {
+            (times[mid - 1] + times[mid]) / 2.0
+        };
+        let gflop = gflop_per_epoch(hidden, config.num_train, config.num_val);
+        rows.push(BenchRow {
+            model: name,
+            device: device_name.to_owned(),
+            threads,
+            epoch_seconds_median: median,
+            epoch_seconds_min: times[0],
+            images_per_second: config.num_train as f64 / median,
+            peak_memory_mib: peak_resident_mib(),
+            gflop_per_epoch: gflop,
+            gflops: gflop / median,
+            peak_fraction: gflop / median / peak_gflops,
+        });
+    }
+    Ok(rows)
+}
+
+/// The process's peak resident set (VmHWM) in MiB, where Linux reports it.
+pub fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The rows as an aligned text table.
+pub fn format_table(rows: &[BenchRow], peak_gflops: f64) -> String {
+    let mut out = format!(
+        "{:<16} {:<28} {:>7} {:>10} {:>10} {:>10} {:>9} {:>11} {:>8} {:>7}\n",
+        "model", "device", "threads", "s/epoch", "min s", "images/s", "peak MiB", "GFLOP/epoch", "GFLOP/s", "% peak"
+    );
+    for r in rows {
+        out += &format!(
+            "{:<16} {:<28} {:>7} {:>10.3} {:>10.3} {:>10.0} {:>9} {:>11.2} {:>8.1} {:>6.1}%\n",
+            r.model,
+            r.device,
+            r.threads,
+            r.epoch_seconds_median,
+            r.epoch_seconds_min,
+            r.images_per_second,
+            r.peak_memory_mib.map_or("-".to_owned(), |m| format!("{m:.0}")),
+            r.gflop_per_epoch,
+            r.gflops,
+            100.0 * r.peak_fraction
+        );
+    }
+    out += &format!("matmul peak (f32, measured on this device): {peak_gflops:.1} GFLOP/s\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flops_of_the_assignment_models() {
+        // [50]: 3072*50 + 50*10 = 154,100 multiply-adds per layer pass.
+        // train: fwd 2x + dW 2x + dX 2x (second layer only: 500) per image.
+        let expected = ((4.0 * 154_100.0 + 2.0 * 500.0) * 49_000.0 + 2.0 * 154_100.0 * 1_000.0) / 1e9;
+        assert!((gflop_per_epoch(&[50], 49_000, 1_000) - expected).abs() < 1e-9);
+        assert!((gflop_per_epoch(&[50], 49_000, 1_000) - 30.5).abs() < 0.1);
+    }
+
+    #[test]
+    fn synthetic_images_are_reproducible() {
+        let (a, b) = (synthetic_images(3, 7), synthetic_images(3, 7));
+        assert_eq!(a.pixels(), b.pixels());
+        assert_eq!(a.len(), 3);
+        assert_ne!(a.pixels(), synthetic_images(3, 8).pixels());
+    }
+}

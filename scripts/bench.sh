@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Our trainer against PyTorch on this machine: the same models, data sizes,
+# batch, optimiser and thread count; prints both tables and the ratio of
+# seconds per epoch (ours / PyTorch; below 1 means we are faster).
+#
+#   scripts/bench.sh            # CPU
+#   scripts/bench.sh gpu        # wgpu against PyTorch CUDA
+#
+# Environment: PYTHON (a python with torch; default python3), EPOCHS (timed
+# epochs, default 3), CARGO_TARGET_DIR (where the build is; default target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEVICE="${1:-cpu}"
+case "$DEVICE" in
+    cpu) TORCH_DEVICE=cpu ;;
+    gpu) TORCH_DEVICE=cuda ;;
+    *) echo "usage: scripts/bench.sh [cpu|gpu]" >&2; exit 2 ;;
+esac
+PYTHON="${PYTHON:-python3}"
+EPOCHS="${EPOCHS:-3}"
+THREADS="$(nproc)"   # Burn's CPU backend uses every core; PyTorch gets as many threads.
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+    echo "error: $PYTHON cannot import torch; install it (pip install torch) or set PYTHON" >&2
+    exit 2
+fi
+
+cargo build --release --workspace -q
+MLP_CLI="${CARGO_TARGET_DIR:-target}/release/mlp-cli"
+OURS="$(mktemp)"; THEIRS="$(mktemp)"
+trap 'rm -f "$OURS" "$THEIRS"' EXIT
+
+echo "== mlp-cli bench --device $DEVICE ($THREADS cores)" >&2
+"$MLP_CLI" bench --device "$DEVICE" --epochs "$EPOCHS" --format csv > "$OURS"
+echo "== PyTorch ($TORCH_DEVICE, $THREADS threads)" >&2
+"$PYTHON" scripts/pytorch_reference.py --device "$TORCH_DEVICE" --threads "$THREADS" \
+    --epochs "$EPOCHS" --format csv 2>/dev/null > "$THEIRS"
+
+"$PYTHON" - "$OURS" "$THEIRS" <<'PY'
+import csv, sys
+ours = {r["model"]: r for r in csv.DictReader(open(sys.argv[1]))}
+theirs = {r["model"]: r for r in csv.DictReader(open(sys.argv[2]))}
+print(f"{'model':<16} {'ours s/epoch':>12} {'PyTorch s/epoch':>15} {'ours/PyTorch':>12} "
+      f"{'ours GFLOP/s':>12} {'ours % peak':>11} {'PyTorch % peak':>14} {'ours MiB':>9} {'PyTorch MiB':>11}")
+for model, o in ours.items():
+    t = theirs.get(model)
+    if t is None:
+        continue
+    so, st = float(o["epoch_seconds_median"]), float(t["epoch_seconds_median"])
+    mem = lambda r: r["peak_memory_mib"] and f"{float(r['peak_memory_mib']):.0f}" or "-"
+    print(f"{model:<16} {so:>12.3f} {st:>15.3f} {so / st:>12.2f} {float(o['gflops']):>12.1f} "
+          f"{100 * float(o['peak_fraction']):>10.1f}% {100 * float(t['peak_fraction']):>13.1f}% "
+          f"{mem(o):>9} {mem(t):>11}")
+PY
