@@ -68,6 +68,17 @@ pub enum Command {
     Merge(MergeArgs),
 }
 
+impl Command {
+    /// Whether the command trains runs one by one and saves each as it
+    /// finishes, so Ctrl-C should let it stop cleanly.
+    pub fn saves_runs(&self) -> bool {
+        matches!(
+            self,
+            Command::DepthStudy(_) | Command::TwoLayer(TwoLayerCommand::Train(_) | TwoLayerCommand::Tune(_))
+        )
+    }
+}
+
 /// Where the data is and how it is split.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {

@@ -12,7 +12,11 @@ mod device;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let stop = StopSignal::new();
-    install_ctrl_c(stop.clone());
+    // Only jobs that save finished runs stop gracefully; any other command
+    // ends at once on Ctrl-C, as usual.
+    if cli.command.saves_runs() {
+        install_ctrl_c(stop.clone());
+    }
     match commands::run(cli, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<commands::Interrupted>() => {

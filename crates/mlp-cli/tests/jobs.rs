@@ -174,6 +174,7 @@ fn bad_job_flags_are_clear_errors() {
         ("--seeds", "abc", "'abc' is not a seed"),
         ("--seeds", "5..1", "empty"),
         ("--seeds", "1,1", "twice"),
+        ("--shard", "5/5", "only 4 runs"),
     ] {
         let args = if flag == "--seeds" {
             job_args(&out, value, &[])
@@ -185,6 +186,18 @@ fn bad_job_flags_are_clear_errors() {
     }
     let err = fails(&strs(&job_args(&out, "0", &["--resume", "--overwrite"])));
     assert!(err.contains("--resume") && err.contains("--overwrite"), "{err}");
+    let err = fails(&["merge", "/nonexistent/results"]);
+    assert!(err.contains("/nonexistent/results"), "{err}");
+    // A merge never writes over results that are not an earlier merge of its shards.
+    let shards = tmp.path().join("shards");
+    succeeds(&strs(&job_args(&shards, "0", &["--shard", "1/2"])));
+    succeeds(&strs(&job_args(&shards, "0", &["--shard", "2/2"])));
+    let other = tmp.path().join("other");
+    succeeds(&strs(&job_args(&other, "1", &[])));
+    let before = std::fs::read_to_string(other.join("depth_study.csv")).unwrap();
+    let err = fails(&["merge", shards.to_str().unwrap(), "--out", other.to_str().unwrap()]);
+    assert!(err.contains("already holds other results"), "{err}");
+    assert_eq!(std::fs::read_to_string(other.join("depth_study.csv")).unwrap(), before);
     let err = fails(&["merge", "/nonexistent/results"]);
     assert!(err.contains("/nonexistent/results"), "{err}");
     assert!(!out.exists(), "nothing is written for bad arguments");

@@ -40,16 +40,30 @@ fn main() {
                 let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
                 let _grads = GradientsParams::from_grads(loss.backward(), &model);
             }
-            let _ = model.valid().forward(x.clone().inner()).slice([0..1, 0..1]).into_scalar::<f32>();
-            println!("{hidden:?} 245 forward+backward, no step (rep {rep}): {:.3} s", start.elapsed().as_secs_f64());
+            let _ = model
+                .valid()
+                .forward(x.clone().inner())
+                .slice([0..1, 0..1])
+                .into_scalar::<f32>();
+            println!(
+                "{hidden:?} 245 forward+backward, no step (rep {rep}): {:.3} s",
+                start.elapsed().as_secs_f64()
+            );
             let start = Instant::now();
             for _ in 0..245 {
                 let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = opt.step(1e-3, model, grads);
             }
-            let _ = model.valid().forward(x.clone().inner()).slice([0..1, 0..1]).into_scalar::<f32>();
-            println!("{hidden:?} 245 steps on one batch (rep {rep}): {:.3} s", start.elapsed().as_secs_f64());
+            let _ = model
+                .valid()
+                .forward(x.clone().inner())
+                .slice([0..1, 0..1])
+                .into_scalar::<f32>();
+            println!(
+                "{hidden:?} 245 steps on one batch (rep {rep}): {:.3} s",
+                start.elapsed().as_secs_f64()
+            );
         }
         let w = Tensor::<2>::random([3072, 50], burn::tensor::Distribution::Default, &device);
         let xb = x.clone().inner();
@@ -61,7 +75,12 @@ fn main() {
         let g = Tensor::<2>::random([200, 50], burn::tensor::Distribution::Default, &device);
         let start = Instant::now();
         for _ in 0..245 {
-            let _ = xb.clone().transpose().matmul(g.clone()).slice([0..1, 0..1]).into_scalar::<f32>();
+            let _ = xb
+                .clone()
+                .transpose()
+                .matmul(g.clone())
+                .slice([0..1, 0..1])
+                .into_scalar::<f32>();
         }
         println!("  245 x [3072,200]x[200,50]: {:.3} s", start.elapsed().as_secs_f64());
     }

@@ -39,6 +39,14 @@ pub enum TrainError {
     },
     #[error("cannot merge: {0}")]
     Merge(String),
+    #[error(
+        "--resume: {} holds {runs} finished runs but not the configuration they were run with, \
+         so the arguments cannot be checked; use --overwrite or another --out",
+        dir.display()
+    )]
+    Unresumable { dir: PathBuf, runs: usize },
+    #[error("{} is in use by another mlp-cli job; wait for it to end or choose another --out", dir.display())]
+    Busy { dir: PathBuf },
 }
 
 impl TrainError {

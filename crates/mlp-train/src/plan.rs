@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
+
 /// The K-th of N disjoint slices of a job's runs (`K/N`, 1-based).
 ///
 /// Run `i` of the full plan (0-based, in plan order) belongs to shard
@@ -25,6 +27,27 @@ impl Shard {
     /// Whether run `position` (0-based, in plan order) belongs to this shard.
     pub fn owns(self, position: usize) -> bool {
         position % self.count == self.index - 1
+    }
+
+    /// Checks a shard read from a file, and that a job of `runs` runs (or grid
+    /// points) gives every one of the `count` shards something to do.
+    pub fn check(self, runs: usize, what: &str) -> Result<(), TrainError> {
+        if self.count == 0 || self.index == 0 || self.index > self.count {
+            return Err(TrainError::invalid(
+                "--shard",
+                format!("{self} is not a shard K/N with 1 <= K <= N"),
+            ));
+        }
+        if self.count > runs {
+            return Err(TrainError::invalid(
+                "--shard",
+                format!(
+                    "{self}: the job has only {runs} {what}, so some of {} shards would have nothing to do; use at most {runs} shards",
+                    self.count
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The subdirectory of the job's output directory this shard writes to.

@@ -22,8 +22,51 @@ pub fn write_csv<R: Serialize>(path: &Path, rows: &[R]) -> Result<(), TrainError
             writer.serialize(row).map_err(csv_err)?;
         }
         writer.flush().map_err(|source| write_err(path, source))?;
+        // On disk before the rename, so a power cut leaves the old table or
+        // the new one, never an empty file under the table's name.
+        writer
+            .into_inner()
+            .map_err(|e| write_err(path, e.into_error()))?
+            .sync_all()
+            .map_err(|source| write_err(path, source))?;
     }
     std::fs::rename(&tmp, path).map_err(|source| write_err(path, source))
+}
+
+/// Removes `paths` where they exist: the results a job replaces on `--overwrite`.
+pub fn remove_files(paths: &[&Path]) -> Result<(), TrainError> {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(path, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Held while a job writes its output directory; released when dropped or
+/// when the process ends (however it ends: the lock is the kernel's).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Locks `dir` for this process, so that two jobs never rewrite the same
+/// tables from their own memory (e.g. an array resubmitted while the old
+/// one still runs).
+pub fn lock_output_dir(dir: &Path) -> Result<DirLock, TrainError> {
+    let path = dir.join(".mlp-cli.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| write_err(&path, source))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(TrainError::Busy { dir: dir.to_owned() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(write_err(&path, source)),
+    }
 }
 
 /// Writes `text` to `path` atomically.
@@ -87,7 +130,10 @@ pub fn settings_differences<C: Serialize>(recorded: &C, now: &C) -> String {
 }
 
 fn settings<C: Serialize>(config: &C) -> Vec<(String, String)> {
-    let mut value = serde_json::to_value(config).expect("job configurations serialise");
+    // Through text and back, as the recorded side was: both then parse the
+    // same digits, so no float differs by a rounding of the parser.
+    let text = serde_json::to_string(config).expect("job configurations serialise");
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("serialised JSON parses");
     if let Some(map) = value.as_object_mut() {
         map.remove("device");
     }
@@ -178,5 +224,33 @@ fn write_err(path: &Path, source: std::io::Error) -> TrainError {
     TrainError::Write {
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_directory_is_busy_until_its_lock_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock_output_dir(dir.path()).unwrap();
+        let err = lock_output_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, TrainError::Busy { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another mlp-cli job"));
+        drop(lock);
+        lock_output_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn settings_differences_name_nested_fields_and_ignore_the_device() {
+        let a = serde_json::json!({"recipe": {"lr": 0.1, "epochs": 10}, "device": "cpu"});
+        let b = serde_json::json!({"recipe": {"lr": 0.1, "epochs": 5}, "device": "gpu"});
+        assert_eq!(settings_differences(&a, &b), "recipe.epochs: recorded 10, now 5");
+        assert_eq!(settings_differences(&a, &a), "");
+        // A float that needs all 17 digits survives the trip through the file.
+        let x = serde_json::json!({"lr": 0.1 + 0.2});
+        let from_file: serde_json::Value = serde_json::from_str(&x.to_string()).unwrap();
+        assert_eq!(settings_differences(&from_file, &x), "");
     }
 }

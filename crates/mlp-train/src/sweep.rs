@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{SeedList, Shard, StopSignal, mean_std};
 use crate::records::{
-    Existing, append_command, prepare_output_dir, read_csv, read_json, settings_differences, write_csv, write_text,
+    Existing, append_command, lock_output_dir, prepare_output_dir, read_csv, read_json, remove_files,
+    settings_differences, write_csv, write_text,
 };
+use crate::study::check_merge_target;
 use crate::two_layer::{
     Examples, SgdConfig, SgdOutcome, TrialRow, TuneGrid, init_cifar_net, plot_tuning_heatmap, train_sgd,
 };
@@ -47,6 +49,9 @@ impl SweepConfig {
         }
         for trial in 1..=self.grid.trials().len() {
             self.trial_config(trial, self.seeds.0[0]).validate()?;
+        }
+        if let Some(shard) = self.shard {
+            shard.check(self.grid.trials().len(), "grid points")?;
         }
         Ok(())
     }
@@ -112,6 +117,15 @@ pub const BEST_TRIAL_FILES: [&str; 6] = [
 impl SweepFiles {
     pub const CONFIG_NAME: &str = "two_layer_tuning_config.json";
 
+    /// Removes the table, the heat map and the best trial's files (not the
+    /// config and command, which the new job writes next).
+    fn remove_results(&self) -> Result<(), TrainError> {
+        let best: Vec<PathBuf> = BEST_TRIAL_FILES.iter().map(|name| self.dir.join(name)).collect();
+        let mut paths: Vec<&Path> = vec![&self.table, &self.heatmap];
+        paths.extend(best.iter().map(PathBuf::as_path));
+        remove_files(&paths)
+    }
+
     pub fn in_dir(dir: &Path) -> Self {
         SweepFiles {
             dir: dir.to_owned(),
@@ -161,10 +175,12 @@ pub fn trial_means(rows: &[TrialRow]) -> Vec<TrialRow> {
 
 /// The grid point (1-based) with the highest mean validation accuracy, the
 /// earlier one on a tie, so the answer depends on neither threads nor shards.
+/// A point that diverged with any seed is unstable and never chosen.
 pub fn best_trial(rows: &[TrialRow]) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for mean in trial_means(rows) {
-        if let Some(val) = mean.val_acc.filter(|_| !mean.diverged)
+        let any_diverged = rows.iter().any(|r| r.trial == mean.trial && r.diverged);
+        if let Some(val) = mean.val_acc.filter(|_| !any_diverged)
             && best.is_none_or(|(trial, b)| val > b || (val == b && mean.trial < trial))
         {
             best = Some((mean.trial, val));
@@ -214,6 +230,7 @@ pub fn tune(
     }
     let dir = sweep.output_dir(out);
     prepare_output_dir(&dir)?;
+    let _lock = lock_output_dir(&dir)?;
     let files = SweepFiles::in_dir(&dir);
     let recorded = resume_or_start(&files, sweep, existing)?;
     append_command(&files.command, command, !recorded.is_empty())?;
@@ -378,17 +395,22 @@ fn sort_by_plan(rows: &mut [TrialRow], plan: &[(usize, u64)]) {
 
 /// The recorded rows to continue from, after the same checks as a study's.
 fn resume_or_start(files: &SweepFiles, sweep: &SweepConfig, existing: Existing) -> Result<Vec<TrialRow>, TrainError> {
+    if existing == Existing::Overwrite {
+        files.remove_results()?;
+        return Ok(Vec::new());
+    }
     let recorded: Vec<TrialRow> = read_csv(&files.table)?;
     match existing {
-        Existing::Overwrite => Ok(Vec::new()),
         Existing::Refuse if !recorded.is_empty() => Err(TrainError::ExistingResults {
             dir: files.dir.clone(),
             runs: recorded.len(),
         }),
-        Existing::Refuse => Ok(Vec::new()),
-        Existing::Resume if !files.config.exists() => Ok(Vec::new()),
-        Existing::Resume => {
-            let before: SweepConfig = read_json(&files.config, "tuning-sweep configuration")?;
+        Existing::Resume if !files.config.exists() && !recorded.is_empty() => Err(TrainError::Unresumable {
+            dir: files.dir.clone(),
+            runs: recorded.len(),
+        }),
+        Existing::Resume if files.config.exists() => {
+            let before = read_config(&files.config)?;
             let differences = settings_differences(&before, sweep);
             if !differences.is_empty() {
                 return Err(TrainError::ResumeMismatch {
@@ -397,12 +419,28 @@ fn resume_or_start(files: &SweepFiles, sweep: &SweepConfig, existing: Existing) 
                     differences,
                 });
             }
-            let mut rows = recorded;
+            // Only rows of this job's own (trial, seed) pairs, each once.
+            let owned = sweep.owned_runs();
+            let mut rows: Vec<TrialRow> = recorded
+                .into_iter()
+                .filter(|r| owned.contains(&(r.trial, r.seed)))
+                .collect();
             sort_by_plan(&mut rows, &sweep.plan());
             rows.dedup_by_key(|r| (r.trial, r.seed));
             Ok(rows)
         }
+        _ => Ok(Vec::new()),
     }
+}
+
+/// Reads and checks a sweep's saved configuration.
+pub fn read_config(path: &Path) -> Result<SweepConfig, TrainError> {
+    let config: SweepConfig = read_json(path, "tuning-sweep configuration")?;
+    config.validate().map_err(|e| TrainError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(config)
 }
 
 /// Checks that `shard_dirs` are all the finished shards of one sweep and
@@ -422,7 +460,7 @@ pub fn merge_tuning_sweeps(
     let mut owners = Vec::new();
     for dir in shard_dirs {
         let files = SweepFiles::in_dir(dir);
-        let config: SweepConfig = read_json(&files.config, "tuning-sweep configuration")?;
+        let config = read_config(&files.config)?;
         let Some(shard) = config.shard else {
             return Err(TrainError::Merge(format!(
                 "{} is not a shard: it was run without --shard",
@@ -470,6 +508,20 @@ pub fn merge_tuning_sweeps(
                 owned.len()
             )));
         }
+        if let Some(stray) = recorded.iter().find(|r| !owned.contains(&(r.trial, r.seed))) {
+            return Err(TrainError::Merge(format!(
+                "{} (shard {shard}) holds trial {} seed {}, which belongs to another shard",
+                dir.display(),
+                stray.trial,
+                stray.seed
+            )));
+        }
+        if recorded.len() > owned.len() {
+            return Err(TrainError::Merge(format!(
+                "{} (shard {shard}) records a trial twice",
+                dir.display()
+            )));
+        }
         if !devices.contains(&config.device) {
             devices.push(config.device.clone());
         }
@@ -494,21 +546,47 @@ pub fn merge_tuning_sweeps(
 
     whole.device = devices.join(" + ");
     sort_by_plan(&mut rows, &whole.plan());
+    // The best point's curves, weights and model come from the shard that
+    // owns it: that shard found it best among its own points (same rule, same
+    // tie-break). They must be that run's, not an interrupted or earlier job's.
+    let best = best_trial(&rows);
+    let best_files_dir = match best {
+        None => None,
+        Some(trial) => {
+            let (_, dir) = owners
+                .iter()
+                .find(|(config, _)| config.shard.is_some_and(|s| s.owns(trial - 1)))
+                .expect("every grid point has an owning shard");
+            let expected =
+                serde_json::to_value(whole.trial_config(trial, whole.seeds.0[0])).expect("configs serialise");
+            let recorded = std::fs::read_to_string(dir.join("two_layer_summary.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|json| json.get("config").cloned());
+            if recorded.as_ref() != Some(&expected) {
+                return Err(TrainError::Merge(format!(
+                    "{} lacks the curves and model of its best grid point (trial {trial}); \
+                     run that shard again with --resume to write them",
+                    dir.display()
+                )));
+            }
+            Some(*dir)
+        }
+    };
+    check_merge_target(out, shard_dirs, |dir| {
+        let earlier = read_config(&SweepFiles::in_dir(dir).config)?;
+        Ok(earlier.shard.is_none() && settings_differences(&earlier, &whole).is_empty())
+    })?;
     prepare_output_dir(out)?;
+    let _lock = lock_output_dir(out)?;
     let files = SweepFiles::in_dir(out);
+    files.remove_results()?;
     let json = serde_json::to_string_pretty(&whole).expect("a sweep config serialises");
     write_text(&files.config, &format!("{json}\n"))?;
     write_text(&files.command, &format!("{command}\n{shard_commands}"))?;
     write_csv(&files.table, &rows)?;
     plot_tuning_heatmap(&files.heatmap, &whole.grid, &trial_means(&rows))?;
-    let best = best_trial(&rows);
-    if let Some(trial) = best {
-        // The shard that owns the best grid point found it best among its own
-        // (same rule, same tie-break), so its best-trial files are the ones.
-        let (_, dir) = owners
-            .iter()
-            .find(|(config, _)| config.shard.is_some_and(|s| s.owns(trial - 1)))
-            .expect("every grid point has an owning shard");
+    if let Some(dir) = best_files_dir {
         for name in BEST_TRIAL_FILES {
             let from = dir.join(name);
             if from.exists() {

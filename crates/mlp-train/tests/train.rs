@@ -340,6 +340,56 @@ mod jobs {
     }
 
     #[test]
+    fn overwrite_removes_the_old_results_before_anything_can_resume_them() {
+        let out = tempfile::tempdir().unwrap();
+        let mut config = small_study();
+        config.layers = "2".parse().unwrap();
+        config.variants = vec![Variant::Plain];
+        run_with(&config, out.path(), Existing::Refuse).unwrap();
+        // A new study with --overwrite that is stopped before its first run
+        // finishes must not leave the old rows beside its new configuration.
+        let mut other = config.clone();
+        other.recipe.lr = 5e-3;
+        let stop = StopSignal::new();
+        stop.raise();
+        let err = with_sources(Preprocess::Assignment, |sources, _| {
+            run_depth_study(
+                &other,
+                sources,
+                &Device::flex(),
+                out.path(),
+                "test",
+                Existing::Overwrite,
+                Progress::Quiet,
+                &stop,
+            )
+        })
+        .unwrap_err();
+        assert!(matches!(err, TrainError::Interrupted { finished: 0, .. }), "{err}");
+        let files = StudyFiles::in_dir(out.path());
+        assert!(StudyResults::read(&files).unwrap().runs.is_empty());
+        assert!(!files.accuracy_plot.exists());
+        let resumed = run_with(&other, out.path(), Existing::Resume).unwrap();
+        assert!(resumed.runs.iter().all(|r| r.seed <= 1) && resumed.runs.len() == 2);
+        assert_ne!(numbers(&resumed).0, numbers(&run_with_fresh(&config)).0);
+
+        // Results without their configuration cannot be checked, so not resumed.
+        std::fs::remove_file(&files.config).unwrap();
+        let err = run_with(&other, out.path(), Existing::Resume).unwrap_err().to_string();
+        assert!(err.contains("not the configuration they were run with"), "{err}");
+        assert_eq!(
+            StudyResults::read(&files).unwrap().runs.len(),
+            2,
+            "nothing was replaced"
+        );
+    }
+
+    fn run_with_fresh(config: &StudyConfig) -> StudyResults {
+        let out = tempfile::tempdir().unwrap();
+        run_with(config, out.path(), Existing::Refuse).unwrap()
+    }
+
+    #[test]
     fn a_raised_stop_signal_ends_the_study_with_its_finished_runs_saved() {
         let out = tempfile::tempdir().unwrap();
         let stop = StopSignal::new();
@@ -595,22 +645,40 @@ mod two_layer {
             assert_eq!(shard.rows.len(), 4);
             dirs.push(sharded.join(format!("shard-{index}-of-2")));
             // What the CLI leaves beside a shard's table for its best point.
-            std::fs::write(shard.dir.join("two_layer_summary.json"), format!("{index}")).unwrap();
+            let summary = serde_json::json!({"config": config.trial_config(best, 0), "shard": index});
+            std::fs::write(shard.dir.join("two_layer_summary.json"), summary.to_string()).unwrap();
         }
         let (_, rows, merged_best) = merge_tuning_sweeps(&dirs, &sharded, "merge").unwrap();
         assert_eq!(numbers(&rows), numbers(&whole.rows));
         assert_eq!(numbers(&table(&sharded)), numbers(&whole.rows));
         assert_eq!(merged_best, Some(best));
-        let owner = if best % 2 == 1 { "1" } else { "2" };
-        assert_eq!(
-            std::fs::read_to_string(sharded.join("two_layer_summary.json")).unwrap(),
-            owner
-        );
+        let owner = if best % 2 == 1 { 1 } else { 2 };
+        let copied = std::fs::read_to_string(sharded.join("two_layer_summary.json")).unwrap();
+        let copied: serde_json::Value = serde_json::from_str(&copied).unwrap();
+        assert_eq!(copied["shard"], owner, "the best point's files come from its shard");
+
         let target = tmp.path().join("bad-merge");
-        let err = merge_tuning_sweeps(&dirs[..1], &target, "merge")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("2/2 missing"), "{err}");
+        let merge_err =
+            |dirs: &[std::path::PathBuf], out: &Path| merge_tuning_sweeps(dirs, out, "merge").unwrap_err().to_string();
+        assert!(merge_err(&dirs[..1], &target).contains("2/2 missing"));
+        // Best-point files of another run in the owning shard are refused.
+        let summary = dirs[owner - 1].join("two_layer_summary.json");
+        let good = std::fs::read_to_string(&summary).unwrap();
+        std::fs::write(&summary, r#"{"config": {}}"#).unwrap();
+        let err = merge_err(&dirs, &target);
+        assert!(
+            err.contains("lacks the curves and model of its best grid point"),
+            "{err}"
+        );
+        assert!(!target.exists(), "a refused merge writes nothing");
+        std::fs::write(&summary, good).unwrap();
+        // Nor is a directory holding other results a merge target.
+        let other = tmp.path().join("other");
+        sweep(&small_sweep("0"), &other, 2, Existing::Refuse).unwrap();
+        let err = merge_err(&dirs, &other);
+        assert!(err.contains("already holds other results"), "{err}");
+        let err = merge_err(&dirs, &dirs[0]);
+        assert!(err.contains("is one of the shards"), "{err}");
     }
 
     #[test]

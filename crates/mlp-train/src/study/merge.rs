@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{StudyConfig, StudyFiles, StudyResults, read_config};
 use crate::TrainError;
-use crate::records::{prepare_output_dir, settings_differences, write_text};
+use crate::records::{lock_output_dir, prepare_output_dir, settings_differences, write_text};
 use crate::sweep::SweepFiles;
 
 /// The shard directories to merge: `dirs` as given, or, for a single
@@ -134,11 +134,45 @@ pub fn merge_depth_studies(
 
     whole.device = devices.join(" + ");
     merged.sort_by_plan(&whole.plan());
+    check_merge_target(out, shard_dirs, |dir| {
+        let earlier = read_config(&StudyFiles::in_dir(dir).config)?;
+        Ok(earlier.shard.is_none() && settings_differences(&earlier, &whole).is_empty())
+    })?;
     prepare_output_dir(out)?;
+    let _lock = lock_output_dir(out)?;
     let files = StudyFiles::in_dir(out);
+    files.remove_results()?;
     let config_json = serde_json::to_string_pretty(&whole).expect("a study config serialises");
     write_text(&files.config, &format!("{config_json}\n"))?;
     write_text(&files.command, &format!("{command}\n{shard_commands}"))?;
     merged.write_summaries(&files)?;
     Ok((whole, merged))
+}
+
+/// Refuses a merge target that is one of the shards, or that holds a job
+/// other than an earlier merge of these shards (`same_job` says whether the
+/// job recorded in a directory is that), so a merge never replaces unrelated
+/// results.
+pub(crate) fn check_merge_target(
+    out: &Path,
+    shard_dirs: &[PathBuf],
+    same_job: impl Fn(&Path) -> Result<bool, TrainError>,
+) -> Result<(), TrainError> {
+    let canonical = |p: &Path| p.canonicalize().ok();
+    if let Some(target) = canonical(out)
+        && shard_dirs.iter().any(|d| canonical(d).as_ref() == Some(&target))
+    {
+        return Err(TrainError::Merge(format!(
+            "--out {} is one of the shards; merge into the directory that holds them",
+            out.display()
+        )));
+    }
+    let holds_a_job = StudyFiles::in_dir(out).config.exists() || out.join(SweepFiles::CONFIG_NAME).exists();
+    if holds_a_job && !same_job(out).unwrap_or(false) {
+        return Err(TrainError::Merge(format!(
+            "{} already holds other results (not an earlier merge of these shards); choose another --out",
+            out.display()
+        )));
+    }
+    Ok(())
 }

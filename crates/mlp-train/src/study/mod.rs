@@ -6,6 +6,7 @@ mod merge;
 mod results;
 mod summary;
 
+pub(crate) use merge::check_merge_target;
 pub use merge::{expand_shard_dirs, merge_depth_studies};
 pub use results::{HistoryRow, RunKey, SignalRow, StudyFiles, StudyResults, StudyRow};
 pub use summary::{SummaryRow, markdown_summary, summarize};
@@ -21,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::mlp_loop::{SplitSources, TrainConfig, train_mlp};
 use crate::plan::{SeedList, Shard, StopSignal};
-use crate::records::{Existing, append_command, prepare_output_dir, read_json, settings_differences, write_text};
+use crate::records::{
+    Existing, append_command, lock_output_dir, prepare_output_dir, read_json, settings_differences, write_text,
+};
 use crate::{Progress, TrainError};
 
 /// The hidden widths of the assignment's report: 2 layers = [50], …, 6 = [50, 40, 30, 25, 20].
@@ -184,7 +187,11 @@ impl StudyConfig {
                 format!("width {w} is not allowed; every hidden layer needs at least 1 unit"),
             ));
         }
-        hidden_widths(self.layers.last, &self.widths).map(|_| ())
+        hidden_widths(self.layers.last, &self.widths)?;
+        if let Some(shard) = self.shard {
+            shard.check(self.plan().len(), "runs")?;
+        }
+        Ok(())
     }
 
     /// Every run of the whole study (all shards), in the order they are trained
@@ -242,6 +249,7 @@ pub fn run_depth_study(
     config.validate()?;
     let dir = config.output_dir(out);
     prepare_output_dir(&dir)?;
+    let _lock = lock_output_dir(&dir)?;
     let files = StudyFiles::in_dir(&dir);
     let mut results = resume_or_start(&files, config, existing)?;
     append_command(&files.command, command, !results.runs.is_empty())?;
@@ -297,23 +305,26 @@ pub fn run_depth_study(
     Ok(results)
 }
 
-/// The recorded results to continue from: none for a fresh study; the
+/// The recorded results to continue from: none for a fresh study (after
+/// removing an earlier one's results with `Existing::Overwrite`, before the
+/// new configuration is written, so no later `--resume` can mix the two); the
 /// finished runs of an earlier one with `Existing::Resume`.
 fn resume_or_start(files: &StudyFiles, config: &StudyConfig, existing: Existing) -> Result<StudyResults, TrainError> {
-    let recorded_runs = if files.runs.exists() {
-        StudyResults::read_runs(&files.runs)?.len()
-    } else {
-        0
-    };
+    if existing == Existing::Overwrite {
+        files.remove_results()?;
+        return Ok(StudyResults::default());
+    }
+    let recorded_runs = StudyResults::read_runs(&files.runs)?.len();
     match existing {
-        Existing::Overwrite => Ok(StudyResults::default()),
         Existing::Refuse if recorded_runs > 0 => Err(TrainError::ExistingResults {
             dir: files.dir.clone(),
             runs: recorded_runs,
         }),
-        Existing::Refuse => Ok(StudyResults::default()),
-        Existing::Resume if !files.config.exists() => Ok(StudyResults::default()),
-        Existing::Resume => {
+        Existing::Resume if !files.config.exists() && recorded_runs > 0 => Err(TrainError::Unresumable {
+            dir: files.dir.clone(),
+            runs: recorded_runs,
+        }),
+        Existing::Resume if files.config.exists() => {
             let recorded = read_config(&files.config)?;
             let differences = settings_differences(&recorded, config);
             if !differences.is_empty() {
@@ -324,15 +335,26 @@ fn resume_or_start(files: &StudyFiles, config: &StudyConfig, existing: Existing)
                 });
             }
             let mut results = StudyResults::read(files)?;
+            // Rows of runs this job does not own (a hand-edited table) are not its work.
+            let owned = config.owned_runs();
+            results.runs.retain(|r| owned.contains(&r.key()));
+            results.history.retain(|h| owned.contains(&h.key()));
+            results.signal.retain(|s| owned.contains(&s.key()));
             results.sort_by_plan(&config.plan());
             Ok(results)
         }
+        _ => Ok(StudyResults::default()),
     }
 }
 
 /// Reads a study's saved `depth_study_config.json`.
 pub fn read_config(path: &Path) -> Result<StudyConfig, TrainError> {
-    read_json(path, "depth-study configuration")
+    let config: StudyConfig = read_json(path, "depth-study configuration")?;
+    config.validate().map_err(|e| TrainError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(config)
 }
 
 pub(crate) fn percent(x: Option<f64>) -> String {

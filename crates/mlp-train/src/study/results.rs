@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::summary::{markdown_summary, summarize};
 use super::{StudyConfig, Variant, join_widths, percent};
 use crate::mlp_loop::RunOutcome;
-use crate::records::{read_csv, write_csv, write_text};
+use crate::records::{read_csv, remove_files, write_csv, write_text};
 use crate::{TrainError, plots};
 
 /// Which run a row belongs to: a study trains each key once.
@@ -92,6 +92,21 @@ pub struct StudyFiles {
 }
 
 impl StudyFiles {
+    /// Removes the result tables, summaries and plots (not the config and
+    /// command, which the new job writes next).
+    pub(crate) fn remove_results(&self) -> Result<(), TrainError> {
+        remove_files(&[
+            &self.runs,
+            &self.history,
+            &self.signal,
+            &self.summary_csv,
+            &self.summary,
+            &self.accuracy_plot,
+            &self.curves_plot,
+            &self.signal_plot,
+        ])
+    }
+
     pub fn in_dir(dir: &Path) -> Self {
         StudyFiles {
             dir: dir.to_owned(),

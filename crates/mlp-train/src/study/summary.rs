@@ -81,7 +81,7 @@ pub fn markdown_summary(rows: &[StudyRow]) -> String {
             let cell = summary
                 .iter()
                 .find(|s| s.layers == *layers && s.variant == *v)
-                .map(|s| cell(s, max_runs > 1))
+                .map(|s| cell(s, max_runs))
                 .unwrap_or_default();
             out += &format!(" {cell} |");
         }
@@ -89,13 +89,17 @@ pub fn markdown_summary(rows: &[StudyRow]) -> String {
     }
     if max_runs > 1 {
         out += &format!(
-            "\nmean ± sample standard deviation over {max_runs} seeds; diverged runs are left out of the means.\n"
+            "\nmean ± sample standard deviation over {max_runs} seeds (fewer where a cell says so); \
+             diverged runs are left out of the means.\n"
         );
     }
     out
 }
 
-fn cell(s: &SummaryRow, with_std: bool) -> String {
+/// One cell; `max_runs` is the most seeds any cell has: a cell with fewer
+/// (an unfinished study) says how many it averages.
+fn cell(s: &SummaryRow, max_runs: usize) -> String {
+    let with_std = max_runs > 1;
     if s.diverged == s.runs {
         return if s.runs == 1 {
             "diverged".to_owned()
@@ -115,6 +119,8 @@ fn cell(s: &SummaryRow, with_std: bool) -> String {
     );
     if s.diverged > 0 {
         text += &format!(" ({} of {} diverged)", s.diverged, s.runs);
+    } else if s.runs < max_runs {
+        text += &format!(" ({} of {max_runs} seeds)", s.runs);
     }
     text
 }
