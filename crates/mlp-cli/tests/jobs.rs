@@ -121,6 +121,23 @@ fn ctrl_c_keeps_finished_runs_and_resume_finishes_the_same_study() {
     let err = fails(&strs(&changed));
     assert!(err.contains("recipe.epochs: recorded 2, now 3"), "{err}");
 
+    // With other data (one label changed, same sizes), --resume is refused.
+    let other_data = tmp.path().join("other-data");
+    std::fs::create_dir(&other_data).unwrap();
+    for entry in std::fs::read_dir(subset()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, other_data.join(path.file_name().unwrap())).unwrap();
+    }
+    let batch = other_data.join("data_batch_1.bin");
+    let mut bytes = std::fs::read(&batch).unwrap();
+    bytes[0] = (bytes[0] + 1) % 10;
+    std::fs::write(&batch, bytes).unwrap();
+    let mut moved = job_args(&cut, "0..9", &["--resume"]);
+    let data_dir = moved.iter().position(|a| a == "--data-dir").unwrap();
+    moved[data_dir + 1] = other_data.to_str().unwrap().to_owned();
+    let err = fails(&strs(&moved));
+    assert!(err.contains("data_fingerprint: recorded"), "{err}");
+
     succeeds(&strs(&job_args(&cut, "0..9", &["--resume"])));
     assert_eq!(data_rows(&cut.join("depth_study.csv")), 40);
     succeeds(&strs(&job_args(&whole, "0..9", &[])));

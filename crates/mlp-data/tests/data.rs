@@ -826,3 +826,29 @@ fn copy_dir(src: &Path) -> tempfile::TempDir {
     }
     tmp
 }
+
+#[test]
+fn the_fingerprint_follows_the_contents_not_the_place() {
+    let sizes = SplitSizes {
+        num_train: 4170,
+        num_val: 1000,
+        num_test: 1000,
+    };
+    let load = || {
+        Cifar10::load(&bundled_subset_dir())
+            .unwrap()
+            .into_splits(sizes)
+            .unwrap()
+    };
+    let (a, b) = (load(), load());
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    assert_eq!(a.fingerprint().len(), 16);
+    let smaller = Cifar10::load(&bundled_subset_dir())
+        .unwrap()
+        .into_splits(SplitSizes {
+            num_train: 4000,
+            ..sizes
+        })
+        .unwrap();
+    assert_ne!(a.fingerprint(), smaller.fingerprint());
+}

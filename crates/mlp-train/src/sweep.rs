@@ -32,6 +32,10 @@ pub struct SweepConfig {
     /// its hidden, lr, reg, iters and seed are replaced per trial.
     pub base: SgdConfig,
     pub splits: SplitSizes,
+    /// [`mlp_data::Splits::fingerprint`] of the data trained on: resumed and
+    /// merged runs must come from the same images, wherever the files live.
+    #[serde(default)]
+    pub data_fingerprint: String,
     /// The slice of the grid this process trains; `None` trains it all.
     /// Shards are dealt whole grid points, so each holds all seeds of its points.
     pub shard: Option<Shard>,

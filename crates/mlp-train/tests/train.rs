@@ -49,6 +49,7 @@ fn study(layers: &str, variants: Vec<Variant>, recipe: TrainConfig) -> StudyConf
         seeds: SeedList::single(recipe.seed),
         recipe,
         splits: SUBSET,
+        data_fingerprint: String::new(),
         preprocess: Preprocess::Assignment,
         shard: None,
         device: "cpu (flex)".into(),
@@ -541,6 +542,7 @@ mod two_layer {
             seeds: seeds.parse().unwrap(),
             base: SgdConfig::default(),
             splits: SUBSET,
+            data_fingerprint: String::new(),
             shard: None,
             device: "cpu (flex)".into(),
         }

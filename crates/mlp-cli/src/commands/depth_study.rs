@@ -30,6 +30,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         recipe,
         seeds: args.recipe.seeds,
         splits: args.data.sizes(),
+        data_fingerprint: String::new(),
         preprocess: args.preprocess,
         shard: args.job.shard,
         device: String::new(),
@@ -42,6 +43,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     config.device = chosen.description;
 
     let splits = args.data.load_splits(progress)?;
+    config.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
     let sources = SplitSources {
         train: BatchSource::new(&splits.train, &normalizer),

@@ -243,6 +243,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
             ..SgdConfig::default()
         },
         splits: args.data.sizes(),
+        data_fingerprint: String::new(),
         shard: args.job.shard,
         device: String::new(),
     };
@@ -252,6 +253,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
     sweep.device = chosen.description.clone();
     let splits = args.data.load_splits(progress)?;
+    sweep.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
     let (train_src, val_src) = (
         BatchSource::new(&splits.train, &normalizer),

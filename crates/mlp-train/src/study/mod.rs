@@ -165,6 +165,10 @@ pub struct StudyConfig {
     /// Every depth × variant is trained once per seed.
     pub seeds: SeedList,
     pub splits: SplitSizes,
+    /// [`mlp_data::Splits::fingerprint`] of the data trained on: resumed and
+    /// merged runs must come from the same images, wherever the files live.
+    #[serde(default)]
+    pub data_fingerprint: String,
     pub preprocess: Preprocess,
     /// The slice of the runs this process trains; `None` trains them all.
     pub shard: Option<Shard>,
