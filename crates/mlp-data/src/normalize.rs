@@ -148,6 +148,17 @@ impl Normalizer {
         self.apply(set, &indices)
     }
 
+    /// Byte of the CHW image that output feature `j` reads (`< 3072`).
+    pub fn source_byte(&self, j: usize) -> usize {
+        self.source[j]
+    }
+
+    /// Per-feature offsets and scales: feature `j` is `(x - offset[j]) * scale[j]`,
+    /// `x` being the byte [`Self::source_byte`]`(j)`. Lets a device apply the same map.
+    pub fn affine(&self) -> (&[f32], &[f32]) {
+        (&self.offset, &self.scale)
+    }
+
     /// Output feature `j` -> `(channel, row, col)` of the pixel it comes from, so that
     /// callers can draw first-layer weights as images whatever the feature order.
     ///

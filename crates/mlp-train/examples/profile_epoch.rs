@@ -85,14 +85,29 @@ fn main() {
         println!("  245 x [3072,200]x[200,50]: {:.3} s", start.elapsed().as_secs_f64());
         let start = Instant::now();
         for _ in 0..245 {
-            let _ = g.clone().transpose().matmul(xb.clone()).slice([0..1, 0..1]).into_scalar::<f32>();
+            let _ = g
+                .clone()
+                .transpose()
+                .matmul(xb.clone())
+                .slice([0..1, 0..1])
+                .into_scalar::<f32>();
         }
-        println!("  245 x [50,200]x[200,3072] (dW stored [out, in]): {:.3} s", start.elapsed().as_secs_f64());
+        println!(
+            "  245 x [50,200]x[200,3072] (dW stored [out, in]): {:.3} s",
+            start.elapsed().as_secs_f64()
+        );
         let w_out_in = Tensor::<2>::random([50, 3072], burn::tensor::Distribution::Default, &device);
         let start = Instant::now();
         for _ in 0..245 {
-            let _ = xb.clone().matmul(w_out_in.clone().transpose()).slice([0..1, 0..1]).into_scalar::<f32>();
+            let _ = xb
+                .clone()
+                .matmul(w_out_in.clone().transpose())
+                .slice([0..1, 0..1])
+                .into_scalar::<f32>();
         }
-        println!("  245 x [200,3072]x[50,3072]^T (forward, W stored [out, in]): {:.3} s", start.elapsed().as_secs_f64());
+        println!(
+            "  245 x [200,3072]x[50,3072]^T (forward, W stored [out, in]): {:.3} s",
+            start.elapsed().as_secs_f64()
+        );
     }
 }

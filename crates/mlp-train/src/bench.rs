@@ -105,13 +105,15 @@ pub fn synthetic_images(count: usize, seed: u64) -> ImageSet {
 }
 
 /// Times every model of `config` on `device` and returns one row each.
-/// `peak_gflops` is the device's matmul peak ([`matmul_peak_gflops`]).
+/// `peak_gflops` is the device's matmul peak ([`matmul_peak_gflops`]);
+/// `on_device` keeps the data resident on the device (see [`SplitSources`]).
 pub fn run_bench(
     config: &BenchConfig,
     device: &Device,
     device_name: &str,
     threads: usize,
     peak_gflops: f64,
+    on_device: bool,
     progress: Progress,
 ) -> Result<Vec<BenchRow>, TrainError> {
     if config.epochs == 0 {
@@ -125,6 +127,7 @@ pub fn run_bench(
         train: BatchSource::new(&train, &normalizer),
         val: BatchSource::new(&val, &normalizer),
         test: BatchSource::new(&test, &normalizer),
+        on_device,
     };
     let recipe = TrainConfig::new()
         .with_epochs(config.warmup_epochs + config.epochs)

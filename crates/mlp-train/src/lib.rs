@@ -18,6 +18,7 @@ pub mod plan;
 pub mod plots;
 pub mod progress;
 pub mod records;
+pub mod resident;
 pub mod study;
 pub mod sweep;
 pub mod two_layer;

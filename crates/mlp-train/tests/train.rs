@@ -37,6 +37,7 @@ fn with_sources<T>(preprocess: Preprocess, f: impl FnOnce(&SplitSources, &Normal
         train: BatchSource::new(&splits.train, &normalizer),
         val: BatchSource::new(&splits.val, &normalizer),
         test: BatchSource::new(&splits.test, &normalizer),
+        on_device: false,
     };
     f(&sources, &normalizer)
 }
@@ -177,6 +178,49 @@ mod depth_study {
         };
         assert_eq!(strip(&a.history), strip(&b.history));
         assert_eq!(a.runs[0].test_acc, b.runs[0].test_acc);
+    }
+
+    /// Batches built on the device from resident bytes equal the host's bit
+    /// for bit, so a study gives the same numbers whichever path it takes.
+    #[test]
+    fn resident_batches_equal_host_batches_and_train_the_same_network() {
+        use mlp_train::mlp_loop::{SplitData, train_mlp};
+        let device = Device::flex();
+        let indices = [4169, 0, 17, 17, 2048];
+        for preprocess in Preprocess::ALL {
+            with_sources(preprocess, |sources, _| {
+                let resident = SplitData::new(&sources.train, true, &device);
+                let (x_host, y_host) = sources.train.batch(&indices, DType::F32, &device);
+                let (x_dev, y_dev) = resident.batch(&indices, &device);
+                assert_eq!(x_dev.dims(), [5, 3072]);
+                assert_eq!(x_host.into_data(), x_dev.into_data(), "{preprocess}");
+                assert_eq!(y_host.into_data(), y_dev.into_data());
+            });
+        }
+        let model = Variant::BatchnormDropout.model_config(vec![50, 40]);
+        let recipe = TrainConfig::new().with_epochs(2).with_seed(3);
+        let run = |on_device: bool| {
+            with_sources(Preprocess::Assignment, |sources, _| {
+                let sources = SplitSources { on_device, ..*sources };
+                let outcome = train_mlp(
+                    &model,
+                    &recipe,
+                    &sources,
+                    &device,
+                    Progress::Quiet,
+                    "t",
+                    &StopSignal::new(),
+                )
+                .unwrap();
+                let history: Vec<_> = outcome
+                    .history
+                    .iter()
+                    .map(|r| (r.train_loss, r.train_acc, r.val_loss, r.val_acc))
+                    .collect();
+                (history, outcome.test.unwrap())
+            })
+        };
+        assert_eq!(run(true), run(false));
     }
 
     #[test]

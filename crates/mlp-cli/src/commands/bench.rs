@@ -55,6 +55,7 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         &chosen.description,
         threads,
         peak,
+        chosen.is_gpu,
         bench_progress,
     )
     .context("benchmark failed")?;

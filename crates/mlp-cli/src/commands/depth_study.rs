@@ -49,6 +49,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         train: BatchSource::new(&splits.train, &normalizer),
         val: BatchSource::new(&splits.val, &normalizer),
         test: BatchSource::new(&splits.test, &normalizer),
+        on_device: chosen.is_gpu,
     };
     let command = invocation();
     let results = match run_depth_study(
