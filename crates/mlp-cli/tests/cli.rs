@@ -51,10 +51,7 @@ fn data_problems_name_the_directory_and_the_counts() {
 /// A copy of the bundled subset in a temporary directory, broken by `damage`.
 fn broken_subset(damage: impl FnOnce(&std::path::Path)) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(subset()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
-    }
+    copy_subset(tmp.path());
     damage(tmp.path());
     tmp
 }

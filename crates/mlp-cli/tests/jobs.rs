@@ -124,10 +124,7 @@ fn ctrl_c_keeps_finished_runs_and_resume_finishes_the_same_study() {
     // With other data (one label changed, same sizes), --resume is refused.
     let other_data = tmp.path().join("other-data");
     std::fs::create_dir(&other_data).unwrap();
-    for entry in std::fs::read_dir(subset()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, other_data.join(path.file_name().unwrap())).unwrap();
-    }
+    copy_subset(&other_data);
     let batch = other_data.join("data_batch_1.bin");
     let mut bytes = std::fs::read(&batch).unwrap();
     bytes[0] = (bytes[0] + 1) % 10;

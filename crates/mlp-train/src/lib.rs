@@ -19,6 +19,7 @@ pub mod plots;
 pub mod progress;
 pub mod records;
 pub mod resident;
+mod shards;
 pub mod study;
 pub mod sweep;
 pub mod two_layer;

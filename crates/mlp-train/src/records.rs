@@ -91,6 +91,51 @@ pub enum Existing {
     Overwrite,
 }
 
+/// Whether a job continues from its directory's recorded runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    Fresh,
+    Continue,
+}
+
+/// The rules every job applies to the `recorded` runs already in `dir`
+/// (after `Existing::Overwrite` has removed them): refuse to replace them
+/// without `--resume`; resume only when the recorded configuration
+/// (`config`) exists and `differences` (recorded vs now) is empty.
+pub(crate) fn decide_start(
+    existing: Existing,
+    dir: &Path,
+    config: &Path,
+    recorded: usize,
+    differences: impl FnOnce() -> Result<String, TrainError>,
+) -> Result<Start, TrainError> {
+    match existing {
+        Existing::Overwrite => Ok(Start::Fresh),
+        Existing::Refuse if recorded > 0 => Err(TrainError::ExistingResults {
+            dir: dir.to_owned(),
+            runs: recorded,
+        }),
+        Existing::Refuse => Ok(Start::Fresh),
+        Existing::Resume if !config.exists() && recorded > 0 => Err(TrainError::Unresumable {
+            dir: dir.to_owned(),
+            runs: recorded,
+        }),
+        Existing::Resume if !config.exists() => Ok(Start::Fresh),
+        Existing::Resume => {
+            let differences = differences()?;
+            if differences.is_empty() {
+                Ok(Start::Continue)
+            } else {
+                Err(TrainError::ResumeMismatch {
+                    dir: dir.to_owned(),
+                    config: config.to_owned(),
+                    differences,
+                })
+            }
+        }
+    }
+}
+
 /// Records the command line of a job in `path`; a resumed job appends its
 /// own line below the original.
 pub fn append_command(path: &Path, command: &str, resuming: bool) -> Result<(), TrainError> {

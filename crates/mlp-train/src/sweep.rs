@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{SeedList, Shard, StopSignal, mean_std};
 use crate::records::{
-    Existing, append_command, lock_output_dir, prepare_output_dir, read_csv, read_json, remove_files,
-    settings_differences, write_csv, write_text,
+    Existing, Start, append_command, decide_start, lock_output_dir, prepare_output_dir, read_csv, read_json,
+    remove_files, settings_differences, write_csv, write_text,
 };
+use crate::shards::{ShardedJob, check_complete, check_shards, shard_commands};
 use crate::study::check_merge_target;
 use crate::two_layer::{
     Examples, SgdConfig, SgdOutcome, TrialRow, TuneGrid, init_cifar_net, plot_tuning_heatmap, train_sgd,
@@ -404,37 +405,19 @@ fn resume_or_start(files: &SweepFiles, sweep: &SweepConfig, existing: Existing) 
         return Ok(Vec::new());
     }
     let recorded: Vec<TrialRow> = read_csv(&files.table)?;
-    match existing {
-        Existing::Refuse if !recorded.is_empty() => Err(TrainError::ExistingResults {
-            dir: files.dir.clone(),
-            runs: recorded.len(),
-        }),
-        Existing::Resume if !files.config.exists() && !recorded.is_empty() => Err(TrainError::Unresumable {
-            dir: files.dir.clone(),
-            runs: recorded.len(),
-        }),
-        Existing::Resume if files.config.exists() => {
-            let before = read_config(&files.config)?;
-            let differences = settings_differences(&before, sweep);
-            if !differences.is_empty() {
-                return Err(TrainError::ResumeMismatch {
-                    dir: files.dir.clone(),
-                    config: files.config.clone(),
-                    differences,
-                });
-            }
-            // Only rows of this job's own (trial, seed) pairs, each once.
-            let owned = sweep.owned_runs();
-            let mut rows: Vec<TrialRow> = recorded
-                .into_iter()
-                .filter(|r| owned.contains(&(r.trial, r.seed)))
-                .collect();
-            sort_by_plan(&mut rows, &sweep.plan());
-            rows.dedup_by_key(|r| (r.trial, r.seed));
-            Ok(rows)
-        }
-        _ => Ok(Vec::new()),
+    let differences = || Ok(settings_differences(&read_config(&files.config)?, sweep));
+    if decide_start(existing, &files.dir, &files.config, recorded.len(), differences)? == Start::Fresh {
+        return Ok(Vec::new());
     }
+    // Only rows of this job's own (trial, seed) pairs, each once.
+    let owned = sweep.owned_runs();
+    let mut rows: Vec<TrialRow> = recorded
+        .into_iter()
+        .filter(|r| owned.contains(&(r.trial, r.seed)))
+        .collect();
+    sort_by_plan(&mut rows, &sweep.plan());
+    rows.dedup_by_key(|r| (r.trial, r.seed));
+    Ok(rows)
 }
 
 /// Reads and checks a sweep's saved configuration.
@@ -456,100 +439,26 @@ pub fn merge_tuning_sweeps(
     out: &Path,
     command: &str,
 ) -> Result<(SweepConfig, Vec<TrialRow>, Option<usize>), TrainError> {
-    let mut whole: Option<SweepConfig> = None;
-    let mut seen: Vec<Option<&PathBuf>> = Vec::new();
+    let (shards, whole) = check_shards(shard_dirs, ("sweep", "sweeps"), |dir| {
+        read_config(&SweepFiles::in_dir(dir).config)
+    })?;
     let mut rows = Vec::new();
-    let mut devices: Vec<String> = Vec::new();
-    let mut shard_commands = String::new();
-    let mut owners = Vec::new();
-    for dir in shard_dirs {
-        let files = SweepFiles::in_dir(dir);
-        let config = read_config(&files.config)?;
-        let Some(shard) = config.shard else {
-            return Err(TrainError::Merge(format!(
-                "{} is not a shard: it was run without --shard",
-                dir.display()
-            )));
-        };
-        let mut comparable = config.clone();
-        comparable.shard = None;
-        let whole = whole.get_or_insert_with(|| {
-            seen = vec![None; shard.count];
-            comparable.clone()
-        });
-        if shard.count != seen.len() {
-            return Err(TrainError::Merge(format!(
-                "{} is shard {shard}, but the first shard split the sweep into {}",
-                dir.display(),
-                seen.len()
-            )));
-        }
-        let differences = settings_differences(whole, &comparable);
-        if !differences.is_empty() {
-            return Err(TrainError::Merge(format!(
-                "{} and {} are shards of different sweeps ({differences})",
-                shard_dirs[0].display(),
-                dir.display()
-            )));
-        }
-        if let Some(other) = seen[shard.index - 1].replace(dir) {
-            return Err(TrainError::Merge(format!(
-                "{} and {} are both shard {shard}",
-                other.display(),
-                dir.display()
-            )));
-        }
-        let recorded: Vec<TrialRow> = read_csv(&files.table)?;
-        let owned = config.owned_runs();
+    for s in &shards {
+        let recorded: Vec<TrialRow> = read_csv(&SweepFiles::in_dir(s.dir).table)?;
+        let owned = s.config.owned_runs();
         let finished = owned
             .iter()
             .filter(|&&(trial, seed)| recorded.iter().any(|r| r.trial == trial && r.seed == seed))
             .count();
-        if finished < owned.len() {
-            return Err(TrainError::Merge(format!(
-                "{} (shard {shard}) is unfinished: {finished} of {} trials; finish it with the same command and --resume",
-                dir.display(),
-                owned.len()
-            )));
-        }
-        if let Some(stray) = recorded.iter().find(|r| !owned.contains(&(r.trial, r.seed))) {
-            return Err(TrainError::Merge(format!(
-                "{} (shard {shard}) holds trial {} seed {}, which belongs to another shard",
-                dir.display(),
-                stray.trial,
-                stray.seed
-            )));
-        }
-        if recorded.len() > owned.len() {
-            return Err(TrainError::Merge(format!(
-                "{} (shard {shard}) records a trial twice",
-                dir.display()
-            )));
-        }
-        if !devices.contains(&config.device) {
-            devices.push(config.device.clone());
-        }
-        let command = std::fs::read_to_string(&files.command).unwrap_or_default();
-        shard_commands += &format!("# shard {shard} ({}):\n{command}", dir.display());
-        owners.push((config, dir));
+        let stray = recorded
+            .iter()
+            .find(|r| !owned.contains(&(r.trial, r.seed)))
+            .map(|r| format!("trial {} seed {}", r.trial, r.seed));
+        check_complete(s, owned.len(), finished, recorded.len(), stray)?;
         rows.extend(recorded);
     }
-    let Some(mut whole) = whole else {
-        return Err(TrainError::Merge("no shard directories given".into()));
-    };
-    let missing: Vec<String> = (1..=seen.len())
-        .filter(|i| seen[i - 1].is_none())
-        .map(|i| format!("{i}/{}", seen.len()))
-        .collect();
-    if !missing.is_empty() {
-        return Err(TrainError::Merge(format!(
-            "shard(s) {} missing; run them with --shard or name their directories",
-            missing.join(", ")
-        )));
-    }
-
-    whole.device = devices.join(" + ");
     sort_by_plan(&mut rows, &whole.plan());
+    let shard_commands = shard_commands(&shards, "two_layer_tuning_command.txt");
     // The best point's curves, weights and model come from the shard that
     // owns it: that shard found it best among its own points (same rule, same
     // tie-break). They must be that run's, not an interrupted or earlier job's.
@@ -557,10 +466,11 @@ pub fn merge_tuning_sweeps(
     let best_files_dir = match best {
         None => None,
         Some(trial) => {
-            let (_, dir) = owners
+            let dir = shards
                 .iter()
-                .find(|(config, _)| config.shard.is_some_and(|s| s.owns(trial - 1)))
-                .expect("every grid point has an owning shard");
+                .find(|s| s.shard.owns(trial - 1))
+                .expect("every grid point has an owning shard")
+                .dir;
             let expected =
                 serde_json::to_value(whole.trial_config(trial, whole.seeds.0[0])).expect("configs serialise");
             let recorded = std::fs::read_to_string(dir.join("two_layer_summary.json"))
@@ -574,7 +484,7 @@ pub fn merge_tuning_sweeps(
                     dir.display()
                 )));
             }
-            Some(*dir)
+            Some(dir)
         }
     };
     check_merge_target(out, shard_dirs, |dir| {
@@ -602,4 +512,19 @@ pub fn merge_tuning_sweeps(
         }
     }
     Ok((whole, rows, best))
+}
+
+impl ShardedJob for SweepConfig {
+    fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+    fn set_shard(&mut self, shard: Option<Shard>) {
+        self.shard = shard;
+    }
+    fn device(&self) -> &str {
+        &self.device
+    }
+    fn set_device(&mut self, device: String) {
+        self.device = device;
+    }
 }

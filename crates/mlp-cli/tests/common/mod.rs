@@ -59,3 +59,11 @@ pub fn study_args<'a>(subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&
     args.extend_from_slice(extra);
     args
 }
+
+/// Copies the bundled subset's files into `dir` (which must exist), to be altered.
+pub fn copy_subset(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(subset()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+}

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::{StudyConfig, StudyFiles, StudyResults, read_config};
-use crate::TrainError;
 use crate::records::{lock_output_dir, prepare_output_dir, settings_differences, write_text};
+use crate::shards::{ShardedJob, check_complete, check_shards, shard_commands};
 use crate::sweep::SweepFiles;
+use crate::{TrainError, plan::Shard};
 
 /// The shard directories to merge: `dirs` as given, or, for a single
 /// directory, the `shard-K-of-N` subdirectories it holds (it may also hold an
@@ -43,97 +44,26 @@ pub fn merge_depth_studies(
     out: &Path,
     command: &str,
 ) -> Result<(StudyConfig, StudyResults), TrainError> {
-    if shard_dirs.is_empty() {
-        return Err(TrainError::Merge("no shard directories given".into()));
-    }
-    let mut shards = Vec::new();
-    for dir in shard_dirs {
-        let files = StudyFiles::in_dir(dir);
-        let config = read_config(&files.config)?;
-        let Some(shard) = config.shard else {
-            return Err(TrainError::Merge(format!(
-                "{} is not a shard: it was run without --shard",
-                dir.display()
-            )));
-        };
-        shards.push((dir, files, config, shard));
-    }
-
-    let (first_dir, _, first, first_shard) = &shards[0];
-    let count = first_shard.count;
-    let mut whole = first.clone();
-    whole.shard = None;
-    let mut devices: Vec<String> = Vec::new();
-    let mut seen = vec![None::<&PathBuf>; count];
+    let (shards, whole) = check_shards(shard_dirs, ("study", "studies"), |dir| {
+        read_config(&StudyFiles::in_dir(dir).config)
+    })?;
     let mut merged = StudyResults::default();
-    let mut shard_commands = String::new();
-    for (dir, files, config, shard) in &shards {
-        if shard.count != count {
-            return Err(TrainError::Merge(format!(
-                "{} is shard {shard} but {} is shard {first_shard}: they split the study differently",
-                dir.display(),
-                first_dir.display()
-            )));
-        }
-        let mut comparable = config.clone();
-        comparable.shard = None;
-        comparable.device.clone_from(&whole.device);
-        let differences = settings_differences(&whole, &comparable);
-        if !differences.is_empty() {
-            return Err(TrainError::Merge(format!(
-                "{} and {} are shards of different studies ({differences})",
-                first_dir.display(),
-                dir.display()
-            )));
-        }
-        if let Some(other) = seen[shard.index - 1].replace(dir) {
-            return Err(TrainError::Merge(format!(
-                "{} and {} are both shard {shard}",
-                other.display(),
-                dir.display()
-            )));
-        }
-        let results = StudyResults::read(files)?;
-        let owned = config.owned_runs();
+    for s in &shards {
+        let results = StudyResults::read(&StudyFiles::in_dir(s.dir))?;
+        let owned = s.config.owned_runs();
         let finished = owned.iter().filter(|key| results.has_run(**key)).count();
-        if finished < owned.len() {
-            return Err(TrainError::Merge(format!(
-                "{} (shard {shard}) is unfinished: {finished} of {} runs; finish it with the same command and --resume",
-                dir.display(),
-                owned.len()
-            )));
-        }
-        if let Some(stray) = results.runs.iter().find(|r| !owned.contains(&r.key())) {
-            return Err(TrainError::Merge(format!(
-                "{} (shard {shard}) holds the run {}L {} seed {}, which belongs to another shard",
-                dir.display(),
-                stray.layers,
-                stray.variant,
-                stray.seed
-            )));
-        }
-        if !devices.contains(&config.device) {
-            devices.push(config.device.clone());
-        }
-        let command = std::fs::read_to_string(&files.command).unwrap_or_default();
-        shard_commands += &format!("# shard {shard} ({}):\n{command}", dir.display());
+        let stray = results
+            .runs
+            .iter()
+            .find(|r| !owned.contains(&r.key()))
+            .map(|r| format!("the run {}L {} seed {}", r.layers, r.variant, r.seed));
+        check_complete(s, owned.len(), finished, results.runs.len(), stray)?;
         merged.runs.extend(results.runs);
         merged.history.extend(results.history);
         merged.signal.extend(results.signal);
     }
-    let missing: Vec<String> = (1..=count)
-        .filter(|i| seen[i - 1].is_none())
-        .map(|i| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(TrainError::Merge(format!(
-            "shard(s) {} missing; run them with --shard or name their directories",
-            missing.join(", ")
-        )));
-    }
-
-    whole.device = devices.join(" + ");
     merged.sort_by_plan(&whole.plan());
+    let shard_commands = shard_commands(&shards, "depth_study_command.txt");
     check_merge_target(out, shard_dirs, |dir| {
         let earlier = read_config(&StudyFiles::in_dir(dir).config)?;
         Ok(earlier.shard.is_none() && settings_differences(&earlier, &whole).is_empty())
@@ -175,4 +105,19 @@ pub(crate) fn check_merge_target(
         )));
     }
     Ok(())
+}
+
+impl ShardedJob for StudyConfig {
+    fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+    fn set_shard(&mut self, shard: Option<Shard>) {
+        self.shard = shard;
+    }
+    fn device(&self) -> &str {
+        &self.device
+    }
+    fn set_device(&mut self, device: String) {
+        self.device = device;
+    }
 }

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::mlp_loop::{SplitSources, TrainConfig, train_mlp};
 use crate::plan::{SeedList, Shard, StopSignal};
 use crate::records::{
-    Existing, append_command, lock_output_dir, prepare_output_dir, read_json, settings_differences, write_text,
+    Existing, Start, append_command, decide_start, lock_output_dir, prepare_output_dir, read_json,
+    settings_differences, write_text,
 };
 use crate::{Progress, TrainError};
 
@@ -318,37 +319,19 @@ fn resume_or_start(files: &StudyFiles, config: &StudyConfig, existing: Existing)
         files.remove_results()?;
         return Ok(StudyResults::default());
     }
-    let recorded_runs = StudyResults::read_runs(&files.runs)?.len();
-    match existing {
-        Existing::Refuse if recorded_runs > 0 => Err(TrainError::ExistingResults {
-            dir: files.dir.clone(),
-            runs: recorded_runs,
-        }),
-        Existing::Resume if !files.config.exists() && recorded_runs > 0 => Err(TrainError::Unresumable {
-            dir: files.dir.clone(),
-            runs: recorded_runs,
-        }),
-        Existing::Resume if files.config.exists() => {
-            let recorded = read_config(&files.config)?;
-            let differences = settings_differences(&recorded, config);
-            if !differences.is_empty() {
-                return Err(TrainError::ResumeMismatch {
-                    dir: files.dir.clone(),
-                    config: files.config.clone(),
-                    differences,
-                });
-            }
-            let mut results = StudyResults::read(files)?;
-            // Rows of runs this job does not own (a hand-edited table) are not its work.
-            let owned = config.owned_runs();
-            results.runs.retain(|r| owned.contains(&r.key()));
-            results.history.retain(|h| owned.contains(&h.key()));
-            results.signal.retain(|s| owned.contains(&s.key()));
-            results.sort_by_plan(&config.plan());
-            Ok(results)
-        }
-        _ => Ok(StudyResults::default()),
+    let recorded = StudyResults::read_runs(&files.runs)?.len();
+    let differences = || Ok(settings_differences(&read_config(&files.config)?, config));
+    if decide_start(existing, &files.dir, &files.config, recorded, differences)? == Start::Fresh {
+        return Ok(StudyResults::default());
     }
+    let mut results = StudyResults::read(files)?;
+    // Rows of runs this job does not own (a hand-edited table) are not its work.
+    let owned = config.owned_runs();
+    results.runs.retain(|r| owned.contains(&r.key()));
+    results.history.retain(|h| owned.contains(&h.key()));
+    results.signal.retain(|s| owned.contains(&s.key()));
+    results.sort_by_plan(&config.plan());
+    Ok(results)
 }
 
 /// Reads a study's saved `depth_study_config.json`.
