@@ -12,7 +12,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
 use crate::batches::BatchSource;
-use crate::mlp_loop::{SplitSources, TrainConfig, train_mlp};
+use crate::mlp_loop::{ResidentSplits, SplitSources, TrainConfig, train_mlp};
 use crate::plan::StopSignal;
 use crate::{Progress, TrainError};
 
@@ -123,11 +123,16 @@ pub fn run_bench(
     let val = synthetic_images(config.num_val, 2);
     let test = ImageSet::default();
     let normalizer = Normalizer::fit(Preprocess::Assignment, &train);
-    let sources = SplitSources {
+    let host = SplitSources {
         train: BatchSource::new(&train, &normalizer),
         val: BatchSource::new(&val, &normalizer),
         test: BatchSource::new(&test, &normalizer),
-        on_device,
+        resident: None,
+    };
+    let resident = on_device.then(|| ResidentSplits::upload(&host, device));
+    let sources = SplitSources {
+        resident: resident.as_ref(),
+        ..host
     };
     let recipe = TrainConfig::new()
         .with_epochs(config.warmup_epochs + config.epochs)

@@ -83,29 +83,41 @@ pub struct SplitSources<'a> {
     pub train: BatchSource<'a>,
     pub val: BatchSource<'a>,
     pub test: BatchSource<'a>,
-    /// Upload the splits to the training device once, as bytes, and build
-    /// every batch there (for a GPU: no pixels cross the bus per step).
-    /// `false` builds batches on the host, best on the CPU, where host and
-    /// device memory are the same. Both give bit-identical batches.
-    pub on_device: bool,
+    /// The same splits uploaded to the training device once, as bytes (see
+    /// [`ResidentSplits`]): every batch is then built there, and no pixels
+    /// cross the bus per step (for a GPU). `None` builds batches on the host,
+    /// best on the CPU, where host and device memory are the same. Both give
+    /// bit-identical batches.
+    pub resident: Option<&'a ResidentSplits>,
+}
+
+/// Train, validation and test splits resident on a device; upload them once
+/// and share them between the runs of a study.
+pub struct ResidentSplits {
+    pub train: ResidentImages,
+    pub val: ResidentImages,
+    pub test: ResidentImages,
+}
+
+impl ResidentSplits {
+    pub fn upload(sources: &SplitSources, device: &Device) -> Self {
+        let device = device.clone().without_autodiff();
+        ResidentSplits {
+            train: ResidentImages::upload(&sources.train, &device),
+            val: ResidentImages::upload(&sources.val, &device),
+            test: ResidentImages::upload(&sources.test, &device),
+        }
+    }
 }
 
 /// One split as a training run reads it: on the host or resident on the device.
+#[derive(Clone, Copy)]
 pub enum SplitData<'a> {
     Host(&'a BatchSource<'a>),
-    Resident(ResidentImages),
+    Resident(&'a ResidentImages),
 }
 
-impl<'a> SplitData<'a> {
-    /// `source`, uploaded to `device` when `on_device`.
-    pub fn new(source: &'a BatchSource<'a>, on_device: bool, device: &Device) -> Self {
-        if on_device {
-            SplitData::Resident(ResidentImages::upload(source, device))
-        } else {
-            SplitData::Host(source)
-        }
-    }
-
+impl SplitData<'_> {
     pub fn len(&self) -> usize {
         match self {
             SplitData::Host(source) => source.len(),
@@ -123,6 +135,24 @@ impl<'a> SplitData<'a> {
         match self {
             SplitData::Host(source) => source.batch(indices, DType::F32, device),
             SplitData::Resident(images) => images.batch(indices),
+        }
+    }
+}
+
+impl<'a> SplitSources<'a> {
+    /// The three splits as the training loop reads them.
+    pub fn splits(&'a self) -> [SplitData<'a>; 3] {
+        match self.resident {
+            Some(r) => [
+                SplitData::Resident(&r.train),
+                SplitData::Resident(&r.val),
+                SplitData::Resident(&r.test),
+            ],
+            None => [
+                SplitData::Host(&self.train),
+                SplitData::Host(&self.val),
+                SplitData::Host(&self.test),
+            ],
         }
     }
 }
@@ -205,9 +235,7 @@ pub fn train_mlp(
     let plain = device.clone().without_autodiff();
     let ad = plain.clone().autodiff();
 
-    let train_split = SplitData::new(&data.train, data.on_device, &plain);
-    let val_split = SplitData::new(&data.val, data.on_device, &plain);
-    let test_split = SplitData::new(&data.test, data.on_device, &plain);
+    let [train_split, val_split, test_split] = data.splits();
 
     let mut rng = StdRng::seed_from_u64(recipe.seed);
     let mut order: Vec<usize> = (0..data.train.len()).collect();

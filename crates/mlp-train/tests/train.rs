@@ -37,7 +37,7 @@ fn with_sources<T>(preprocess: Preprocess, f: impl FnOnce(&SplitSources, &Normal
         train: BatchSource::new(&splits.train, &normalizer),
         val: BatchSource::new(&splits.val, &normalizer),
         test: BatchSource::new(&splits.test, &normalizer),
-        on_device: false,
+        resident: None,
     };
     f(&sources, &normalizer)
 }
@@ -184,14 +184,14 @@ mod depth_study {
     /// for bit, so a study gives the same numbers whichever path it takes.
     #[test]
     fn resident_batches_equal_host_batches_and_train_the_same_network() {
-        use mlp_train::mlp_loop::{SplitData, train_mlp};
+        use mlp_train::mlp_loop::{ResidentSplits, train_mlp};
         let device = Device::flex();
         let indices = [4169, 0, 17, 17, 2048];
         for preprocess in Preprocess::ALL {
             with_sources(preprocess, |sources, _| {
-                let resident = SplitData::new(&sources.train, true, &device);
+                let resident = ResidentSplits::upload(sources, &device);
                 let (x_host, y_host) = sources.train.batch(&indices, DType::F32, &device);
-                let (x_dev, y_dev) = resident.batch(&indices, &device);
+                let (x_dev, y_dev) = resident.train.batch(&indices);
                 assert_eq!(x_dev.dims(), [5, 3072]);
                 assert_eq!(x_host.into_data(), x_dev.into_data(), "{preprocess}");
                 assert_eq!(y_host.into_data(), y_dev.into_data());
@@ -201,7 +201,11 @@ mod depth_study {
         let recipe = TrainConfig::new().with_epochs(2).with_seed(3);
         let run = |on_device: bool| {
             with_sources(Preprocess::Assignment, |sources, _| {
-                let sources = SplitSources { on_device, ..*sources };
+                let resident = on_device.then(|| ResidentSplits::upload(sources, &device));
+                let sources = SplitSources {
+                    resident: resident.as_ref(),
+                    ..*sources
+                };
                 let outcome = train_mlp(
                     &model,
                     &recipe,

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use mlp_data::Normalizer;
 use mlp_train::batches::BatchSource;
-use mlp_train::mlp_loop::{SplitSources, TrainConfig};
+use mlp_train::mlp_loop::{ResidentSplits, SplitSources, TrainConfig};
 use mlp_train::plan::StopSignal;
 use mlp_train::study::{
     StudyConfig, StudyFiles, StudyResults, expand_shard_dirs, markdown_summary, merge_depth_studies, run_depth_study,
@@ -45,11 +45,17 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     let splits = args.data.load_splits(progress)?;
     config.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
-    let sources = SplitSources {
+    let host = SplitSources {
         train: BatchSource::new(&splits.train, &normalizer),
         val: BatchSource::new(&splits.val, &normalizer),
         test: BatchSource::new(&splits.test, &normalizer),
-        on_device: chosen.is_gpu,
+        resident: None,
+    };
+    // On a GPU the splits are uploaded once, for every run of the study.
+    let resident = chosen.is_gpu.then(|| ResidentSplits::upload(&host, &chosen.device));
+    let sources = SplitSources {
+        resident: resident.as_ref(),
+        ..host
     };
     let command = invocation();
     let results = match run_depth_study(
