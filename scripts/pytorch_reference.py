@@ -68,6 +68,7 @@ SEED = 0
 CSV_COLUMNS = [
     "model",
     "device",
+    "engine",
     "threads",
     "epoch_seconds_median",
     "epoch_seconds_min",
@@ -235,6 +236,7 @@ def bench_model(name, data, device, args, peak):
     return {
         "model": name,
         "device": device.type,
+        "engine": "pytorch",
         "threads": torch.get_num_threads(),
         "epoch_seconds_median": median,
         "epoch_seconds_min": min(times),

@@ -107,6 +107,33 @@ pub struct DeviceArgs {
     pub device: DeviceChoice,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// How each step computes gradients: `fused` (a hand-written CPU step for
+    /// networks without BatchNorm or dropout), `autodiff` (Burn's, on any
+    /// device and network) or `auto` (fused where it applies on the CPU,
+    /// else autodiff).
+    #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
+    pub engine: EngineChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    Auto,
+    Autodiff,
+    Fused,
+}
+
+impl From<EngineChoice> for mlp_train::mlp_loop::Engine {
+    fn from(choice: EngineChoice) -> Self {
+        match choice {
+            EngineChoice::Auto => Self::Auto,
+            EngineChoice::Autodiff => Self::Autodiff,
+            EngineChoice::Fused => Self::Fused,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DepthStudyArgs {
     /// Depths to train, counted in Linear layers (2 = one hidden layer): `A..B` or `A`.
@@ -137,6 +164,8 @@ pub struct DepthStudyArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// How a long job treats earlier results and which part of it to run.
@@ -329,6 +358,8 @@ pub struct BenchArgs {
     pub format: BenchFormat,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

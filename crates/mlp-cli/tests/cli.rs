@@ -315,7 +315,7 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "model,device,threads,epoch_seconds_median,epoch_seconds_min,images_per_second,\
+        "model,device,engine,threads,epoch_seconds_median,epoch_seconds_min,images_per_second,\
          peak_memory_mib,gflop_per_epoch,gflops,peak_fraction"
     );
     assert_eq!(lines.len(), 3, "{stdout}");
@@ -325,8 +325,10 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     ] {
         let cells: Vec<&str> = line.split(',').collect();
         assert_eq!(cells[0], model);
+        // Plain networks on the CPU take the fused step unless told otherwise.
+        assert_eq!(cells[2], "fused", "{line}");
         let number = |i: usize| cells[i].parse::<f64>().unwrap();
-        let (median, min, rate, gflop, gflops) = (number(3), number(4), number(5), number(7), number(8));
+        let (median, min, rate, gflop, gflops) = (number(4), number(5), number(6), number(8), number(9));
         assert!(min > 0.0 && min <= median, "{line}");
         assert!((rate - 400.0 / median).abs() < 1e-6 * rate, "{line}");
         // fwd + dW over every layer, dX over all but the first; val: fwd only.

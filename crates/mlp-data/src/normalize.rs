@@ -113,24 +113,29 @@ impl Normalizer {
     /// # Panics
     /// If an index is `>= set.len()`, like slice indexing.
     pub fn apply_into(&self, set: &ImageSet, indices: &[usize], out: &mut Vec<f32>) {
-        out.reserve(indices.len() * IMAGE_BYTES);
-        let affine = self.offset.iter().zip(&self.scale);
-        for &i in indices {
+        let start = out.len();
+        out.resize(start + indices.len() * IMAGE_BYTES, 0.0);
+        self.write_to(set, indices, &mut out[start..]);
+    }
+
+    /// Writes the normalised images `indices` of `set` into `out`, which
+    /// must hold exactly `[indices.len(), 3072]` values (row-major `f32`).
+    ///
+    /// # Panics
+    /// If an index is `>= set.len()` or `out` has another length.
+    pub fn write_to(&self, set: &ImageSet, indices: &[usize], out: &mut [f32]) {
+        assert_eq!(out.len(), indices.len() * IMAGE_BYTES, "output must hold one row per index");
+        for (&i, row) in indices.iter().zip(out.chunks_exact_mut(IMAGE_BYTES)) {
             let image = set.image(i);
+            let affine = self.offset.iter().zip(&self.scale);
             if self.identity {
-                out.extend(
-                    image
-                        .iter()
-                        .zip(affine.clone())
-                        .map(|(&x, (&o, &k))| (f32::from(x) - o) * k),
-                );
+                for ((v, &x), (&o, &k)) in row.iter_mut().zip(image).zip(affine) {
+                    *v = (f32::from(x) - o) * k;
+                }
             } else {
-                out.extend(
-                    self.source
-                        .iter()
-                        .zip(affine.clone())
-                        .map(|(&s, (&o, &k))| (f32::from(image[s]) - o) * k),
-                );
+                for ((v, &s), (&o, &k)) in row.iter_mut().zip(&self.source).zip(affine) {
+                    *v = (f32::from(image[s]) - o) * k;
+                }
             }
         }
     }

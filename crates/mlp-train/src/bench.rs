@@ -12,7 +12,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
 use crate::batches::BatchSource;
-use crate::mlp_loop::{ResidentSplits, SplitSources, TrainConfig, train_mlp};
+use crate::mlp_loop::{Engine, ResidentSplits, RunControl, SplitSources, TrainConfig, train_mlp};
 use crate::plan::StopSignal;
 use crate::{Progress, TrainError};
 
@@ -28,6 +28,8 @@ pub struct BenchConfig {
     pub warmup_epochs: usize,
     /// Timed epochs; the table reports their median and minimum.
     pub epochs: usize,
+    /// The step engine to time.
+    pub engine: Engine,
 }
 
 impl Default for BenchConfig {
@@ -40,6 +42,7 @@ impl Default for BenchConfig {
             batch_size: 200,
             warmup_epochs: 1,
             epochs: 3,
+            engine: Engine::Auto,
         }
     }
 }
@@ -51,6 +54,8 @@ pub struct BenchRow {
     /// Hidden widths joined by `-`.
     pub model: String,
     pub device: String,
+    /// The step engine that ran (`fused` or `autodiff`).
+    pub engine: String,
     pub threads: usize,
     pub epoch_seconds_median: f64,
     pub epoch_seconds_min: f64,
@@ -141,7 +146,14 @@ pub fn run_bench(
     for hidden in &config.models {
         let model = mlp_model::MlpConfig::new(hidden.clone());
         let name = hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
-        let outcome = train_mlp(&model, &recipe, &sources, device, progress, &name, &StopSignal::new())?;
+        let stop = StopSignal::new();
+        let control = RunControl {
+            progress,
+            label: &name,
+            stop: &stop,
+            engine: config.engine,
+        };
+        let outcome = train_mlp(&model, &recipe, &sources, device, control)?;
         let mut times: Vec<f64> = outcome
             .history
             .iter()
@@ -165,6 +177,7 @@ pub fn run_bench(
         rows.push(BenchRow {
             model: name,
             device: device_name.to_owned(),
+            engine: outcome.engine.to_string(),
             threads,
             epoch_seconds_median: median,
             epoch_seconds_min: times[0],
@@ -189,14 +202,15 @@ pub fn peak_resident_mib() -> Option<f64> {
 /// The rows as an aligned text table.
 pub fn format_table(rows: &[BenchRow], peak_gflops: f64) -> String {
     let mut out = format!(
-        "{:<16} {:<28} {:>7} {:>10} {:>10} {:>10} {:>9} {:>11} {:>8} {:>7}\n",
-        "model", "device", "threads", "s/epoch", "min s", "images/s", "peak MiB", "GFLOP/epoch", "GFLOP/s", "% peak"
+        "{:<16} {:<20} {:<9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>11} {:>8} {:>7}\n",
+        "model", "device", "engine", "threads", "s/epoch", "min s", "images/s", "peak MiB", "GFLOP/epoch", "GFLOP/s", "% peak"
     );
     for r in rows {
         out += &format!(
-            "{:<16} {:<28} {:>7} {:>10.3} {:>10.3} {:>10.0} {:>9} {:>11.2} {:>8.1} {:>6.1}%\n",
+            "{:<16} {:<20} {:<9} {:>7} {:>10.3} {:>10.3} {:>10.0} {:>9} {:>11.2} {:>8.1} {:>6.1}%\n",
             r.model,
             r.device,
+            r.engine,
             r.threads,
             r.epoch_seconds_median,
             r.epoch_seconds_min,

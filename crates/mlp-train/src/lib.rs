@@ -3,6 +3,8 @@
 //! - [`mlp_loop`]: one training loop for the [`mlp_model::Mlp`] on any device
 //!   (the assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
 //!   validation model, test evaluated once).
+//!   Its steps run on Burn's autodiff, or on [`fused`], a hand-written CPU
+//!   step for plain networks.
 //! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
 //! - [`two_layer`]: SGD training of the scratch network (Q3).
 //! - [`sweep`]: tuning sweeps over its hyper-parameters, resumable and shardable.
@@ -13,6 +15,7 @@
 pub mod batches;
 pub mod bench;
 pub mod error;
+pub mod fused;
 pub mod mlp_loop;
 pub mod plan;
 pub mod plots;
@@ -20,6 +23,7 @@ pub mod progress;
 pub mod records;
 pub mod resident;
 mod shards;
+mod steps;
 pub mod study;
 pub mod sweep;
 pub mod two_layer;

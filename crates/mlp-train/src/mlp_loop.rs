@@ -3,10 +3,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_model::{Mlp, MlpConfig};
@@ -18,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::batches::BatchSource;
 use crate::plan::StopSignal;
 use crate::resident::ResidentImages;
+use crate::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
+pub use crate::steps::Engine;
 use crate::{Progress, TrainError};
 
 /// The training recipe; defaults are the assignment's Q4 values.
@@ -203,6 +202,8 @@ pub struct RunOutcome {
     pub seconds: f64,
     /// The best-on-validation model in eval mode.
     pub best_model: Option<Mlp>,
+    /// The engine that computed the steps (never `Auto`).
+    pub engine: Engine,
 }
 
 impl RunOutcome {
@@ -214,19 +215,32 @@ impl RunOutcome {
 /// Held while a network trains; see [`train_mlp`].
 static TRAINING: Mutex<()> = Mutex::new(());
 
+/// How one training run reports and stops.
+#[derive(Clone, Copy)]
+pub struct RunControl<'a> {
+    pub progress: Progress,
+    /// Prefix of the progress bar and of the per-epoch lines.
+    pub label: &'a str,
+    /// Checked before every step.
+    pub stop: &'a StopSignal,
+    /// Which step computes the gradients; see [`Engine`].
+    pub engine: Engine,
+}
+
 /// Trains `model_config` with `recipe` on `data`, on `device` (plain or
-/// autodiff; gradients are tracked on its autodiff form). Returns
-/// [`TrainError::Interrupted`] within one step of `stop` being raised.
+/// autodiff; the autodiff engine tracks gradients on its autodiff form).
+/// Returns [`TrainError::Interrupted`] within one step of `control.stop`
+/// being raised.
 pub fn train_mlp(
     model_config: &MlpConfig,
     recipe: &TrainConfig,
     data: &SplitSources,
     device: &Device,
-    progress: Progress,
-    label: &str,
-    stop: &StopSignal,
+    control: RunControl,
 ) -> Result<RunOutcome, TrainError> {
     recipe.validate()?;
+    let engine = control.engine.resolve(model_config, device)?;
+    let (progress, label) = (control.progress, control.label);
     // Burn's random generator (weights, dropout) is one per process: two
     // trainings at once would interleave their draws and neither would be
     // reproducible, so a process trains one network at a time.
@@ -248,13 +262,13 @@ pub fn train_mlp(
         &ad,
     );
 
+    // Both engines start from the same weights: the seeded Burn model.
     ad.seed(recipe.seed);
-    let mut model = model_config.init(&ad);
-    let mut optimizer = AdamConfig::new()
-        .with_epsilon(recipe.adam_epsilon as f32)
-        .with_weight_decay(Some(WeightDecayConfig::new(recipe.weight_decay as f32)))
-        .init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    let model = model_config.init(&ad);
+    let mut stepper: Box<dyn Stepper + '_> = match engine {
+        Engine::Fused => Box::new(FusedStepper::new(&model, recipe, data.train, &plain)),
+        _ => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
+    };
 
     let mut history = Vec::new();
     let mut best: Option<(usize, f64, Mlp)> = None;
@@ -268,13 +282,10 @@ pub fn train_mlp(
             order.shuffle(&mut rng);
         }
         let bar = progress.bar(steps as u64, format!("{label} epoch {epoch}/{}", recipe.epochs));
-        // Running sums stay on the device: reading them every step would
-        // synchronise the GPU after every batch.
-        let mut loss_sum = Tensor::<1>::zeros([1], &plain);
-        let mut correct = Tensor::<1, Int>::zeros([1], &plain);
+        stepper.reset_sums();
         let mut last_report = Instant::now();
         for (step, chunk) in order.chunks(recipe.batch_size).enumerate() {
-            if stop.is_raised() {
+            if control.stop.is_raised() {
                 bar.finish_and_clear();
                 return Err(TrainError::Interrupted {
                     dir: Default::default(),
@@ -282,27 +293,22 @@ pub fn train_mlp(
                     total: 1,
                 });
             }
-            let (x, y) = train_split.batch(chunk, &ad);
-            let logits = model.forward(x); // [batch, classes]
-            let loss = loss_fn.forward(logits.clone(), y.clone()); // [1]
-            loss_sum = loss_sum + loss.clone().detach().inner().mul_scalar(chunk.len() as f64);
-            correct = correct + count_correct(logits.detach().inner(), y.inner());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
+            stepper.step(chunk, lr);
             bar.inc(1);
-            // Reading the loss synchronises the device: at most once a second.
+            // Reading the loss may synchronise the device: at most once a second.
             if progress == Progress::Bars && last_report.elapsed().as_secs_f64() >= 1.0 {
                 last_report = Instant::now();
                 let seen = (step + 1) * recipe.batch_size;
                 let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {:.4} {rate:.0} img/s", scalar(&loss_sum) / seen as f64));
+                let (loss_sum, _) = stepper.epoch_sums();
+                bar.set_message(format!("loss {:.4} {rate:.0} img/s", loss_sum / seen as f64));
             }
         }
         bar.finish_and_clear();
 
         let n = data.train.len() as f64;
-        let train_loss = scalar(&loss_sum) / n;
-        let train_acc = scalar_int(&correct) / n;
+        let (loss_sum, correct) = stepper.epoch_sums();
+        let (train_loss, train_acc) = (loss_sum / n, correct / n);
         if !train_loss.is_finite() {
             diverged_at = Some(epoch);
             progress.note(format!(
@@ -310,7 +316,7 @@ pub fn train_mlp(
             ));
             break;
         }
-        let eval_model = model.valid();
+        let eval_model = stepper.eval_model();
         let val = evaluate(&eval_model, &val_split, recipe.batch_size.max(500), &plain);
         history.push(EpochRecord {
             epoch,
@@ -346,6 +352,7 @@ pub fn train_mlp(
         signal,
         seconds: start.elapsed().as_secs_f64(),
         best_model: best.map(|(_, _, model)| model),
+        engine,
     })
 }
 
@@ -370,11 +377,6 @@ pub fn evaluate(model: &Mlp, source: &SplitData, batch_size: usize, device: &Dev
         loss: scalar(&loss_sum) / n,
         accuracy: scalar_int(&correct) / n,
     }
-}
-
-/// logits: [batch, classes], y: [batch] -> number of correct predictions, [1]
-fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1, Int> {
-    logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum()
 }
 
 /// Activation RMS and weight-gradient norm per layer at initialisation, on one

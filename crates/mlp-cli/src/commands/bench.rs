@@ -43,6 +43,7 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         warmup_epochs: args.warmup,
         epochs: args.epochs,
+        engine: args.engine.engine.into(),
     };
     let bench_progress = if args.format == BenchFormat::Csv {
         Progress::Quiet

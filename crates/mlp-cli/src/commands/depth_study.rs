@@ -34,6 +34,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         preprocess: args.preprocess,
         shard: args.job.shard,
         device: String::new(),
+        engine: args.engine.engine.into(),
     };
     // Arguments are checked before the data is read or a device opened.
     config.validate()?;

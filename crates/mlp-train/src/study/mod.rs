@@ -20,7 +20,7 @@ use mlp_data::{Preprocess, SplitSizes};
 use mlp_model::{MlpConfig, WeightInit};
 use serde::{Deserialize, Serialize};
 
-use crate::mlp_loop::{SplitSources, TrainConfig, train_mlp};
+use crate::mlp_loop::{Engine, RunControl, SplitSources, TrainConfig, train_mlp};
 use crate::plan::{SeedList, Shard, StopSignal};
 use crate::records::{
     Existing, Start, append_command, decide_start, lock_output_dir, prepare_output_dir, read_json,
@@ -175,6 +175,9 @@ pub struct StudyConfig {
     pub shard: Option<Shard>,
     /// Human description of the device the study ran on, recorded in every row.
     pub device: String,
+    /// The step engine asked for; each row records the one that ran.
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 impl StudyConfig {
@@ -252,6 +255,11 @@ pub fn run_depth_study(
     stop: &StopSignal,
 ) -> Result<StudyResults, TrainError> {
     config.validate()?;
+    // An engine that cannot train some run is refused before anything is written.
+    for key in config.owned_runs() {
+        let hidden = hidden_widths(key.layers, &config.widths)?;
+        config.engine.resolve(&key.variant.model_config(hidden), device)?;
+    }
     let dir = config.output_dir(out);
     prepare_output_dir(&dir)?;
     let _lock = lock_output_dir(&dir)?;
@@ -294,7 +302,13 @@ pub fn run_depth_study(
         );
         let recipe = config.recipe.clone().with_seed(key.seed);
         let model = key.variant.model_config(hidden.clone());
-        let outcome = match train_mlp(&model, &recipe, data, device, progress, &label, stop) {
+        let control = RunControl {
+            progress,
+            label: &label,
+            stop,
+            engine: config.engine,
+        };
+        let outcome = match train_mlp(&model, &recipe, data, device, control) {
             Err(TrainError::Interrupted { .. }) => {
                 results.write_summaries(&files)?;
                 return Err(interrupted());

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::summary::{markdown_summary, summarize};
 use super::{StudyConfig, Variant, join_widths, percent};
-use crate::mlp_loop::RunOutcome;
+use crate::mlp_loop::{Engine, RunOutcome};
 use crate::records::{read_csv, remove_files, write_csv, write_text};
 use crate::{TrainError, plots};
 
@@ -27,6 +27,10 @@ pub struct StudyRow {
     pub variant: Variant,
     pub seed: u64,
     pub device: String,
+    /// The step engine that trained the run (`fused` or `autodiff`); tables
+    /// written before engines existed were all `autodiff`.
+    #[serde(default = "autodiff")]
+    pub engine: String,
     pub epochs: usize,
     pub best_epoch: Option<usize>,
     pub train_acc: Option<f64>,
@@ -35,6 +39,10 @@ pub struct StudyRow {
     pub final_train_loss: Option<f64>,
     pub diverged: bool,
     pub seconds: f64,
+}
+
+fn autodiff() -> String {
+    Engine::Autodiff.to_string()
 }
 
 /// One row of `depth_study_history.csv`: one epoch of one run.
@@ -147,6 +155,7 @@ impl StudyResults {
             variant,
             seed,
             device: config.device.clone(),
+            engine: outcome.engine.to_string(),
             epochs: config.recipe.epochs,
             best_epoch: outcome.best_epoch,
             train_acc: best.map(|r| r.train_acc),

@@ -1,0 +1,439 @@
+//! The fused CPU training step for plain MLPs (Linear + ReLU stacks, no
+//! BatchNorm or dropout): forward, cross-entropy, backward and Adam written
+//! out by hand on host buffers, with the large matrix products split across
+//! the cores.
+//!
+//! Why it exists: on a 2-core CPU, Burn's autodiff step for the assignment's
+//! [50] model spends about half its time outside the two large products
+//! (about a hundred small tensor ops per step: graph bookkeeping, bias,
+//! cross-entropy, Adam's separate passes over every parameter), and its
+//! matrix products use `gemm`'s threading, which scales badly on these
+//! skinny shapes. Here every element-wise stage is one loop, and the large
+//! products run as one single-threaded `gemm` per core (see [`gemm`]).
+//!
+//! It computes the same function as the autodiff step: the same initial
+//! weights (taken from the Burn model), the same cross-entropy, the same
+//! Adam with L2 (Burn's formula; see [`adam`]). Results agree with the
+//! autodiff step to float rounding (tested), not bit for bit: the products
+//! sum in another order.
+
+mod adam;
+pub mod gemm;
+
+use burn::prelude::*;
+use mlp_model::{Mlp, MlpConfig};
+
+pub use adam::{AdamStep, Moments};
+use gemm::{MatRef, matmul};
+
+/// One Linear layer. The weight is stored `[in, out]`, as Burn's `Linear`
+/// holds it, and its gradient `[out, in]`: measured on the first layer's
+/// shapes, `x · W` runs fastest with the former and `δᵀ · x` with the latter
+/// (`gemm`'s microkernels favour one orientation of the output; about 20%
+/// each); Adam reads the gradient transposed.
+struct FusedLinear {
+    input: usize,
+    output: usize,
+    /// [input, output]
+    weight: Vec<f32>,
+    /// [output]
+    bias: Vec<f32>,
+    /// [output, input]
+    weight_grad_t: Vec<f32>,
+    /// [output]
+    bias_grad: Vec<f32>,
+    weight_moments: Moments,
+    bias_moments: Moments,
+}
+
+impl FusedLinear {
+    fn from_burn(linear: &burn::nn::Linear) -> Self {
+        let [input, output] = linear.weight.val().dims();
+        let weight = linear.weight.val().into_data().try_to_vec::<f32>().expect("f32 weights");
+        let bias = match &linear.bias {
+            Some(bias) => bias.val().into_data().try_to_vec::<f32>().expect("f32 bias"),
+            None => vec![0.0; output],
+        };
+        FusedLinear {
+            input,
+            output,
+            weight,
+            bias,
+            weight_grad_t: vec![0.0; input * output],
+            bias_grad: vec![0.0; output],
+            weight_moments: Moments::zeros(input * output),
+            bias_moments: Moments::zeros(output),
+        }
+    }
+
+    /// The weight as the `[in, out]` matrix of `y = x · W + b`.
+    fn weight_in_out(&self) -> MatRef<'_> {
+        MatRef::row_major(&self.weight, self.input, self.output)
+    }
+
+    /// Writes the weight and bias into `linear` (its `[in, out]` layout).
+    fn write_into(&self, linear: burn::nn::Linear, device: &Device) -> burn::nn::Linear {
+        let weight = TensorData::new(self.weight.clone(), [self.input, self.output]);
+        let bias = TensorData::new(self.bias.clone(), [self.output]);
+        burn::nn::Linear {
+            weight: linear.weight.map(|_| Tensor::from_data(weight, device)),
+            bias: linear.bias.map(|b| b.map(|_| Tensor::from_data(bias, device))),
+        }
+    }
+}
+
+/// Loss and correct predictions of one step's minibatch (training mode).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Sum over the batch of the per-image cross-entropy.
+    pub loss_sum: f64,
+    pub correct: usize,
+}
+
+/// A plain MLP and its Adam state on host buffers, trained one minibatch at a time.
+pub struct FusedMlp {
+    layers: Vec<FusedLinear>,
+    /// Per layer, its output for the current batch: [batch, out], after ReLU
+    /// for hidden layers, the logits for the last.
+    outputs: Vec<Vec<f32>>,
+    /// Per layer, dLoss/d(pre-activation): [batch, out].
+    deltas: Vec<Vec<f32>>,
+    /// Adam steps taken.
+    time: i32,
+}
+
+impl FusedMlp {
+    /// Whether the fused step computes `config`'s network: Linear and ReLU
+    /// only (BatchNorm and dropout train through autodiff).
+    pub fn supports(config: &MlpConfig) -> bool {
+        !config.batch_norm && config.dropout == 0.0
+    }
+
+    /// Takes the weights of `model` (which `config` built) as the starting point.
+    pub fn from_model(model: &Mlp) -> Self {
+        let layers: Vec<FusedLinear> = model
+            .hidden
+            .iter()
+            .map(|block| {
+                assert!(
+                    block.norm.is_none() && block.dropout.is_none(),
+                    "the fused step trains Linear + ReLU stacks only"
+                );
+                FusedLinear::from_burn(&block.linear)
+            })
+            .chain(std::iter::once(FusedLinear::from_burn(&model.output)))
+            .collect();
+        FusedMlp {
+            outputs: vec![Vec::new(); layers.len()],
+            deltas: vec![Vec::new(); layers.len()],
+            layers,
+            time: 0,
+        }
+    }
+
+    /// Features per input image.
+    pub fn input(&self) -> usize {
+        self.layers[0].input
+    }
+
+    /// One Adam step on the minibatch x: [batch, input] with `labels`: [batch].
+    /// `adam.time` is ignored: the step counter is kept here.
+    pub fn step(&mut self, x: &[f32], labels: &[u8], adam: AdamStep) -> StepStats {
+        let batch = labels.len();
+        assert_eq!(x.len(), batch * self.input(), "x must be [batch, {}]", self.input());
+        self.forward(x, batch);
+        let stats = self.softmax_cross_entropy(labels);
+        self.backward(x, batch);
+        self.time += 1;
+        let adam = AdamStep { time: self.time, ..adam };
+        for layer in &mut self.layers {
+            adam.apply_transposed(&mut layer.weight, &layer.weight_grad_t, layer.input, &mut layer.weight_moments);
+            adam.apply(&mut layer.bias, &layer.bias_grad, &mut layer.bias_moments);
+        }
+        stats
+    }
+
+    /// Fills `outputs`: z = a · W + b per layer, ReLU on the hidden ones.
+    fn forward(&mut self, x: &[f32], batch: usize) {
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (before, rest) = self.outputs.split_at_mut(l);
+            let input = if l == 0 { x } else { &before[l - 1][..] };
+            let out = &mut rest[0];
+            out.resize(batch * layer.output, 0.0);
+            // The bias first, then the product accumulated onto it: no extra pass.
+            for row in out.chunks_exact_mut(layer.output) {
+                row.copy_from_slice(&layer.bias);
+            }
+            matmul(
+                out,
+                MatRef::row_major(input, batch, layer.input),
+                layer.weight_in_out(),
+                true,
+            );
+            if l < last {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+    }
+
+    /// Turns the logits into the last layer's delta, (softmax - onehot) / batch,
+    /// and returns the summed loss and the correct count.
+    fn softmax_cross_entropy(&mut self, labels: &[u8]) -> StepStats {
+        let last = self.layers.len() - 1;
+        let classes = self.layers[last].output;
+        let logits = &self.outputs[last];
+        let delta = &mut self.deltas[last];
+        delta.resize(logits.len(), 0.0);
+        let scale = 1.0 / labels.len() as f32;
+        let mut stats = StepStats {
+            loss_sum: 0.0,
+            correct: 0,
+        };
+        for ((z, d), &label) in logits.chunks_exact(classes).zip(delta.chunks_exact_mut(classes)).zip(labels) {
+            let label = usize::from(label);
+            let (argmax, max) = z
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best });
+            let mut sum = 0.0;
+            for (d, &v) in d.iter_mut().zip(z) {
+                *d = (v - max).exp();
+                sum += *d;
+            }
+            stats.loss_sum += f64::from(sum.ln() - (z[label] - max));
+            stats.correct += usize::from(argmax == label);
+            let norm = scale / sum;
+            d.iter_mut().for_each(|d| *d *= norm);
+            d[label] -= scale;
+        }
+        stats
+    }
+
+    /// From the last layer's delta: every weight and bias gradient, and the
+    /// deltas of the hidden layers (through the ReLU masks).
+    fn backward(&mut self, x: &[f32], batch: usize) {
+        for l in (0..self.layers.len()).rev() {
+            let input = if l == 0 { x } else { &self.outputs[l - 1][..] };
+            let (lower, upper) = self.deltas.split_at_mut(l);
+            let delta = &upper[0][..batch * self.layers[l].output];
+            let layer = &mut self.layers[l];
+            // dWᵀ = δᵀ · a, db = column sums of δ.
+            matmul(
+                &mut layer.weight_grad_t,
+                MatRef::row_major(delta, batch, layer.output).t(),
+                MatRef::row_major(input, batch, layer.input),
+                false,
+            );
+            layer.bias_grad.fill(0.0);
+            for row in delta.chunks_exact(layer.output) {
+                layer.bias_grad.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+            }
+            if l > 0 {
+                // δ of the layer below: (δ · Wᵀ) ⊙ [a > 0], a its ReLU output.
+                let below = &mut lower[l - 1];
+                below.resize(batch * layer.input, 0.0);
+                matmul(
+                    below,
+                    MatRef::row_major(delta, batch, layer.output),
+                    layer.weight_in_out().t(),
+                    false,
+                );
+                below
+                    .iter_mut()
+                    .zip(&self.outputs[l - 1])
+                    .for_each(|(d, &a)| if a <= 0.0 { *d = 0.0 });
+            }
+        }
+    }
+
+    /// Writes the current weights into `model`, a copy of the network this was made from.
+    pub fn write_into(&self, mut model: Mlp, device: &Device) -> Mlp {
+        let (hidden, output) = self.layers.split_at(self.layers.len() - 1);
+        model.hidden = model
+            .hidden
+            .into_iter()
+            .zip(hidden)
+            .map(|(mut block, layer)| {
+                block.linear = layer.write_into(block.linear, device);
+                block
+            })
+            .collect();
+        model.output = output[0].write_into(model.output, device);
+        model
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use mlp_model::WeightInit;
+
+    use super::*;
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// A small network with signal in every layer (Kaiming), a batch and labels.
+    fn problem(hidden: Vec<usize>, batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
+        let device = Device::flex().autodiff();
+        device.seed(seed);
+        let config = MlpConfig::new(hidden).with_input(20).with_classes(4).with_init(WeightInit::Kaiming);
+        let model = config.init(&device);
+        let x = values(Tensor::<2>::random([batch, 20], burn::tensor::Distribution::Normal(0.0, 1.0), &device));
+        let labels = (0..batch).map(|i| ((i * 7 + seed as usize) % 4) as u8).collect();
+        (model, x, labels, device)
+    }
+
+    fn assert_close(name: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{name}");
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-5 * scale.max(1e-3), "{name}[{i}]: fused {g}, autodiff {w}");
+        }
+    }
+
+    #[test]
+    fn loss_and_gradients_match_burn_autodiff() {
+        for (hidden, batch, seed) in [(vec![], 5, 1), (vec![9], 12, 2), (vec![9, 7, 5], 31, 3)] {
+            let (model, x, labels, device) = problem(hidden.clone(), batch, seed);
+            let mut fused = FusedMlp::from_model(&model);
+            fused.forward(&x, batch);
+            let stats = fused.softmax_cross_entropy(&labels);
+            fused.backward(&x, batch);
+
+            let x_t = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, 20]), &device);
+            let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [batch]), &device);
+            let logits = model.forward(x_t);
+            let correct = logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).int().sum();
+            let loss = CrossEntropyLossConfig::new().init(&device).forward(logits, y);
+            let mean_loss = loss.clone().into_scalar::<f64>();
+            assert!(
+                (stats.loss_sum / batch as f64 - mean_loss).abs() < 1e-5,
+                "{hidden:?}: loss {} vs {mean_loss}",
+                stats.loss_sum / batch as f64
+            );
+            assert_eq!(stats.correct as i64, correct.inner().into_scalar::<i64>());
+
+            let grads = loss.backward();
+            let linears: Vec<&burn::nn::Linear> = model
+                .hidden
+                .iter()
+                .map(|b| &b.linear)
+                .chain(std::iter::once(&model.output))
+                .collect();
+            for (l, (linear, layer)) in linears.iter().zip(&fused.layers).enumerate() {
+                let dw = values(linear.weight.val().grad(&grads).unwrap()); // [in, out]
+                let db: Vec<f32> = linear.bias.as_ref().unwrap().val().grad(&grads).unwrap().into_data().try_to_vec().unwrap();
+                let fused_dw: Vec<f32> = (0..layer.input * layer.output)
+                    .map(|i| layer.weight_grad_t[(i % layer.output) * layer.input + i / layer.output])
+                    .collect();
+                assert_close(&format!("{hidden:?} dW{}", l + 1), &fused_dw, &dw);
+                assert_close(&format!("{hidden:?} db{}", l + 1), &layer.bias_grad, &db);
+            }
+        }
+    }
+
+    #[test]
+    fn weights_go_out_as_they_came_in() {
+        let (model, _, _, _) = problem(vec![6, 3], 1, 4);
+        let plain = model.valid();
+        let back = FusedMlp::from_model(&model).write_into(plain.clone(), &Device::flex());
+        let weights = |m: &Mlp| -> Vec<_> { m.hidden.iter().map(|b| b.linear.weight.val().into_data()).collect() };
+        assert_eq!(weights(&plain), weights(&back));
+        assert_eq!(plain.output.bias.unwrap().val().into_data(), back.output.bias.unwrap().val().into_data());
+    }
+
+    #[test]
+    fn adam_steps_match_burns_optimizer() {
+        use burn::optim::decay::WeightDecayConfig;
+        use burn::optim::{AdamConfig, GradientsParams};
+        let (mut model, x, labels, device) = problem(vec![9, 7], 16, 5);
+        let mut fused = FusedMlp::from_model(&model);
+        let mut optimizer = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
+            .init();
+        let adam = AdamStep {
+            lr: 1e-2,
+            weight_decay: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            time: 0,
+        };
+        let x_t = Tensor::<2>::from_data(TensorData::new(x.clone(), [16, 20]), &device);
+        let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [16]), &device);
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        for _ in 0..5 {
+            fused.step(&x, &labels, adam);
+            let loss = loss_fn.forward(model.forward(x_t.clone()), y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(1e-2, model, grads);
+        }
+        let trained = fused.write_into(model.valid(), &Device::flex());
+        assert_close(
+            "W1 after 5 steps",
+            &values(trained.hidden[0].linear.weight.val()),
+            &values(model.hidden[0].linear.weight.val().inner()),
+        );
+        assert_close(
+            "W3 after 5 steps",
+            &values(trained.output.weight.val()),
+            &values(model.output.weight.val().inner()),
+        );
+    }
+
+    /// Full-size first layer, batch 200: fifteen steps of both engines from
+    /// the same weights stay together to float rounding. (Over whole epochs
+    /// on real images they drift apart, as any two float orderings of SGD do
+    /// once a rounding flips the sign of a near-zero Adam update; the
+    /// integration tests compare where such runs end.)
+    #[test]
+    fn fifteen_steps_follow_the_autodiff_trajectory() {
+        use burn::optim::decay::WeightDecayConfig;
+        use burn::optim::{AdamConfig, GradientsParams};
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let mut model = MlpConfig::new(vec![50, 40]).with_init(WeightInit::Kaiming).init(&device);
+        let mut fused = FusedMlp::from_model(&model);
+        let mut optimizer = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
+            .init();
+        let adam = AdamStep {
+            lr: 1e-3,
+            weight_decay: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            time: 0,
+        };
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        for step in 0..15 {
+            let x = values(Tensor::<2>::random([200, 3072], normal, &device));
+            let labels: Vec<u8> = (0..200).map(|i| ((i * 7 + step) % 10) as u8).collect();
+            let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+            let stats = fused.step(&x, &labels, adam);
+            let x = Tensor::<2>::from_data(TensorData::new(x, [200, 3072]), &device);
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [200]), &device);
+            let loss = loss_fn.forward(model.forward(x), y);
+            let autodiff_loss = loss.clone().into_scalar::<f64>();
+            let fused_loss = stats.loss_sum / 200.0;
+            assert!((fused_loss - autodiff_loss).abs() < 1e-6, "step {step}: {fused_loss} vs {autodiff_loss}");
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(1e-3, model, grads);
+        }
+        let trained = fused.write_into(model.valid(), &Device::flex());
+        for (a, b) in trained.hidden.iter().zip(&model.hidden) {
+            let (a, b) = (values(a.linear.weight.val()), values(b.linear.weight.val().inner()));
+            let max = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+            assert!(max < 1e-5, "weights differ by up to {max}");
+        }
+    }
+}

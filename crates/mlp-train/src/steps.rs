@@ -1,0 +1,233 @@
+//! The two ways [`train_mlp`](crate::mlp_loop::train_mlp) takes an optimiser
+//! step: Burn's autodiff on any device, or the fused CPU step for plain MLPs
+//! ([`crate::fused`]). The loop around them (shuffles, epochs, validation,
+//! best weights, test) is one and the same.
+
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use mlp_data::IMAGE_BYTES;
+use mlp_model::{Mlp, MlpConfig};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::batches::BatchSource;
+use crate::fused::{AdamStep, FusedMlp};
+use crate::mlp_loop::{SplitData, TrainConfig};
+
+/// How a training step computes its gradients and updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// `fused` for plain networks on the flex CPU device, else `autodiff`.
+    #[default]
+    Auto,
+    /// Burn's autodiff and Adam, on any device and for every network.
+    Autodiff,
+    /// The hand-written CPU step ([`crate::fused`]): plain Linear + ReLU
+    /// networks (no BatchNorm, no dropout) on a CPU device.
+    Fused,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Auto => "auto",
+            Engine::Autodiff => "autodiff",
+            Engine::Fused => "fused",
+        }
+    }
+
+    /// The engine that trains `model` on `device`: `Auto` decided, and a
+    /// `Fused` that cannot run refused, naming `--engine`.
+    pub fn resolve(self, model: &MlpConfig, device: &Device) -> Result<Engine, TrainError> {
+        let host_cpu = is_host_cpu(device);
+        match self {
+            Engine::Auto if is_flex(device) && FusedMlp::supports(model) => Ok(Engine::Fused),
+            Engine::Auto | Engine::Autodiff => Ok(Engine::Autodiff),
+            Engine::Fused if !host_cpu => Err(TrainError::invalid(
+                "--engine",
+                "`fused` computes on the CPU; use --device cpu, or --engine autodiff or auto",
+            )),
+            Engine::Fused if !FusedMlp::supports(model) => Err(TrainError::invalid(
+                "--engine",
+                "`fused` trains plain Linear + ReLU networks; BatchNorm and dropout need --engine autodiff or auto",
+            )),
+            Engine::Fused => Ok(Engine::Fused),
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn is_flex(device: &Device) -> bool {
+    matches!(device.clone().without_autodiff().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+}
+
+fn is_host_cpu(device: &Device) -> bool {
+    #[allow(deprecated)] // the ndarray device is only matched, not used
+    let ndarray = matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        burn::backend::DispatchDevice::NdArray(_)
+    );
+    is_flex(device) || ndarray
+}
+
+/// One engine's state while a network trains.
+pub(crate) trait Stepper {
+    /// One optimiser step at learning rate `lr` on the training images `indices`.
+    fn step(&mut self, indices: &[usize], lr: f64);
+    /// Summed loss and correct count of the epoch's steps so far; reading
+    /// them may wait for the device.
+    fn epoch_sums(&self) -> (f64, f64);
+    /// Starts the next epoch's sums at zero.
+    fn reset_sums(&mut self);
+    /// The current weights as a plain (no autodiff), eval-mode model.
+    fn eval_model(&self) -> Mlp;
+}
+
+/// Burn's autodiff step.
+pub(crate) struct AutodiffStepper<'a> {
+    model: Option<Mlp>,
+    optimizer: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    train: SplitData<'a>,
+    device: Device,
+    /// Running sums stay on the device: reading them every step would
+    /// synchronise a GPU after every batch.
+    loss_sum: Tensor<1>,
+    correct: Tensor<1, Int>,
+}
+
+impl<'a> AutodiffStepper<'a> {
+    /// `model` lives on the autodiff device `device`.
+    pub fn new(model: Mlp, recipe: &TrainConfig, train: SplitData<'a>, device: &Device) -> Self {
+        let optimizer = AdamConfig::new()
+            .with_epsilon(recipe.adam_epsilon as f32)
+            .with_weight_decay(Some(WeightDecayConfig::new(recipe.weight_decay as f32)))
+            .init();
+        let plain = device.clone().without_autodiff();
+        AutodiffStepper {
+            model: Some(model),
+            optimizer,
+            loss_fn: CrossEntropyLossConfig::new().init(device),
+            train,
+            device: device.clone(),
+            loss_sum: Tensor::zeros([1], &plain),
+            correct: Tensor::zeros([1], &plain),
+        }
+    }
+}
+
+impl Stepper for AutodiffStepper<'_> {
+    fn step(&mut self, indices: &[usize], lr: f64) {
+        let model = self.model.take().expect("the model is put back after every step");
+        let (x, y) = self.train.batch(indices, &self.device);
+        let logits = model.forward(x); // [batch, classes]
+        let loss = self.loss_fn.forward(logits.clone(), y.clone()); // [1]
+        self.loss_sum = self.loss_sum.clone() + loss.clone().detach().inner().mul_scalar(indices.len() as f64);
+        self.correct = self.correct.clone() + count_correct(logits.detach().inner(), y.inner());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optimizer.step(lr, model, grads));
+    }
+
+    fn epoch_sums(&self) -> (f64, f64) {
+        (
+            self.loss_sum.clone().into_scalar::<f64>(),
+            self.correct.clone().into_scalar::<i64>() as f64,
+        )
+    }
+
+    fn reset_sums(&mut self) {
+        self.loss_sum = self.loss_sum.clone().zeros_like();
+        self.correct = self.correct.clone().zeros_like();
+    }
+
+    fn eval_model(&self) -> Mlp {
+        self.model.as_ref().expect("the model is put back after every step").valid()
+    }
+}
+
+/// The fused CPU step on host buffers.
+pub(crate) struct FusedStepper<'a> {
+    net: FusedMlp,
+    /// The Burn model the weights are written into for evaluation.
+    template: Mlp,
+    adam: AdamStep,
+    train: BatchSource<'a>,
+    device: Device,
+    /// One batch of normalised images, [batch, 3072], and its labels.
+    x: Vec<f32>,
+    labels: Vec<u8>,
+    loss_sum: f64,
+    correct: usize,
+}
+
+impl<'a> FusedStepper<'a> {
+    /// Starts from the weights of `model` (any device).
+    pub fn new(model: &Mlp, recipe: &TrainConfig, train: BatchSource<'a>, device: &Device) -> Self {
+        let plain = device.clone().without_autodiff();
+        FusedStepper {
+            net: FusedMlp::from_model(model),
+            template: model.valid(),
+            adam: AdamStep {
+                lr: recipe.lr as f32,
+                weight_decay: recipe.weight_decay as f32,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: recipe.adam_epsilon as f32,
+                time: 0,
+            },
+            train,
+            device: plain,
+            x: Vec::new(),
+            labels: Vec::new(),
+            loss_sum: 0.0,
+            correct: 0,
+        }
+    }
+}
+
+/// Rows normalised per parallel task.
+const ROWS_PER_TASK: usize = 25;
+
+impl Stepper for FusedStepper<'_> {
+    fn step(&mut self, indices: &[usize], lr: f64) {
+        let (images, normalizer) = (self.train.images, self.train.normalizer);
+        self.x.resize(indices.len() * IMAGE_BYTES, 0.0);
+        self.x
+            .par_chunks_mut(ROWS_PER_TASK * IMAGE_BYTES)
+            .zip(indices.par_chunks(ROWS_PER_TASK))
+            .for_each(|(rows, part)| normalizer.write_to(images, part, rows));
+        self.labels.clear();
+        self.labels.extend(indices.iter().map(|&i| images.label(i)));
+        let stats = self.net.step(&self.x, &self.labels, AdamStep { lr: lr as f32, ..self.adam });
+        self.loss_sum += stats.loss_sum;
+        self.correct += stats.correct;
+    }
+
+    fn epoch_sums(&self) -> (f64, f64) {
+        (self.loss_sum, self.correct as f64)
+    }
+
+    fn reset_sums(&mut self) {
+        self.loss_sum = 0.0;
+        self.correct = 0;
+    }
+
+    fn eval_model(&self) -> Mlp {
+        self.net.write_into(self.template.clone(), &self.device)
+    }
+}
+
+/// logits: [batch, classes], y: [batch] -> number of correct predictions, [1]
+pub(crate) fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1, Int> {
+    logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum()
+}
