@@ -211,11 +211,37 @@ fn a_small_study_writes_its_tables_and_prints_the_summary() {
     assert!(stdout.contains("| Linear layers |"), "{stdout}");
     let csv = std::fs::read_to_string(out_dir.join("depth_study.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4);
+    // Each row names the engine that trained it: on the CPU, fused for plain
+    // networks and autodiff for BatchNorm.
+    for line in csv.lines().skip(1) {
+        let engine = if line.contains(",batchnorm,") {
+            ",autodiff,"
+        } else {
+            ",fused,"
+        };
+        assert!(line.contains(engine), "{line}");
+    }
     let command = std::fs::read_to_string(out_dir.join("depth_study_command.txt")).unwrap();
     assert!(
         command.starts_with("mlp-cli depth-study --quiet --device cpu"),
         "{command}"
     );
+}
+
+#[test]
+fn an_engine_that_cannot_train_every_variant_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("exp");
+    let dir = subset();
+    let err = fails(&study_args(
+        dir.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+        &["--layers", "2", "--variants", "plain,batchnorm", "--engine", "fused"],
+    ));
+    assert!(err.contains("--engine") && err.contains("BatchNorm"), "{err}");
+    assert!(!out_dir.exists(), "nothing is written before the refusal");
+    let err = fails(&study_args(dir.to_str().unwrap(), "unused", &["--engine", "turbo"]));
+    assert!(err.contains("--engine") && err.contains("turbo"), "{err}");
 }
 
 #[test]

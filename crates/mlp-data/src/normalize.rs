@@ -124,7 +124,11 @@ impl Normalizer {
     /// # Panics
     /// If an index is `>= set.len()` or `out` has another length.
     pub fn write_to(&self, set: &ImageSet, indices: &[usize], out: &mut [f32]) {
-        assert_eq!(out.len(), indices.len() * IMAGE_BYTES, "output must hold one row per index");
+        assert_eq!(
+            out.len(),
+            indices.len() * IMAGE_BYTES,
+            "output must hold one row per index"
+        );
         for (&i, row) in indices.iter().zip(out.chunks_exact_mut(IMAGE_BYTES)) {
             let image = set.image(i);
             let affine = self.offset.iter().zip(&self.scale);

@@ -81,7 +81,13 @@ fn main() {
             let loss = loss_fn.forward(model.clone().forward(x.clone()), y.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-3, model.clone(), grads);
-            let _ = model.valid().output.weight.val().slice([0..1, 0..1]).into_scalar::<f32>();
+            let _ = model
+                .valid()
+                .output
+                .weight
+                .val()
+                .slice([0..1, 0..1])
+                .into_scalar::<f32>();
         });
         time(&format!("{hidden:?} fused: forward + backward + Adam"), 0.0, || {
             fused.step(&x_host, &labels, adam);
@@ -96,24 +102,64 @@ fn main() {
     let mut z = vec![0.0f32; BATCH * h];
     let mut dw = vec![0.0f32; d * h];
     time("x · W, W stored [in, out]", flop, || {
-        matmul(&mut z, MatRef::row_major(&x_host, BATCH, d), MatRef::row_major(&w, d, h), true)
+        matmul(
+            &mut z,
+            MatRef::row_major(&x_host, BATCH, d),
+            MatRef::row_major(&w, d, h),
+            true,
+        )
     });
     time("x · Wᵀ, W stored [out, in]", flop, || {
-        matmul(&mut z, MatRef::row_major(&x_host, BATCH, d), MatRef::row_major(&w, h, d).t(), true)
+        matmul(
+            &mut z,
+            MatRef::row_major(&x_host, BATCH, d),
+            MatRef::row_major(&w, h, d).t(),
+            true,
+        )
     });
-    time("zᵀ = W · xᵀ, W stored [out, in], z stored [out, batch]", flop, || {
-        matmul(&mut z, MatRef::row_major(&w, h, d), MatRef::row_major(&x_host, BATCH, d).t(), true)
-    });
-    time("zᵀ = Wᵀ · xᵀ, W stored [in, out], z stored [out, batch]", flop, || {
-        matmul(&mut z, MatRef::row_major(&w, d, h).t(), MatRef::row_major(&x_host, BATCH, d).t(), true)
-    });
+    time(
+        "zᵀ = W · xᵀ, W stored [out, in], z stored [out, batch]",
+        flop,
+        || {
+            matmul(
+                &mut z,
+                MatRef::row_major(&w, h, d),
+                MatRef::row_major(&x_host, BATCH, d).t(),
+                true,
+            )
+        },
+    );
+    time(
+        "zᵀ = Wᵀ · xᵀ, W stored [in, out], z stored [out, batch]",
+        flop,
+        || {
+            matmul(
+                &mut z,
+                MatRef::row_major(&w, d, h).t(),
+                MatRef::row_major(&x_host, BATCH, d).t(),
+                true,
+            )
+        },
+    );
     time("dW = xᵀ · δ into [in, out]", flop, || {
-        matmul(&mut dw, MatRef::row_major(&x_host, BATCH, d).t(), MatRef::row_major(&delta, BATCH, h), false)
+        matmul(
+            &mut dw,
+            MatRef::row_major(&x_host, BATCH, d).t(),
+            MatRef::row_major(&delta, BATCH, h),
+            false,
+        )
     });
     time("dWᵀ = δᵀ · x into [out, in]", flop, || {
-        matmul(&mut dw, MatRef::row_major(&delta, BATCH, h).t(), MatRef::row_major(&x_host, BATCH, d), false)
+        matmul(
+            &mut dw,
+            MatRef::row_major(&delta, BATCH, h).t(),
+            MatRef::row_major(&x_host, BATCH, d),
+            false,
+        )
     });
     let mut params = vec![0.01f32; d * h];
     let mut moments = Moments::zeros(d * h);
-    time("Adam on W1 (153,600 values)", 0.0, || adam.apply(&mut params, &dw, &mut moments));
+    time("Adam on W1 (153,600 values)", 0.0, || {
+        adam.apply(&mut params, &dw, &mut moments)
+    });
 }

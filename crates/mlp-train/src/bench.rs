@@ -203,7 +203,17 @@ pub fn peak_resident_mib() -> Option<f64> {
 pub fn format_table(rows: &[BenchRow], peak_gflops: f64) -> String {
     let mut out = format!(
         "{:<16} {:<20} {:<9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>11} {:>8} {:>7}\n",
-        "model", "device", "engine", "threads", "s/epoch", "min s", "images/s", "peak MiB", "GFLOP/epoch", "GFLOP/s", "% peak"
+        "model",
+        "device",
+        "engine",
+        "threads",
+        "s/epoch",
+        "min s",
+        "images/s",
+        "peak MiB",
+        "GFLOP/epoch",
+        "GFLOP/s",
+        "% peak"
     );
     for r in rows {
         out += &format!(

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::batches::BatchSource;
 use crate::plan::StopSignal;
 use crate::resident::ResidentImages;
-use crate::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 pub use crate::steps::Engine;
+use crate::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 use crate::{Progress, TrainError};
 
 /// The training recipe; defaults are the assignment's Q4 values.

@@ -68,7 +68,10 @@ impl std::fmt::Display for Engine {
 }
 
 fn is_flex(device: &Device) -> bool {
-    matches!(device.clone().without_autodiff().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+    matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
 }
 
 fn is_host_cpu(device: &Device) -> bool {
@@ -79,6 +82,10 @@ fn is_host_cpu(device: &Device) -> bool {
     );
     is_flex(device) || ndarray
 }
+
+/// Adam's moment decay rates for both engines (Burn's and PyTorch's defaults).
+const ADAM_BETA_1: f32 = 0.9;
+const ADAM_BETA_2: f32 = 0.999;
 
 /// One engine's state while a network trains.
 pub(crate) trait Stepper {
@@ -110,6 +117,8 @@ impl<'a> AutodiffStepper<'a> {
     /// `model` lives on the autodiff device `device`.
     pub fn new(model: Mlp, recipe: &TrainConfig, train: SplitData<'a>, device: &Device) -> Self {
         let optimizer = AdamConfig::new()
+            .with_beta_1(ADAM_BETA_1)
+            .with_beta_2(ADAM_BETA_2)
             .with_epsilon(recipe.adam_epsilon as f32)
             .with_weight_decay(Some(WeightDecayConfig::new(recipe.weight_decay as f32)))
             .init();
@@ -151,7 +160,10 @@ impl Stepper for AutodiffStepper<'_> {
     }
 
     fn eval_model(&self) -> Mlp {
-        self.model.as_ref().expect("the model is put back after every step").valid()
+        self.model
+            .as_ref()
+            .expect("the model is put back after every step")
+            .valid()
     }
 }
 
@@ -180,8 +192,8 @@ impl<'a> FusedStepper<'a> {
             adam: AdamStep {
                 lr: recipe.lr as f32,
                 weight_decay: recipe.weight_decay as f32,
-                beta_1: 0.9,
-                beta_2: 0.999,
+                beta_1: ADAM_BETA_1,
+                beta_2: ADAM_BETA_2,
                 epsilon: recipe.adam_epsilon as f32,
                 time: 0,
             },
@@ -208,7 +220,14 @@ impl Stepper for FusedStepper<'_> {
             .for_each(|(rows, part)| normalizer.write_to(images, part, rows));
         self.labels.clear();
         self.labels.extend(indices.iter().map(|&i| images.label(i)));
-        let stats = self.net.step(&self.x, &self.labels, AdamStep { lr: lr as f32, ..self.adam });
+        let stats = self.net.step(
+            &self.x,
+            &self.labels,
+            AdamStep {
+                lr: lr as f32,
+                ..self.adam
+            },
+        );
         self.loss_sum += stats.loss_sum;
         self.correct += stats.correct;
     }

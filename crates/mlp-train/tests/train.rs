@@ -99,7 +99,11 @@ mod depth_study {
         assert_eq!(rows.len(), 15);
         // On the CPU, plain networks take the fused step and BatchNorm autodiff.
         for r in rows {
-            let expected = if r.variant == Variant::Batchnorm { "autodiff" } else { "fused" };
+            let expected = if r.variant == Variant::Batchnorm {
+                "autodiff"
+            } else {
+                "fused"
+            };
             assert_eq!(r.engine, expected, "{}L {}", r.layers, r.variant);
         }
         let test_acc = |l, v| row(rows, l, v).test_acc.unwrap();
@@ -222,20 +226,30 @@ mod depth_study {
             assert!((f.val_acc - a.val_acc).abs() < 0.03, "{what}");
             let (tf, ta) = (fused.test.unwrap().accuracy, autodiff.test.unwrap().accuracy);
             assert!((tf - ta).abs() < 0.03, "{what}: test {tf} vs {ta}");
-            assert!(tf > 0.3, "{what}: both learn, so this compares more than two flat lines");
+            assert!(
+                tf > 0.3,
+                "{what}: both learn, so this compares more than two flat lines"
+            );
         }
     }
 
     #[test]
     fn an_engine_that_cannot_train_a_run_is_refused_before_anything_is_written() {
         let out = tempfile::tempdir().unwrap();
-        let mut config = study("2..3", vec![Variant::Plain, Variant::Batchnorm], TrainConfig::new().with_epochs(1));
+        let mut config = study(
+            "2..3",
+            vec![Variant::Plain, Variant::Batchnorm],
+            TrainConfig::new().with_epochs(1),
+        );
         config.engine = Engine::Fused;
         let err = with_sources(Preprocess::Assignment, |sources, _| {
             run_study(&config, sources, out.path()).unwrap_err()
         });
         let message = err.to_string();
-        assert!(message.contains("--engine") && message.contains("BatchNorm"), "{message}");
+        assert!(
+            message.contains("--engine") && message.contains("BatchNorm"),
+            "{message}"
+        );
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing is written");
     }
 

@@ -57,7 +57,10 @@ impl AdamStep {
     /// first layer's weight gradient is fastest to compute in that layout.)
     pub fn apply_transposed(&self, params: &mut [f32], grads_t: &[f32], rows: usize, moments: &mut Moments) {
         assert!(grads_t.len() == params.len() && moments.first.len() == params.len());
-        assert!(rows > 0 && params.len().is_multiple_of(rows), "params must be [rows, cols]");
+        assert!(
+            rows > 0 && params.len().is_multiple_of(rows),
+            "params must be [rows, cols]"
+        );
         let cols = params.len() / rows;
         // Row blocks: the block's gradient is gathered into a tile first, so
         // the update itself runs over contiguous memory.

@@ -26,7 +26,12 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// data: [rows, cols], row-major (only the first `rows * cols` values are read).
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "a {rows}x{cols} matrix needs {} values, got {}", rows * cols, data.len());
+        let needed = checked_area(rows, cols);
+        assert!(
+            data.len() >= needed,
+            "a {rows}x{cols} matrix needs {needed} values, got {}",
+            data.len()
+        );
         MatRef {
             data,
             rows,
@@ -59,7 +64,11 @@ impl<'a> MatRef<'a> {
     fn row_window(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.rows);
         MatRef {
-            data: if len == 0 { &[] } else { &self.data[start * self.row_stride..] },
+            data: if len == 0 {
+                &[]
+            } else {
+                &self.data[start * self.row_stride..]
+            },
             rows: len,
             ..self
         }
@@ -69,7 +78,11 @@ impl<'a> MatRef<'a> {
     fn col_window(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.cols);
         MatRef {
-            data: if len == 0 { &[] } else { &self.data[start * self.col_stride..] },
+            data: if len == 0 {
+                &[]
+            } else {
+                &self.data[start * self.col_stride..]
+            },
             cols: len,
             ..self
         }
@@ -78,10 +91,21 @@ impl<'a> MatRef<'a> {
     /// Every element the view names lies inside its slice.
     fn assert_in_bounds(&self) {
         if self.rows > 0 && self.cols > 0 {
-            let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+            let last = (self.rows - 1)
+                .checked_mul(self.row_stride)
+                .and_then(|r| r.checked_add((self.cols - 1).checked_mul(self.col_stride)?))
+                .expect("strided view too large to address");
             assert!(last < self.data.len(), "strided view reaches past its slice");
+            // gemm takes strides as isize.
+            assert!(self.row_stride <= isize::MAX as usize && self.col_stride <= isize::MAX as usize);
         }
     }
+}
+
+/// rows × cols, refusing sizes that overflow (release builds would wrap and
+/// defeat every bounds check after it).
+fn checked_area(rows: usize, cols: usize) -> usize {
+    rows.checked_mul(cols).expect("matrix too large to address")
 }
 
 /// Products smaller than this many multiply-adds run on one thread: splitting
@@ -94,7 +118,11 @@ const PARALLEL_MIN_WORK: usize = 1 << 20;
 pub fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "inner dimensions differ: {m}x{k} times {}x{n}", b.rows);
-    assert!(dst.len() >= m * n, "the output needs {m}x{n} values, got {}", dst.len());
+    assert!(
+        dst.len() >= checked_area(m, n),
+        "the output needs {m}x{n} values, got {}",
+        dst.len()
+    );
     a.assert_in_bounds();
     b.assert_in_bounds();
     if m == 0 || n == 0 {
@@ -109,12 +137,16 @@ pub fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     let threads = rayon::current_num_threads().max(1);
     let split_rows = m >= n;
     let long_side = if split_rows { m } else { n };
-    if threads == 1 || m * n * k < PARALLEL_MIN_WORK || long_side < 2 * 8 {
+    // (m·n fits, checked above; saturating keeps the work estimate from wrapping.)
+    if threads == 1 || (m * n).saturating_mul(k) < PARALLEL_MIN_WORK || long_side < 2 * 8 {
         // SAFETY: both views are inside their slices (checked above) and dst holds m x n values.
         unsafe { product_window(dst.as_mut_ptr(), n, 0, 0, a, b, accumulate) };
         return;
     }
     // Parts in multiples of 8 rows or columns, the microkernels' granularity.
+    // How many parts does not change any output's rounding: each element is
+    // still one dot product over the whole of k, blocked by gemm according to
+    // k and the cache sizes only.
     let part = long_side.div_ceil(threads).div_ceil(8) * 8;
     let dst_addr = dst.as_mut_ptr() as usize;
     (0..long_side.div_ceil(part)).into_par_iter().for_each(|p| {
@@ -195,7 +227,9 @@ mod tests {
     }
 
     fn values(len: usize, seed: usize) -> Vec<f32> {
-        (0..len).map(|i| (((i + seed) * 7919) % 201) as f32 / 100.0 - 1.0).collect()
+        (0..len)
+            .map(|i| (((i + seed) * 7919) % 201) as f32 / 100.0 - 1.0)
+            .collect()
     }
 
     fn assert_close(got: &[f32], want: &[f32]) {
@@ -209,7 +243,13 @@ mod tests {
     fn every_layout_and_split_matches_the_naive_product() {
         // Small shapes run on one thread; the large ones are split by rows
         // (m >= n) or by columns (n > m), including ragged last parts.
-        for &(m, k, n) in &[(3, 4, 5), (200, 3072, 50), (50, 200, 3072), (37, 1000, 41), (129, 300, 10)] {
+        for &(m, k, n) in &[
+            (3, 4, 5),
+            (200, 3072, 50),
+            (50, 200, 3072),
+            (37, 1000, 41),
+            (129, 300, 10),
+        ] {
             let a_rm = values(m * k, 1);
             let b_rm = values(k * n, 2);
             let a_tr: Vec<f32> = (0..k * m).map(|i| a_rm[(i % m) * k + i / m]).collect(); // [k, m]
@@ -236,7 +276,19 @@ mod tests {
     #[should_panic(expected = "inner dimensions differ")]
     fn mismatched_shapes_are_refused() {
         let a = vec![0.0; 6];
-        matmul(&mut [0.0; 4], MatRef::row_major(&a, 2, 3), MatRef::row_major(&a, 2, 3), false);
+        matmul(
+            &mut [0.0; 4],
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&a, 2, 3),
+            false,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "too large to address")]
+    fn sizes_that_overflow_are_refused() {
+        // (2^63 + 1) x 2 wraps to 2 values in release arithmetic.
+        MatRef::row_major(&[0.0; 2], (1 << 63) + 1, 2);
     }
 
     #[test]

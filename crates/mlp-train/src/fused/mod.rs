@@ -49,11 +49,18 @@ struct FusedLinear {
 impl FusedLinear {
     fn from_burn(linear: &burn::nn::Linear) -> Self {
         let [input, output] = linear.weight.val().dims();
-        let weight = linear.weight.val().into_data().try_to_vec::<f32>().expect("f32 weights");
-        let bias = match &linear.bias {
-            Some(bias) => bias.val().into_data().try_to_vec::<f32>().expect("f32 bias"),
-            None => vec![0.0; output],
-        };
+        let weight = linear
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 weights");
+        // Every `Mlp` layer has a bias (mlp-model sets one at zero).
+        let bias = linear
+            .bias
+            .as_ref()
+            .expect("the fused step trains Linear layers with a bias");
+        let bias = bias.val().into_data().try_to_vec::<f32>().expect("f32 bias");
         FusedLinear {
             input,
             output,
@@ -145,9 +152,17 @@ impl FusedMlp {
         let stats = self.softmax_cross_entropy(labels);
         self.backward(x, batch);
         self.time += 1;
-        let adam = AdamStep { time: self.time, ..adam };
+        let adam = AdamStep {
+            time: self.time,
+            ..adam
+        };
         for layer in &mut self.layers {
-            adam.apply_transposed(&mut layer.weight, &layer.weight_grad_t, layer.input, &mut layer.weight_moments);
+            adam.apply_transposed(
+                &mut layer.weight,
+                &layer.weight_grad_t,
+                layer.input,
+                &mut layer.weight_moments,
+            );
             adam.apply(&mut layer.bias, &layer.bias_grad, &mut layer.bias_moments);
         }
         stats
@@ -172,7 +187,13 @@ impl FusedMlp {
                 true,
             );
             if l < last {
-                out.iter_mut().for_each(|v| *v = v.max(0.0));
+                // ReLU that keeps NaN, as Burn's does, so a diverging run
+                // shows a NaN loss instead of silently zeroed units.
+                out.iter_mut().for_each(|v| {
+                    if *v < 0.0 {
+                        *v = 0.0
+                    }
+                });
             }
         }
     }
@@ -190,12 +211,17 @@ impl FusedMlp {
             loss_sum: 0.0,
             correct: 0,
         };
-        for ((z, d), &label) in logits.chunks_exact(classes).zip(delta.chunks_exact_mut(classes)).zip(labels) {
+        for ((z, d), &label) in logits
+            .chunks_exact(classes)
+            .zip(delta.chunks_exact_mut(classes))
+            .zip(labels)
+        {
             let label = usize::from(label);
-            let (argmax, max) = z
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best });
+            let (argmax, max) =
+                z.iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+                );
             let mut sum = 0.0;
             for (d, &v) in d.iter_mut().zip(z) {
                 *d = (v - max).exp();
@@ -239,10 +265,11 @@ impl FusedMlp {
                     layer.weight_in_out().t(),
                     false,
                 );
-                below
-                    .iter_mut()
-                    .zip(&self.outputs[l - 1])
-                    .for_each(|(d, &a)| if a <= 0.0 { *d = 0.0 });
+                below.iter_mut().zip(&self.outputs[l - 1]).for_each(|(d, &a)| {
+                    if a <= 0.0 {
+                        *d = 0.0
+                    }
+                });
             }
         }
     }
@@ -264,7 +291,6 @@ impl FusedMlp {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use burn::nn::loss::CrossEntropyLossConfig;
@@ -280,9 +306,16 @@ mod tests {
     fn problem(hidden: Vec<usize>, batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
         let device = Device::flex().autodiff();
         device.seed(seed);
-        let config = MlpConfig::new(hidden).with_input(20).with_classes(4).with_init(WeightInit::Kaiming);
+        let config = MlpConfig::new(hidden)
+            .with_input(20)
+            .with_classes(4)
+            .with_init(WeightInit::Kaiming);
         let model = config.init(&device);
-        let x = values(Tensor::<2>::random([batch, 20], burn::tensor::Distribution::Normal(0.0, 1.0), &device));
+        let x = values(Tensor::<2>::random(
+            [batch, 20],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
         let labels = (0..batch).map(|i| ((i * 7 + seed as usize) % 4) as u8).collect();
         (model, x, labels, device)
     }
@@ -291,7 +324,10 @@ mod tests {
         assert_eq!(got.len(), want.len(), "{name}");
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!((g - w).abs() <= 1e-5 * scale.max(1e-3), "{name}[{i}]: fused {g}, autodiff {w}");
+            assert!(
+                (g - w).abs() <= 1e-5 * scale.max(1e-3),
+                "{name}[{i}]: fused {g}, autodiff {w}"
+            );
         }
     }
 
@@ -308,7 +344,13 @@ mod tests {
             let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
             let y = Tensor::<1, Int>::from_data(TensorData::new(y, [batch]), &device);
             let logits = model.forward(x_t);
-            let correct = logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).int().sum();
+            let correct = logits
+                .clone()
+                .argmax(1)
+                .squeeze_dim::<1>(1)
+                .equal(y.clone())
+                .int()
+                .sum();
             let loss = CrossEntropyLossConfig::new().init(&device).forward(logits, y);
             let mean_loss = loss.clone().into_scalar::<f64>();
             assert!(
@@ -327,7 +369,16 @@ mod tests {
                 .collect();
             for (l, (linear, layer)) in linears.iter().zip(&fused.layers).enumerate() {
                 let dw = values(linear.weight.val().grad(&grads).unwrap()); // [in, out]
-                let db: Vec<f32> = linear.bias.as_ref().unwrap().val().grad(&grads).unwrap().into_data().try_to_vec().unwrap();
+                let db: Vec<f32> = linear
+                    .bias
+                    .as_ref()
+                    .unwrap()
+                    .val()
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
                 let fused_dw: Vec<f32> = (0..layer.input * layer.output)
                     .map(|i| layer.weight_grad_t[(i % layer.output) * layer.input + i / layer.output])
                     .collect();
@@ -344,7 +395,10 @@ mod tests {
         let back = FusedMlp::from_model(&model).write_into(plain.clone(), &Device::flex());
         let weights = |m: &Mlp| -> Vec<_> { m.hidden.iter().map(|b| b.linear.weight.val().into_data()).collect() };
         assert_eq!(weights(&plain), weights(&back));
-        assert_eq!(plain.output.bias.unwrap().val().into_data(), back.output.bias.unwrap().val().into_data());
+        assert_eq!(
+            plain.output.bias.unwrap().val().into_data(),
+            back.output.bias.unwrap().val().into_data()
+        );
     }
 
     #[test]
@@ -399,7 +453,9 @@ mod tests {
         use burn::optim::{AdamConfig, GradientsParams};
         let device = Device::flex().autodiff();
         device.seed(3);
-        let mut model = MlpConfig::new(vec![50, 40]).with_init(WeightInit::Kaiming).init(&device);
+        let mut model = MlpConfig::new(vec![50, 40])
+            .with_init(WeightInit::Kaiming)
+            .init(&device);
         let mut fused = FusedMlp::from_model(&model);
         let mut optimizer = AdamConfig::new()
             .with_epsilon(1e-8)
@@ -425,7 +481,10 @@ mod tests {
             let loss = loss_fn.forward(model.forward(x), y);
             let autodiff_loss = loss.clone().into_scalar::<f64>();
             let fused_loss = stats.loss_sum / 200.0;
-            assert!((fused_loss - autodiff_loss).abs() < 1e-6, "step {step}: {fused_loss} vs {autodiff_loss}");
+            assert!(
+                (fused_loss - autodiff_loss).abs() < 1e-6,
+                "step {step}: {fused_loss} vs {autodiff_loss}"
+            );
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-3, model, grads);
         }
@@ -435,5 +494,27 @@ mod tests {
             let max = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
             assert!(max < 1e-5, "weights differ by up to {max}");
         }
+    }
+
+    #[test]
+    fn a_nan_weight_shows_as_a_nan_loss() {
+        // The ReLU keeps NaN (as Burn's does): a diverged hidden layer must
+        // not be zeroed into a finite loss that hides the divergence.
+        let (model, x, labels, _) = problem(vec![6], 4, 6);
+        let mut fused = FusedMlp::from_model(&model);
+        fused.layers[0].weight.fill(f32::NAN);
+        let stats = fused.step(
+            &x,
+            &labels,
+            AdamStep {
+                lr: 1e-3,
+                weight_decay: 0.0,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                time: 0,
+            },
+        );
+        assert!(stats.loss_sum.is_nan(), "{stats:?}");
     }
 }
