@@ -162,4 +162,7 @@ fn main() {
     time("Adam on W1 (153,600 values)", 0.0, || {
         adam.apply(&mut params, &dw, &mut moments)
     });
+    time("Adam on W1, gradient stored transposed", 0.0, || {
+        adam.apply_transposed(&mut params, &dw, d, &mut moments)
+    });
 }

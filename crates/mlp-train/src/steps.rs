@@ -8,9 +8,7 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use mlp_data::IMAGE_BYTES;
 use mlp_model::{Mlp, MlpConfig};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -175,8 +173,7 @@ pub(crate) struct FusedStepper<'a> {
     adam: AdamStep,
     train: BatchSource<'a>,
     device: Device,
-    /// One batch of normalised images, [batch, 3072], and its labels.
-    x: Vec<f32>,
+    /// The labels of the current batch.
     labels: Vec<u8>,
     loss_sum: f64,
     correct: usize,
@@ -199,7 +196,6 @@ impl<'a> FusedStepper<'a> {
             },
             train,
             device: plain,
-            x: Vec::new(),
             labels: Vec::new(),
             loss_sum: 0.0,
             correct: 0,
@@ -207,22 +203,15 @@ impl<'a> FusedStepper<'a> {
     }
 }
 
-/// Rows normalised per parallel task.
-const ROWS_PER_TASK: usize = 25;
-
 impl Stepper for FusedStepper<'_> {
     fn step(&mut self, indices: &[usize], lr: f64) {
         let (images, normalizer) = (self.train.images, self.train.normalizer);
-        self.x.resize(indices.len() * IMAGE_BYTES, 0.0);
-        self.x
-            .par_chunks_mut(ROWS_PER_TASK * IMAGE_BYTES)
-            .zip(indices.par_chunks(ROWS_PER_TASK))
-            .for_each(|(rows, part)| normalizer.write_to(images, part, rows));
         self.labels.clear();
         self.labels.extend(indices.iter().map(|&i| images.label(i)));
-        let stats = self.net.step(
-            &self.x,
+        let fill = |rows: std::ops::Range<usize>, out: &mut [f32]| normalizer.write_to(images, &indices[rows], out);
+        let stats = self.net.step_filled(
             &self.labels,
+            &fill,
             AdamStep {
                 lr: lr as f32,
                 ..self.adam

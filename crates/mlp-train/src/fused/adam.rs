@@ -32,6 +32,9 @@ impl Moments {
 /// Parameters per parallel chunk: big enough that splitting pays.
 const CHUNK: usize = 1 << 14;
 
+/// Gradient values per tile of [`AdamStep::apply_transposed`].
+const TILE: usize = 1 << 12;
+
 impl AdamStep {
     /// Updates `params` in place from `grads`, as Burn's `Adam` with
     /// `WeightDecay` does: `g += wd · p`, `m = β1 m + (1-β1) g`,
@@ -63,8 +66,9 @@ impl AdamStep {
         );
         let cols = params.len() / rows;
         // Row blocks: the block's gradient is gathered into a tile first, so
-        // the update itself runs over contiguous memory.
-        let block_rows = (CHUNK / cols.max(1)).max(1);
+        // the update itself runs over contiguous memory. A tile of 16 KiB
+        // stays in L1 between the gather and the update.
+        let block_rows = (TILE / cols.max(1)).max(1);
         let update_block = |block: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| {
             let first_row = block * block_rows;
             let tile_rows = p.len() / cols;

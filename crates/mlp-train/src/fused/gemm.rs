@@ -117,21 +117,7 @@ const PARALLEL_MIN_WORK: usize = 1 << 20;
 /// the longer side of `dst`.
 pub fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(k, b.rows, "inner dimensions differ: {m}x{k} times {}x{n}", b.rows);
-    assert!(
-        dst.len() >= checked_area(m, n),
-        "the output needs {m}x{n} values, got {}",
-        dst.len()
-    );
-    a.assert_in_bounds();
-    b.assert_in_bounds();
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
+    if !check_product(dst, a, b, accumulate) {
         return;
     }
     let threads = rayon::current_num_threads().max(1);
@@ -139,7 +125,7 @@ pub fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     let long_side = if split_rows { m } else { n };
     // (m·n fits, checked above; saturating keeps the work estimate from wrapping.)
     if threads == 1 || (m * n).saturating_mul(k) < PARALLEL_MIN_WORK || long_side < 2 * 8 {
-        // SAFETY: both views are inside their slices (checked above) and dst holds m x n values.
+        // SAFETY: both views are inside their slices and dst holds m x n values (checked above).
         unsafe { product_window(dst.as_mut_ptr(), n, 0, 0, a, b, accumulate) };
         return;
     }
@@ -164,6 +150,38 @@ pub fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
             }
         }
     });
+}
+
+/// [`matmul`] on the calling thread only: for callers that split the work themselves.
+pub fn matmul_serial(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
+    if check_product(dst, a, b, accumulate) {
+        // SAFETY: both views are inside their slices and dst holds m x n values (checked).
+        unsafe { product_window(dst.as_mut_ptr(), b.cols, 0, 0, a, b, accumulate) };
+    }
+}
+
+/// Checks shapes and bounds of `dst = a · b`; handles the empty cases and
+/// returns whether a product remains to be computed.
+fn check_product(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "inner dimensions differ: {m}x{k} times {}x{n}", b.rows);
+    assert!(
+        dst.len() >= checked_area(m, n),
+        "the output needs {m}x{n} values, got {}",
+        dst.len()
+    );
+    a.assert_in_bounds();
+    b.assert_in_bounds();
+    if m == 0 || n == 0 {
+        return false;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return false;
+    }
+    true
 }
 
 /// One single-threaded product into the window of `dst` (row stride

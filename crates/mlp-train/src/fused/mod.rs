@@ -23,8 +23,11 @@ pub mod gemm;
 use burn::prelude::*;
 use mlp_model::{Mlp, MlpConfig};
 
+use std::ops::Range;
+
 pub use adam::{AdamStep, Moments};
-use gemm::{MatRef, matmul};
+use gemm::{MatRef, matmul, matmul_serial};
+use rayon::prelude::*;
 
 /// One Linear layer. The weight is stored `[in, out]`, as Burn's `Linear`
 /// holds it, and its gradient `[out, in]`: measured on the first layer's
@@ -89,6 +92,33 @@ impl FusedLinear {
     }
 }
 
+/// Writes the batch's images `rows` into a buffer of `rows.len()` images.
+pub type Fill<'a> = dyn Fn(Range<usize>, &mut [f32]) + Sync + 'a;
+
+/// out = input · W + b, then ReLU (keeping NaN, as Burn's does, so a
+/// diverging run shows a NaN loss rather than silently zeroed units) when
+/// `relu`. out: [rows, layer.output].
+fn linear_relu(
+    layer: &FusedLinear,
+    input: MatRef,
+    out: &mut [f32],
+    relu: bool,
+    product: fn(&mut [f32], MatRef, MatRef, bool),
+) {
+    // The bias first, then the product accumulated onto it: no extra pass.
+    for row in out.chunks_exact_mut(layer.output) {
+        row.copy_from_slice(&layer.bias);
+    }
+    product(out, input, layer.weight_in_out(), true);
+    if relu {
+        out.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v = 0.0
+            }
+        });
+    }
+}
+
 /// Loss and correct predictions of one step's minibatch (training mode).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
@@ -100,6 +130,8 @@ pub struct StepStats {
 /// A plain MLP and its Adam state on host buffers, trained one minibatch at a time.
 pub struct FusedMlp {
     layers: Vec<FusedLinear>,
+    /// The current batch's images: [batch, input].
+    x: Vec<f32>,
     /// Per layer, its output for the current batch: [batch, out], after ReLU
     /// for hidden layers, the logits for the last.
     outputs: Vec<Vec<f32>>,
@@ -131,6 +163,7 @@ impl FusedMlp {
             .chain(std::iter::once(FusedLinear::from_burn(&model.output)))
             .collect();
         FusedMlp {
+            x: Vec::new(),
             outputs: vec![Vec::new(); layers.len()],
             deltas: vec![Vec::new(); layers.len()],
             layers,
@@ -146,11 +179,24 @@ impl FusedMlp {
     /// One Adam step on the minibatch x: [batch, input] with `labels`: [batch].
     /// `adam.time` is ignored: the step counter is kept here.
     pub fn step(&mut self, x: &[f32], labels: &[u8], adam: AdamStep) -> StepStats {
+        let input = self.input();
+        assert_eq!(x.len(), labels.len() * input, "x must be [batch, {input}]");
+        self.step_filled(
+            labels,
+            &|rows, out| out.copy_from_slice(&x[rows.start * input..rows.end * input]),
+            adam,
+        )
+    }
+
+    /// [`step`](Self::step) on a batch whose images `fill` writes:
+    /// `fill(rows, out)` writes the batch's images `rows` into out:
+    /// [rows.len(), input]. It runs in parallel parts, each just before the
+    /// first layer's product over the same rows, while they are in cache.
+    pub fn step_filled(&mut self, labels: &[u8], fill: &Fill<'_>, adam: AdamStep) -> StepStats {
         let batch = labels.len();
-        assert_eq!(x.len(), batch * self.input(), "x must be [batch, {}]", self.input());
-        self.forward(x, batch);
+        self.forward(batch, fill);
         let stats = self.softmax_cross_entropy(labels);
-        self.backward(x, batch);
+        self.backward(batch);
         self.time += 1;
         let adam = AdamStep {
             time: self.time,
@@ -168,33 +214,39 @@ impl FusedMlp {
         stats
     }
 
-    /// Fills `outputs`: z = a · W + b per layer, ReLU on the hidden ones.
-    fn forward(&mut self, x: &[f32], batch: usize) {
+    /// Fills `x` and `outputs`: z = a · W + b per layer, ReLU on the hidden ones.
+    fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
         let last = self.layers.len() - 1;
-        for (l, layer) in self.layers.iter().enumerate() {
+        let first = &self.layers[0];
+        self.x.resize(batch * first.input, 0.0);
+        let out = &mut self.outputs[0];
+        out.resize(batch * first.output, 0.0);
+        // The first layer by row parts, one per thread: fill the images, then
+        // their product, while the rows are in cache.
+        let rows_per_part = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        self.x
+            .par_chunks_mut(rows_per_part * first.input)
+            .zip(out.par_chunks_mut(rows_per_part * first.output))
+            .enumerate()
+            .for_each(|(part, (x, out))| {
+                let start = part * rows_per_part;
+                let rows = x.len() / first.input;
+                fill(start..start + rows, x);
+                linear_relu(
+                    first,
+                    MatRef::row_major(x, rows, first.input),
+                    out,
+                    last > 0,
+                    matmul_serial,
+                );
+            });
+        for l in 1..=last {
             let (before, rest) = self.outputs.split_at_mut(l);
-            let input = if l == 0 { x } else { &before[l - 1][..] };
+            let layer = &self.layers[l];
             let out = &mut rest[0];
             out.resize(batch * layer.output, 0.0);
-            // The bias first, then the product accumulated onto it: no extra pass.
-            for row in out.chunks_exact_mut(layer.output) {
-                row.copy_from_slice(&layer.bias);
-            }
-            matmul(
-                out,
-                MatRef::row_major(input, batch, layer.input),
-                layer.weight_in_out(),
-                true,
-            );
-            if l < last {
-                // ReLU that keeps NaN, as Burn's does, so a diverging run
-                // shows a NaN loss instead of silently zeroed units.
-                out.iter_mut().for_each(|v| {
-                    if *v < 0.0 {
-                        *v = 0.0
-                    }
-                });
-            }
+            let input = MatRef::row_major(&before[l - 1], batch, layer.input);
+            linear_relu(layer, input, out, l < last, matmul);
         }
     }
 
@@ -238,9 +290,9 @@ impl FusedMlp {
 
     /// From the last layer's delta: every weight and bias gradient, and the
     /// deltas of the hidden layers (through the ReLU masks).
-    fn backward(&mut self, x: &[f32], batch: usize) {
+    fn backward(&mut self, batch: usize) {
         for l in (0..self.layers.len()).rev() {
-            let input = if l == 0 { x } else { &self.outputs[l - 1][..] };
+            let input = if l == 0 { &self.x[..] } else { &self.outputs[l - 1][..] };
             let (lower, upper) = self.deltas.split_at_mut(l);
             let delta = &upper[0][..batch * self.layers[l].output];
             let layer = &mut self.layers[l];
@@ -336,9 +388,11 @@ mod tests {
         for (hidden, batch, seed) in [(vec![], 5, 1), (vec![9], 12, 2), (vec![9, 7, 5], 31, 3)] {
             let (model, x, labels, device) = problem(hidden.clone(), batch, seed);
             let mut fused = FusedMlp::from_model(&model);
-            fused.forward(&x, batch);
+            fused.forward(batch, &|rows, out| {
+                out.copy_from_slice(&x[rows.start * 20..rows.end * 20])
+            });
             let stats = fused.softmax_cross_entropy(&labels);
-            fused.backward(&x, batch);
+            fused.backward(batch);
 
             let x_t = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, 20]), &device);
             let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
