@@ -7,7 +7,9 @@
 #   scripts/bench.sh gpu        # wgpu against PyTorch CUDA
 #
 # Environment: PYTHON (a python with torch; default python3), EPOCHS (timed
-# epochs, default 3), CARGO_TARGET_DIR (where the build is; default target).
+# epochs, default 3), CARGO_TARGET_DIR (where the build is; default target),
+# MLP_CLI (a built mlp-cli to time instead of building one, e.g. on a machine
+# without Rust).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +27,10 @@ if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
     exit 2
 fi
 
-cargo build --release --workspace -q
-MLP_CLI="${CARGO_TARGET_DIR:-target}/release/mlp-cli"
+if [ -z "${MLP_CLI:-}" ]; then
+    cargo build --release --workspace -q
+    MLP_CLI="${CARGO_TARGET_DIR:-target}/release/mlp-cli"
+fi
 OURS="$(mktemp)"; THEIRS="$(mktemp)"
 trap 'rm -f "$OURS" "$THEIRS"' EXIT
 
