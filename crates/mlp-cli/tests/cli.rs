@@ -364,6 +364,35 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
         assert!((gflop - expected).abs() < 1e-12, "{gflop} vs {expected}");
         assert!((gflops - gflop / median).abs() < 1e-6 * gflops, "{line}");
     }
+    // Burn's autodiff step on request, named in its rows.
+    let out = mlp_cli(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--models",
+        "8",
+        "--num-train",
+        "200",
+        "--num-val",
+        "50",
+        "--epochs",
+        "1",
+        "--warmup",
+        "0",
+        "--peak-size",
+        "64",
+        "--format",
+        "csv",
+        "--engine",
+        "autodiff",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().nth(1).unwrap().split(',').nth(2),
+        Some("autodiff"),
+        "{stdout}"
+    );
     let err = fails(&["bench", "--device", "cpu", "--models", "50-x"]);
     assert!(err.contains("--models") && err.contains("'50-x'"), "{err}");
 }
