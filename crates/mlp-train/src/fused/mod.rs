@@ -356,22 +356,64 @@ mod tests {
         t.into_data().try_to_vec::<f32>().unwrap()
     }
 
+    /// Features per input of the small test networks.
+    const INPUT: usize = 20;
+
     /// A small network with signal in every layer (Kaiming), a batch and labels.
     fn problem(hidden: Vec<usize>, batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
+        problem_with_input(INPUT, hidden, batch, seed)
+    }
+
+    fn problem_with_input(
+        input: usize,
+        hidden: Vec<usize>,
+        batch: usize,
+        seed: u64,
+    ) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
         let device = Device::flex().autodiff();
         device.seed(seed);
         let config = MlpConfig::new(hidden)
-            .with_input(20)
+            .with_input(input)
             .with_classes(4)
             .with_init(WeightInit::Kaiming);
         let model = config.init(&device);
         let x = values(Tensor::<2>::random(
-            [batch, 20],
+            [batch, input],
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         ));
         let labels = (0..batch).map(|i| ((i * 7 + seed as usize) % 4) as u8).collect();
         (model, x, labels, device)
+    }
+
+    /// x: [batch, input] and labels as Burn tensors on `device`.
+    fn tensors(x: &[f32], labels: &[u8], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+        let batch = labels.len();
+        let x = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [batch, x.len() / batch]), device);
+        let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+        (x, Tensor::<1, Int>::from_data(TensorData::new(y, [batch]), device))
+    }
+
+    /// The recipe's Adam at learning rate `lr` (the step counter is the net's).
+    fn adam(lr: f32) -> AdamStep {
+        AdamStep {
+            lr,
+            weight_decay: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            time: 0,
+        }
+    }
+
+    /// Burn's Adam with the same settings as [`adam`].
+    fn burn_adam() -> burn::optim::ModuleOptimizer {
+        use burn::optim::AdamConfig;
+        use burn::optim::decay::WeightDecayConfig;
+        AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
+            .init()
     }
 
     fn assert_close(name: &str, got: &[f32], want: &[f32]) {
@@ -387,18 +429,22 @@ mod tests {
 
     #[test]
     fn loss_and_gradients_match_burn_autodiff() {
-        for (hidden, batch, seed) in [(vec![], 5, 1), (vec![9], 12, 2), (vec![9, 7, 5], 31, 3)] {
-            let (model, x, labels, device) = problem(hidden.clone(), batch, seed);
+        // The last case's products are large enough to be split across cores.
+        for (input, hidden, batch, seed) in [
+            (INPUT, vec![], 5, 1),
+            (INPUT, vec![9], 12, 2),
+            (INPUT, vec![9, 7, 5], 31, 3),
+            (1000, vec![40, 6], 50, 4),
+        ] {
+            let (model, x, labels, device) = problem_with_input(input, hidden.clone(), batch, seed);
             let mut fused = FusedMlp::from_model(&model);
             fused.forward(batch, &|rows, out| {
-                out.copy_from_slice(&x[rows.start * 20..rows.end * 20])
+                out.copy_from_slice(&x[rows.start * input..rows.end * input])
             });
             let stats = fused.softmax_cross_entropy(&labels);
             fused.backward(batch);
 
-            let x_t = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, 20]), &device);
-            let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
-            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [batch]), &device);
+            let (x_t, y) = tensors(&x, &labels, &device);
             let logits = model.forward(x_t);
             let correct = logits
                 .clone()
@@ -459,28 +505,14 @@ mod tests {
 
     #[test]
     fn adam_steps_match_burns_optimizer() {
-        use burn::optim::decay::WeightDecayConfig;
-        use burn::optim::{AdamConfig, GradientsParams};
+        use burn::optim::GradientsParams;
         let (mut model, x, labels, device) = problem(vec![9, 7], 16, 5);
         let mut fused = FusedMlp::from_model(&model);
-        let mut optimizer = AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
-            .init();
-        let adam = AdamStep {
-            lr: 1e-2,
-            weight_decay: 1e-3,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-            time: 0,
-        };
-        let x_t = Tensor::<2>::from_data(TensorData::new(x.clone(), [16, 20]), &device);
-        let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
-        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [16]), &device);
+        let mut optimizer = burn_adam();
+        let (x_t, y) = tensors(&x, &labels, &device);
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         for _ in 0..5 {
-            fused.step(&x, &labels, adam);
+            fused.step(&x, &labels, adam(1e-2));
             let loss = loss_fn.forward(model.forward(x_t.clone()), y.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-2, model, grads);
@@ -505,35 +537,21 @@ mod tests {
     /// integration tests compare where such runs end.)
     #[test]
     fn fifteen_steps_follow_the_autodiff_trajectory() {
-        use burn::optim::decay::WeightDecayConfig;
-        use burn::optim::{AdamConfig, GradientsParams};
+        use burn::optim::GradientsParams;
         let device = Device::flex().autodiff();
         device.seed(3);
         let mut model = MlpConfig::new(vec![50, 40])
             .with_init(WeightInit::Kaiming)
             .init(&device);
         let mut fused = FusedMlp::from_model(&model);
-        let mut optimizer = AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
-            .init();
-        let adam = AdamStep {
-            lr: 1e-3,
-            weight_decay: 1e-3,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-            time: 0,
-        };
+        let mut optimizer = burn_adam();
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
         for step in 0..15 {
             let x = values(Tensor::<2>::random([200, 3072], normal, &device));
             let labels: Vec<u8> = (0..200).map(|i| ((i * 7 + step) % 10) as u8).collect();
-            let y: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
-            let stats = fused.step(&x, &labels, adam);
-            let x = Tensor::<2>::from_data(TensorData::new(x, [200, 3072]), &device);
-            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [200]), &device);
+            let stats = fused.step(&x, &labels, adam(1e-3));
+            let (x, y) = tensors(&x, &labels, &device);
             let loss = loss_fn.forward(model.forward(x), y);
             let autodiff_loss = loss.clone().into_scalar::<f64>();
             let fused_loss = stats.loss_sum / 200.0;
@@ -559,18 +577,7 @@ mod tests {
         let (model, x, labels, _) = problem(vec![6], 4, 6);
         let mut fused = FusedMlp::from_model(&model);
         fused.layers[0].weight.fill(f32::NAN);
-        let stats = fused.step(
-            &x,
-            &labels,
-            AdamStep {
-                lr: 1e-3,
-                weight_decay: 0.0,
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-8,
-                time: 0,
-            },
-        );
+        let stats = fused.step(&x, &labels, adam(1e-3));
         assert!(stats.loss_sum.is_nan(), "{stats:?}");
     }
 }
