@@ -256,9 +256,10 @@ pub fn run_depth_study(
 ) -> Result<StudyResults, TrainError> {
     config.validate()?;
     // An engine that cannot train some run is refused before anything is written.
+    let mut engines = std::collections::BTreeMap::new();
     for key in config.owned_runs() {
         let hidden = hidden_widths(key.layers, &config.widths)?;
-        config.engine.resolve(&key.variant.model_config(hidden), device)?;
+        engines.insert(key, config.engine.resolve(&key.variant.model_config(hidden), device)?);
     }
     let dir = config.output_dir(out);
     prepare_output_dir(&dir)?;
@@ -280,6 +281,26 @@ pub fn run_depth_study(
             owned.len(),
             todo.len()
         ));
+        // Allowed (both engines compute the same networks), but worth knowing.
+        let mut mixed: Vec<(Variant, String, Engine)> = Vec::new();
+        for key in &todo {
+            let now = engines[key];
+            let before = results
+                .runs
+                .iter()
+                .find(|r| r.variant == key.variant && r.engine != now.name());
+            if let Some(row) = before
+                && !mixed.iter().any(|(v, _, _)| *v == key.variant)
+            {
+                mixed.push((key.variant, row.engine.clone(), now));
+            }
+        }
+        for (variant, before, now) in mixed {
+            progress.note(format!(
+                "note: finished {variant} runs were trained by the {before} engine, the rest will be by {now}; \
+                 add --engine {before} to keep one engine per variant"
+            ));
+        }
     }
     for key in todo {
         let interrupted = || TrainError::Interrupted {
