@@ -73,7 +73,6 @@ fn is_flex(device: &Device) -> bool {
 }
 
 fn is_host_cpu(device: &Device) -> bool {
-    #[allow(deprecated)] // the ndarray device is only matched, not used
     let ndarray = matches!(
         device.clone().without_autodiff().as_dispatch(),
         burn::backend::DispatchDevice::NdArray(_)

@@ -52,14 +52,6 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
     /// Rows `start..start + len` as a view.
     fn row_window(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.rows);
