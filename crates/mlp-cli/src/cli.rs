@@ -109,9 +109,8 @@ pub struct DeviceArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// How each step computes gradients: `fused` (a hand-written CPU step for
-    /// networks without BatchNorm or dropout), `autodiff` (Burn's, on any
-    /// device and network) or `auto` (fused where it applies on the CPU,
+    /// How each step computes gradients: `fused` (a hand-written CPU step),
+    /// `autodiff` (Burn's, on any device) or `auto` (fused on `--device cpu`,
     /// else autodiff).
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,

@@ -73,16 +73,27 @@ impl Cifar10 {
 }
 
 /// Where the bundled real subset lives: the environment variable `CIFAR10_SUBSET_DIR` if
-/// set, else `<workspace root>/../shared/data/cifar-10-subset`, the workspace root being
-/// two levels above this crate's manifest.
+/// set; else `shared/data/cifar-10-subset` beside the nearest ancestor of the current
+/// directory that has one (tests run in their crate's directory, the CLI usually in the
+/// workspace root); else the one beside the workspace this crate was compiled in.
+///
+/// (The search at run time matters: clones of the workspace that share a cargo target
+/// directory share this crate's compiled code, and with it the path baked in at
+/// compile time, which may be another clone's.)
 pub fn bundled_subset_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CIFAR10_SUBSET_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
+    let subset = |parent: &Path| parent.join("shared").join("data").join("cifar-10-subset");
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(found) = cwd.ancestors().map(subset).find(|d| d.is_dir())
+    {
+        return found;
+    }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     // crates/mlp-data -> crates -> workspace root -> its parent.
     match manifest.ancestors().nth(3) {
-        Some(parent) => parent.join("shared").join("data").join("cifar-10-subset"),
+        Some(parent) => subset(parent),
         None => manifest.join("../../../shared/data/cifar-10-subset"),
     }
 }

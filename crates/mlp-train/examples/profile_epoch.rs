@@ -72,7 +72,7 @@ fn main() {
     };
     for hidden in [vec![50], vec![50, 40, 30, 25, 20]] {
         let mut model = mlp_model::MlpConfig::new(hidden.clone()).init(&ad);
-        let mut fused = FusedMlp::from_model(&model);
+        let mut fused = FusedMlp::from_model(&model, 0);
         let mut optimizer = AdamConfig::new()
             .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
             .init();

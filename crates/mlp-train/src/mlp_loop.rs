@@ -239,7 +239,7 @@ pub fn train_mlp(
     control: RunControl,
 ) -> Result<RunOutcome, TrainError> {
     recipe.validate()?;
-    let engine = control.engine.resolve(model_config, device)?;
+    let engine = control.engine.resolve(device)?;
     let (progress, label) = (control.progress, control.label);
     // Burn's random generator (weights, dropout) is one per process: two
     // trainings at once would interleave their draws and neither would be

@@ -8,7 +8,7 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use mlp_model::{Mlp, MlpConfig};
+use mlp_model::Mlp;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -20,13 +20,12 @@ use crate::mlp_loop::{SplitData, TrainConfig};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
-    /// `fused` for plain networks on the flex CPU device, else `autodiff`.
+    /// `fused` on the flex CPU device, else `autodiff`.
     #[default]
     Auto,
-    /// Burn's autodiff and Adam, on any device and for every network.
+    /// Burn's autodiff and Adam, on any device.
     Autodiff,
-    /// The hand-written CPU step ([`crate::fused`]): plain Linear + ReLU
-    /// networks (no BatchNorm, no dropout) on a CPU device.
+    /// The hand-written CPU step ([`crate::fused`]), on a CPU device.
     Fused,
 }
 
@@ -39,20 +38,16 @@ impl Engine {
         }
     }
 
-    /// The engine that trains `model` on `device`: `Auto` decided, and a
-    /// `Fused` that cannot run refused, naming `--engine`.
-    pub fn resolve(self, model: &MlpConfig, device: &Device) -> Result<Engine, TrainError> {
+    /// The engine that trains on `device`: `Auto` decided, and a `Fused`
+    /// that cannot run there refused, naming `--engine`.
+    pub fn resolve(self, device: &Device) -> Result<Engine, TrainError> {
         let host_cpu = is_host_cpu(device);
         match self {
-            Engine::Auto if is_flex(device) && FusedMlp::supports(model) => Ok(Engine::Fused),
+            Engine::Auto if is_flex(device) => Ok(Engine::Fused),
             Engine::Auto | Engine::Autodiff => Ok(Engine::Autodiff),
             Engine::Fused if !host_cpu => Err(TrainError::invalid(
                 "--engine",
                 "`fused` computes on the CPU; use --device cpu, or --engine autodiff or auto",
-            )),
-            Engine::Fused if !FusedMlp::supports(model) => Err(TrainError::invalid(
-                "--engine",
-                "`fused` trains plain Linear + ReLU networks; BatchNorm and dropout need --engine autodiff or auto",
             )),
             Engine::Fused => Ok(Engine::Fused),
         }
@@ -183,7 +178,7 @@ impl<'a> FusedStepper<'a> {
     pub fn new(model: &Mlp, recipe: &TrainConfig, train: BatchSource<'a>, device: &Device) -> Self {
         let plain = device.clone().without_autodiff();
         FusedStepper {
-            net: FusedMlp::from_model(model),
+            net: FusedMlp::from_model(model, recipe.seed),
             template: model.valid(),
             adam: AdamStep {
                 lr: recipe.lr as f32,
@@ -237,4 +232,25 @@ impl Stepper for FusedStepper<'_> {
 /// logits: [batch, classes], y: [batch] -> number of correct predictions, [1]
 pub(crate) fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1, Int> {
     logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(deprecated)] // ndarray: still offered, and still a CPU device
+    fn engines_resolve_by_device() {
+        // Lazy: no adapter is opened.
+        let gpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+        let resolve = |engine: Engine, device: &Device| engine.resolve(device).map_err(|e| e.to_string());
+        assert_eq!(resolve(Engine::Auto, &Device::flex()), Ok(Engine::Fused));
+        assert_eq!(resolve(Engine::Auto, &Device::flex().autodiff()), Ok(Engine::Fused));
+        assert_eq!(resolve(Engine::Auto, &Device::ndarray()), Ok(Engine::Autodiff));
+        assert_eq!(resolve(Engine::Auto, &gpu), Ok(Engine::Autodiff));
+        assert_eq!(resolve(Engine::Fused, &Device::ndarray()), Ok(Engine::Fused));
+        assert_eq!(resolve(Engine::Autodiff, &Device::flex()), Ok(Engine::Autodiff));
+        let refused = resolve(Engine::Fused, &gpu).unwrap_err();
+        assert!(refused.contains("--engine") && refused.contains("--device cpu"), "{refused}");
+    }
 }

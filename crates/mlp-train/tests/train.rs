@@ -97,14 +97,9 @@ mod depth_study {
         });
         let rows = &results.runs;
         assert_eq!(rows.len(), 15);
-        // On the CPU, plain networks take the fused step and BatchNorm autodiff.
+        // On the flex CPU device every network takes the fused step.
         for r in rows {
-            let expected = if r.variant == Variant::Batchnorm {
-                "autodiff"
-            } else {
-                "fused"
-            };
-            assert_eq!(r.engine, expected, "{}L {}", r.layers, r.variant);
+            assert_eq!(r.engine, "fused", "{}L {}", r.layers, r.variant);
         }
         let test_acc = |l, v| row(rows, l, v).test_acc.unwrap();
         assert!(
@@ -172,9 +167,15 @@ mod depth_study {
 
     #[test]
     fn the_same_seed_gives_the_same_numbers_on_the_cpu() {
-        // One run through each engine: fused (plain) and autodiff (BatchNorm + dropout).
+        // Both engines, with BatchNorm and dropout (whose masks each draws from the seed).
         let recipe = TrainConfig::new().with_epochs(2).with_seed(7);
-        let config = study("3", vec![Variant::Plain, Variant::BatchnormDropout], recipe);
+        let mut autodiff = study("3", vec![Variant::Plain, Variant::BatchnormDropout], recipe);
+        autodiff.engine = Engine::Autodiff;
+        let fused = StudyConfig {
+            engine: Engine::Fused,
+            ..autodiff.clone()
+        };
+        for config in [fused, autodiff] {
         let run = || {
             let out = tempfile::tempdir().unwrap();
             with_sources(Preprocess::Assignment, |sources, _| {
@@ -190,66 +191,92 @@ mod depth_study {
         assert_eq!(strip(&a.history), strip(&b.history));
         assert_eq!(a.history.len(), 4);
         for (x, y) in a.runs.iter().zip(&b.runs) {
+            assert_eq!(x.engine, config.engine.name());
             assert_eq!(x.test_acc, y.test_acc);
+        }
         }
     }
 
     /// The fused CPU step trains networks as well as Burn's autodiff step:
     /// from the same initial weights, three epochs on real images end at
-    /// about the same losses and accuracies. (Not the same to rounding: two
-    /// float orderings of the same SGD drift apart within an epoch; the
-    /// step-for-step agreement is a unit test of `fused`.)
+    /// about the same losses and accuracies, averaged over three seeds. (Not
+    /// the same to rounding: two float orderings of the same SGD drift apart
+    /// within an epoch, and the engines draw different dropout masks; the
+    /// step-for-step agreement is a unit test of `fused`. Measured over 8
+    /// seeds with BatchNorm + dropout, test accuracy 0.287 ± 0.017 fused vs
+    /// 0.278 ± 0.025 autodiff: one seed's runs differ by a few points.)
     #[test]
     fn fused_and_autodiff_engines_end_at_the_same_accuracy() {
         use mlp_train::mlp_loop::train_mlp;
-        let recipe = TrainConfig::new().with_epochs(3).with_seed(5);
-        let run = |variant: Variant, hidden: Vec<usize>, engine: Engine| {
-            with_sources(Preprocess::Assignment, |sources, _| {
-                let stop = StopSignal::new();
-                let control = RunControl {
-                    progress: Progress::Quiet,
-                    label: "t",
-                    stop: &stop,
-                    engine,
-                };
-                let model = variant.model_config(hidden);
-                train_mlp(&model, &recipe, sources, &Device::flex(), control).unwrap()
-            })
+        const SEEDS: [u64; 3] = [5, 6, 7];
+        // Mean over SEEDS of (final train loss, final val accuracy, test accuracy).
+        let run = |variant: Variant, hidden: &[usize], engine: Engine| {
+            let mut sums = [0.0; 3];
+            for seed in SEEDS {
+                let recipe = TrainConfig::new().with_epochs(3).with_seed(seed);
+                let outcome = with_sources(Preprocess::Assignment, |sources, _| {
+                    let stop = StopSignal::new();
+                    let control = RunControl {
+                        progress: Progress::Quiet,
+                        label: "t",
+                        stop: &stop,
+                        engine,
+                    };
+                    let model = variant.model_config(hidden.to_vec());
+                    train_mlp(&model, &recipe, sources, &Device::flex(), control).unwrap()
+                });
+                assert_eq!(outcome.engine, engine);
+                let last = outcome.history.last().unwrap();
+                sums[0] += last.train_loss;
+                sums[1] += last.val_acc;
+                sums[2] += outcome.test.unwrap().accuracy;
+            }
+            sums.map(|s| s / SEEDS.len() as f64)
         };
-        for (variant, hidden) in [(Variant::Plain, vec![50]), (Variant::Kaiming, vec![50, 40])] {
-            let fused = run(variant, hidden.clone(), Engine::Fused);
-            let autodiff = run(variant, hidden.clone(), Engine::Autodiff);
-            assert_eq!((fused.engine, autodiff.engine), (Engine::Fused, Engine::Autodiff));
-            let (f, a) = (fused.history.last().unwrap(), autodiff.history.last().unwrap());
-            let what = format!("{variant} {hidden:?}: fused {f:?}, autodiff {a:?}");
-            assert!((f.train_loss - a.train_loss).abs() < 0.1, "{what}");
-            assert!((f.val_acc - a.val_acc).abs() < 0.03, "{what}");
-            let (tf, ta) = (fused.test.unwrap().accuracy, autodiff.test.unwrap().accuracy);
-            assert!((tf - ta).abs() < 0.03, "{what}: test {tf} vs {ta}");
+        for (variant, hidden) in [
+            (Variant::Plain, vec![50]),
+            (Variant::Kaiming, vec![50, 40]),
+            (Variant::Batchnorm, vec![50, 40, 30]),
+            (Variant::BatchnormDropout, vec![50, 40]),
+        ] {
+            let [f_loss, f_val, f_test] = run(variant, &hidden, Engine::Fused);
+            let [a_loss, a_val, a_test] = run(variant, &hidden, Engine::Autodiff);
+            let what = format!(
+                "{variant} {hidden:?}, fused vs autodiff: train loss {f_loss:.4} vs {a_loss:.4}, \
+                 val {f_val:.3} vs {a_val:.3}, test {f_test:.3} vs {a_test:.3}"
+            );
+            assert!((f_loss - a_loss).abs() < 0.05, "{what}");
+            assert!((f_val - a_val).abs() < 0.03, "{what}");
+            assert!((f_test - a_test).abs() < 0.03, "{what}");
             assert!(
-                tf > 0.3,
-                "{what}: both learn, so this compares more than two flat lines"
+                f_test > 0.2,
+                "{what}: both learn (chance is 0.1), so this compares more than two flat lines"
             );
         }
     }
 
     #[test]
-    fn an_engine_that_cannot_train_a_run_is_refused_before_anything_is_written() {
+    fn an_engine_that_cannot_train_on_the_device_is_refused_before_anything_is_written() {
         let out = tempfile::tempdir().unwrap();
-        let mut config = study(
-            "2..3",
-            vec![Variant::Plain, Variant::Batchnorm],
-            TrainConfig::new().with_epochs(1),
-        );
+        let mut config = study("2..3", vec![Variant::Plain], TrainConfig::new().with_epochs(1));
         config.engine = Engine::Fused;
+        // A lazy wgpu device: refused before anything opens an adapter.
+        let gpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
         let err = with_sources(Preprocess::Assignment, |sources, _| {
-            run_study(&config, sources, out.path()).unwrap_err()
+            run_depth_study(
+                &config,
+                sources,
+                &gpu,
+                out.path(),
+                "test",
+                Existing::Refuse,
+                Progress::Quiet,
+                &StopSignal::new(),
+            )
+            .unwrap_err()
         });
         let message = err.to_string();
-        assert!(
-            message.contains("--engine") && message.contains("BatchNorm"),
-            "{message}"
-        );
+        assert!(message.contains("--engine") && message.contains("CPU"), "{message}");
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing is written");
     }
 

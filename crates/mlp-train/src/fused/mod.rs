@@ -1,7 +1,7 @@
-//! The fused CPU training step for plain MLPs (Linear + ReLU stacks, no
-//! BatchNorm or dropout): forward, cross-entropy, backward and Adam written
-//! out by hand on host buffers, with the large matrix products split across
-//! the cores.
+//! The fused CPU training step for the MLPs of mlp-model (Linear, optional
+//! BatchNorm, ReLU, optional dropout): forward, cross-entropy, backward and
+//! Adam written out by hand on host buffers, with the large matrix products
+//! split across the cores.
 //!
 //! Why it exists: on a 2-core CPU, Burn's autodiff step for the assignment's
 //! [50] model spends about half its time outside the two large products
@@ -20,15 +20,20 @@
 //! noise (tested on real images).
 
 mod adam;
+mod batch_norm;
+mod dropout;
 pub mod gemm;
 
 use std::ops::Range;
 
 use burn::prelude::*;
-use mlp_model::{Mlp, MlpConfig};
+use mlp_model::Mlp;
 
 pub use adam::{AdamStep, Moments};
+use batch_norm::FusedBatchNorm;
+use dropout::{FusedDropout, dropout_rng};
 use gemm::{MatRef, matmul, matmul_serial};
+use rand::rngs::StdRng;
 use rayon::prelude::*;
 
 /// One Linear layer. The weight is stored `[in, out]`, as Burn's `Linear`
@@ -113,12 +118,23 @@ fn linear_relu(
     }
     product(out, input, layer.weight_in_out(), true);
     if relu {
-        out.iter_mut().for_each(|v| {
-            if *v < 0.0 {
-                *v = 0.0
-            }
-        });
+        relu_in_place(out);
     }
+}
+
+/// ReLU that keeps NaN.
+fn relu_in_place(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| {
+        if *v < 0.0 {
+            *v = 0.0
+        }
+    });
+}
+
+/// What follows a hidden layer's Linear besides the ReLU.
+struct HiddenExtras {
+    norm: Option<FusedBatchNorm>,
+    dropout: Option<FusedDropout>,
 }
 
 /// Loss and correct predictions of one step's minibatch (training mode).
@@ -129,9 +145,13 @@ pub struct StepStats {
     pub correct: usize,
 }
 
-/// A plain MLP and its Adam state on host buffers, trained one minibatch at a time.
+/// An MLP and its Adam state on host buffers, trained one minibatch at a time.
 pub struct FusedMlp {
     layers: Vec<FusedLinear>,
+    /// Per hidden layer, its BatchNorm and dropout, if any.
+    extras: Vec<HiddenExtras>,
+    /// Draws the dropout masks.
+    rng: StdRng,
     /// The current batch's images: [batch, input].
     x: Vec<f32>,
     /// Per layer, its output for the current batch: [batch, out], after ReLU
@@ -144,31 +164,34 @@ pub struct FusedMlp {
 }
 
 impl FusedMlp {
-    /// Whether the fused step computes `config`'s network: Linear and ReLU
-    /// only (BatchNorm and dropout train through autodiff).
-    pub fn supports(config: &MlpConfig) -> bool {
-        !config.batch_norm && config.dropout == 0.0
-    }
-
-    /// Takes the weights of `model` (which `config` built) as the starting point.
-    pub fn from_model(model: &Mlp) -> Self {
+    /// Takes the weights (and BatchNorm state) of `model` as the starting
+    /// point; `seed` seeds the dropout masks.
+    pub fn from_model(model: &Mlp, seed: u64) -> Self {
         let layers: Vec<FusedLinear> = model
             .hidden
             .iter()
-            .map(|block| {
-                assert!(
-                    block.norm.is_none() && block.dropout.is_none(),
-                    "the fused step trains Linear + ReLU stacks only"
-                );
-                FusedLinear::from_burn(&block.linear)
-            })
+            .map(|block| FusedLinear::from_burn(&block.linear))
             .chain(std::iter::once(FusedLinear::from_burn(&model.output)))
+            .collect();
+        let extras = model
+            .hidden
+            .iter()
+            .map(|block| HiddenExtras {
+                norm: block.norm.as_ref().map(FusedBatchNorm::from_burn),
+                dropout: block
+                    .dropout
+                    .as_ref()
+                    .filter(|d| d.prob > 0.0)
+                    .map(|d| FusedDropout::new(d.prob)),
+            })
             .collect();
         FusedMlp {
             x: Vec::new(),
             outputs: vec![Vec::new(); layers.len()],
             deltas: vec![Vec::new(); layers.len()],
             layers,
+            extras,
+            rng: dropout_rng(seed),
             time: 0,
         }
     }
@@ -213,12 +236,21 @@ impl FusedMlp {
             );
             adam.apply(&mut layer.bias, &layer.bias_grad, &mut layer.bias_moments);
         }
+        for norm in self.extras.iter_mut().filter_map(|e| e.norm.as_mut()) {
+            norm.adam(&adam);
+        }
         stats
     }
 
-    /// Fills `x` and `outputs`: z = a · W + b per layer, ReLU on the hidden ones.
+    /// Fills `x` and `outputs`: z = a · W + b per layer; on the hidden ones
+    /// then BatchNorm, ReLU and dropout (those present).
     fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
         let last = self.layers.len() - 1;
+        // The ReLU goes with the product unless a BatchNorm comes between.
+        let relu_with_product: Vec<bool> = (0..=last)
+            .map(|l| l < last && self.extras[l].norm.is_none())
+            .collect();
+        let first_relu = relu_with_product[0];
         let first = &self.layers[0];
         self.x.resize(batch * first.input, 0.0);
         let out = &mut self.outputs[0];
@@ -238,17 +270,37 @@ impl FusedMlp {
                     first,
                     MatRef::row_major(x, rows, first.input),
                     out,
-                    last > 0,
+                    first_relu,
                     matmul_serial,
                 );
             });
+        if last > 0 {
+            self.finish_hidden(0);
+        }
         for l in 1..=last {
             let (before, rest) = self.outputs.split_at_mut(l);
             let layer = &self.layers[l];
             let out = &mut rest[0];
             out.resize(batch * layer.output, 0.0);
             let input = MatRef::row_major(&before[l - 1], batch, layer.input);
-            linear_relu(layer, input, out, l < last, matmul);
+            linear_relu(layer, input, out, relu_with_product[l], matmul);
+            if l < last {
+                self.finish_hidden(l);
+            }
+        }
+    }
+
+    /// After hidden layer `l`'s product: its BatchNorm and ReLU (when the
+    /// product did not take the ReLU), then its dropout.
+    fn finish_hidden(&mut self, l: usize) {
+        let out = &mut self.outputs[l];
+        let extras = &mut self.extras[l];
+        if let Some(norm) = &mut extras.norm {
+            norm.forward_train(out);
+            relu_in_place(out);
+        }
+        if let Some(dropout) = &mut extras.dropout {
+            dropout.forward_train(out, &mut self.rng);
         }
     }
 
@@ -306,11 +358,20 @@ impl FusedMlp {
                 false,
             );
             layer.bias_grad.fill(0.0);
-            for row in delta.chunks_exact(layer.output) {
-                layer.bias_grad.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+            // Before a BatchNorm the bias's gradient is zero (the batch mean
+            // cancels any shift); summed, rounding leaves ~1e-9 of noise that
+            // Adam would scale up into learning-rate-sized random steps. (Burn's
+            // autodiff step takes them, which moves the running mean too.)
+            let before_norm = l < self.extras.len() && self.extras[l].norm.is_some();
+            if !before_norm {
+                for row in delta.chunks_exact(layer.output) {
+                    layer.bias_grad.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+                }
             }
             if l > 0 {
-                // δ of the layer below: (δ · Wᵀ) ⊙ [a > 0], a its ReLU output.
+                // δ of the layer below: back from its output a through its
+                // dropout (the mask), its ReLU (a > 0, also false where
+                // dropped) and its BatchNorm to its product.
                 let below = &mut lower[l - 1];
                 below.resize(batch * layer.input, 0.0);
                 matmul(
@@ -319,11 +380,18 @@ impl FusedMlp {
                     layer.weight_in_out().t(),
                     false,
                 );
+                let extras = &mut self.extras[l - 1];
+                if let Some(dropout) = &extras.dropout {
+                    dropout.backward(below);
+                }
                 below.iter_mut().zip(&self.outputs[l - 1]).for_each(|(d, &a)| {
                     if a <= 0.0 {
                         *d = 0.0
                     }
                 });
+                if let Some(norm) = &mut extras.norm {
+                    norm.backward(below);
+                }
             }
         }
     }
@@ -334,9 +402,10 @@ impl FusedMlp {
         model.hidden = model
             .hidden
             .into_iter()
-            .zip(hidden)
-            .map(|(mut block, layer)| {
+            .zip(hidden.iter().zip(&self.extras))
+            .map(|(mut block, (layer, extras))| {
                 block.linear = layer.write_into(block.linear, device);
+                block.norm = block.norm.zip(extras.norm.as_ref()).map(|(n, f)| f.write_into(n, device));
                 block
             })
             .collect();
@@ -348,7 +417,7 @@ impl FusedMlp {
 #[cfg(test)]
 mod tests {
     use burn::nn::loss::CrossEntropyLossConfig;
-    use mlp_model::WeightInit;
+    use mlp_model::{MlpConfig, WeightInit};
 
     use super::*;
 
@@ -437,7 +506,7 @@ mod tests {
             (1000, vec![40, 6], 50, 4),
         ] {
             let (model, x, labels, device) = problem_with_input(input, hidden.clone(), batch, seed);
-            let mut fused = FusedMlp::from_model(&model);
+            let mut fused = FusedMlp::from_model(&model, 0);
             fused.forward(batch, &|rows, out| {
                 out.copy_from_slice(&x[rows.start * input..rows.end * input])
             });
@@ -494,7 +563,7 @@ mod tests {
     fn weights_go_out_as_they_came_in() {
         let (model, _, _, _) = problem(vec![6, 3], 1, 4);
         let plain = model.valid();
-        let back = FusedMlp::from_model(&model).write_into(plain.clone(), &Device::flex());
+        let back = FusedMlp::from_model(&model, 0).write_into(plain.clone(), &Device::flex());
         let weights = |m: &Mlp| -> Vec<_> { m.hidden.iter().map(|b| b.linear.weight.val().into_data()).collect() };
         assert_eq!(weights(&plain), weights(&back));
         assert_eq!(
@@ -507,7 +576,7 @@ mod tests {
     fn adam_steps_match_burns_optimizer() {
         use burn::optim::GradientsParams;
         let (mut model, x, labels, device) = problem(vec![9, 7], 16, 5);
-        let mut fused = FusedMlp::from_model(&model);
+        let mut fused = FusedMlp::from_model(&model, 0);
         let mut optimizer = burn_adam();
         let (x_t, y) = tensors(&x, &labels, &device);
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -543,7 +612,7 @@ mod tests {
         let mut model = MlpConfig::new(vec![50, 40])
             .with_init(WeightInit::Kaiming)
             .init(&device);
-        let mut fused = FusedMlp::from_model(&model);
+        let mut fused = FusedMlp::from_model(&model, 0);
         let mut optimizer = burn_adam();
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
@@ -570,12 +639,190 @@ mod tests {
         }
     }
 
+    /// A network with BatchNorm and/or dropout after every hidden Linear.
+    fn problem_with_extras(
+        input: usize,
+        hidden: Vec<usize>,
+        batch_norm: bool,
+        dropout: f64,
+        batch: usize,
+        seed: u64,
+    ) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
+        let (_, x, labels, device) = problem_with_input(input, hidden.clone(), batch, seed);
+        device.seed(seed);
+        let model = MlpConfig::new(hidden)
+            .with_input(input)
+            .with_classes(4)
+            .with_init(WeightInit::Kaiming)
+            .with_batch_norm(batch_norm)
+            .with_dropout(dropout)
+            .init(&device);
+        (model, x, labels, device)
+    }
+
+    /// Burn's training-mode forward of `model` with the dropout masks the
+    /// fused net drew (Burn's own `Dropout` would draw others): x: [batch,
+    /// input] -> logits [batch, classes]. Runs the BatchNorm layers in
+    /// training mode, so their running statistics move as in a step.
+    fn burn_forward_with_masks(model: &Mlp, fused: &FusedMlp, x: Tensor<2>) -> Tensor<2> {
+        let device = x.device();
+        let mut x = x;
+        for (block, extras) in model.hidden.iter().zip(&fused.extras) {
+            x = block.linear.forward(x);
+            if let Some(norm) = &block.norm {
+                x = norm.forward(x);
+            }
+            x = burn::tensor::activation::relu(x);
+            if let Some(dropout) = &extras.dropout {
+                let dims = x.dims();
+                let mask = TensorData::new(dropout.mask().to_vec(), dims);
+                x = x * Tensor::<2>::from_data(mask, &device);
+            }
+        }
+        model.output.forward(x)
+    }
+
+    fn vector(t: Tensor<1>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn batch_norm_and_dropout_gradients_match_burn_autodiff() {
+        // (input, hidden, batch_norm, dropout, batch, seed); the last case's
+        // first product is split across cores, with the BatchNorm after it.
+        for (input, hidden, batch_norm, dropout, batch, seed) in [
+            (INPUT, vec![9], true, 0.0, 12, 1),
+            (INPUT, vec![9, 7, 5], true, 0.0, 31, 2),
+            (INPUT, vec![9, 7], false, 0.4, 16, 3),
+            (INPUT, vec![9, 7], true, 0.4, 16, 4),
+            (1000, vec![40, 6], true, 0.4, 50, 5),
+        ] {
+            let case = format!("{hidden:?} bn {batch_norm} dropout {dropout}");
+            let (model, x, labels, device) =
+                problem_with_extras(input, hidden.clone(), batch_norm, dropout, batch, seed);
+            let mut fused = FusedMlp::from_model(&model, seed);
+            fused.forward(batch, &|rows, out| {
+                out.copy_from_slice(&x[rows.start * input..rows.end * input])
+            });
+            let stats = fused.softmax_cross_entropy(&labels);
+            fused.backward(batch);
+
+            let (x_t, y) = tensors(&x, &labels, &device);
+            let logits = burn_forward_with_masks(&model, &fused, x_t);
+            let loss = CrossEntropyLossConfig::new().init(&device).forward(logits, y);
+            let mean_loss = loss.clone().into_scalar::<f64>();
+            assert!(
+                (stats.loss_sum / batch as f64 - mean_loss).abs() < 1e-5,
+                "{case}: loss {} vs {mean_loss}",
+                stats.loss_sum / batch as f64
+            );
+            let grads = loss.backward();
+            for (l, (block, (layer, extras))) in
+                model.hidden.iter().zip(fused.layers.iter().zip(&fused.extras)).enumerate()
+            {
+                let dw = values(block.linear.weight.val().grad(&grads).unwrap()); // [in, out]
+                let fused_dw: Vec<f32> = (0..layer.input * layer.output)
+                    .map(|i| layer.weight_grad_t[(i % layer.output) * layer.input + i / layer.output])
+                    .collect();
+                assert_close(&format!("{case} dW{}", l + 1), &fused_dw, &dw);
+                if let (Some(norm), Some(fused_norm)) = (&block.norm, &extras.norm) {
+                    let (d_gamma, d_beta) = fused_norm.gradients();
+                    let burn_gamma = vector(norm.gamma.val().grad(&grads).unwrap());
+                    let burn_beta = vector(norm.beta.val().grad(&grads).unwrap());
+                    assert_close(&format!("{case} dgamma{}", l + 1), d_gamma, &burn_gamma);
+                    assert_close(&format!("{case} dbeta{}", l + 1), d_beta, &burn_beta);
+                    let (mean, var) = fused_norm.running();
+                    let (burn_mean, burn_var) = (norm.running_mean.value_sync(), norm.running_var.value_sync());
+                    assert_close(&format!("{case} running mean{}", l + 1), mean, &vector(burn_mean));
+                    assert_close(&format!("{case} running var{}", l + 1), var, &vector(burn_var));
+                }
+            }
+            let last = fused.layers.last().unwrap();
+            let dw = values(model.output.weight.val().grad(&grads).unwrap());
+            let fused_dw: Vec<f32> = (0..last.input * last.output)
+                .map(|i| last.weight_grad_t[(i % last.output) * last.input + i / last.output])
+                .collect();
+            assert_close(&format!("{case} dW out"), &fused_dw, &dw);
+        }
+    }
+
+    #[test]
+    fn batch_norm_adam_steps_match_burns_optimizer() {
+        use burn::optim::GradientsParams;
+        let (mut model, x, labels, device) = problem_with_extras(INPUT, vec![9, 7], true, 0.0, 16, 7);
+        let mut fused = FusedMlp::from_model(&model, 0);
+        let mut optimizer = burn_adam();
+        let (x_t, y) = tensors(&x, &labels, &device);
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        for _ in 0..5 {
+            fused.step(&x, &labels, adam(1e-2));
+            let loss = loss_fn.forward(model.forward(x_t.clone()), y.clone());
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            // The fused step holds the biases before a BatchNorm at their
+            // zero gradient; Burn's would follow the rounding noise.
+            for block in &model.hidden {
+                grads.remove::<1>(block.linear.bias.as_ref().unwrap().id);
+            }
+            model = optimizer.step(1e-2, model, grads);
+        }
+        let trained = fused.write_into(model.valid(), &Device::flex());
+        let want = model.valid();
+        assert_close(
+            "W1 after 5 steps",
+            &values(trained.hidden[0].linear.weight.val()),
+            &values(want.hidden[0].linear.weight.val()),
+        );
+        for (l, (got, want)) in trained.hidden.iter().zip(&want.hidden).enumerate() {
+            let (got, want) = (got.norm.as_ref().unwrap(), want.norm.as_ref().unwrap());
+            assert_close(&format!("gamma{l}"), &vector(got.gamma.val()), &vector(want.gamma.val()));
+            assert_close(&format!("beta{l}"), &vector(got.beta.val()), &vector(want.beta.val()));
+            assert_close(
+                &format!("running mean{l}"),
+                &vector(got.running_mean.value()),
+                &vector(want.running_mean.value()),
+            );
+            assert_close(
+                &format!("running var{l}"),
+                &vector(got.running_var.value()),
+                &vector(want.running_var.value()),
+            );
+        }
+        // The written model evaluates with the running statistics, as Burn's does.
+        let x_plain = Tensor::<2>::from_data(TensorData::new(x.clone(), [16, INPUT]), &Device::flex());
+        assert_close(
+            "eval-mode logits",
+            &values(trained.forward(x_plain.clone())),
+            &values(want.forward(x_plain)),
+        );
+    }
+
+    #[test]
+    fn dropout_keeps_units_at_the_rate_and_scale_asked_and_repeats_with_the_seed() {
+        let (model, x, labels, _) = problem_with_extras(INPUT, vec![50], false, 0.4, 200, 8);
+        let masks = |seed: u64| {
+            let mut fused = FusedMlp::from_model(&model, seed);
+            fused.step(&x, &labels, adam(1e-3));
+            let first = fused.extras[0].dropout.as_ref().unwrap().mask().to_vec();
+            fused.step(&x, &labels, adam(1e-3));
+            (first, fused.extras[0].dropout.as_ref().unwrap().mask().to_vec())
+        };
+        let (first, second) = masks(1);
+        assert_eq!(first.len(), 200 * 50);
+        let kept = first.iter().filter(|&&s| s != 0.0).count() as f64 / first.len() as f64;
+        // 10,000 draws at p = 0.6: the standard deviation is 0.005.
+        assert!((kept - 0.6).abs() < 0.02, "kept {kept}");
+        assert!(first.iter().all(|&s| s == 0.0 || (s - 1.0 / 0.6).abs() < 1e-6));
+        assert_ne!(first, second, "every step draws a new mask");
+        assert_eq!(masks(1), (first.clone(), second), "the same seed repeats the masks");
+        assert_ne!(masks(2).0, first, "another seed draws other masks");
+    }
+
     #[test]
     fn a_nan_weight_shows_as_a_nan_loss() {
         // The ReLU keeps NaN (as Burn's does): a diverged hidden layer must
         // not be zeroed into a finite loss that hides the divergence.
         let (model, x, labels, _) = problem(vec![6], 4, 6);
-        let mut fused = FusedMlp::from_model(&model);
+        let mut fused = FusedMlp::from_model(&model, 0);
         fused.layers[0].weight.fill(f32::NAN);
         let stats = fused.step(&x, &labels, adam(1e-3));
         assert!(stats.loss_sum.is_nan(), "{stats:?}");

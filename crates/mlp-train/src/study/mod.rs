@@ -255,12 +255,8 @@ pub fn run_depth_study(
     stop: &StopSignal,
 ) -> Result<StudyResults, TrainError> {
     config.validate()?;
-    // An engine that cannot train some run is refused before anything is written.
-    let mut engines = std::collections::BTreeMap::new();
-    for key in config.owned_runs() {
-        let hidden = hidden_widths(key.layers, &config.widths)?;
-        engines.insert(key, config.engine.resolve(&key.variant.model_config(hidden), device)?);
-    }
+    // An engine that cannot train on `device` is refused before anything is written.
+    let engine = config.engine.resolve(device)?;
     let dir = config.output_dir(out);
     prepare_output_dir(&dir)?;
     let _lock = lock_output_dir(&dir)?;
@@ -284,7 +280,7 @@ pub fn run_depth_study(
         // Allowed (both engines compute the same networks), but worth knowing.
         let mut mixed: Vec<(Variant, String, Engine)> = Vec::new();
         for key in &todo {
-            let now = engines[key];
+            let now = engine;
             let before = results
                 .runs
                 .iter()
