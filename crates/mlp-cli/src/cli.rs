@@ -380,8 +380,21 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct DataInfoArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
+    /// CIFAR-10 directory: the binary layout (data_batch_1.bin …) or the
+    /// Python layout (data_batch_1 …), or a directory holding
+    /// cifar-10-batches-bin / cifar-10-batches-py.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Also count classes per split, the training split being the first N
+    /// training images [default: 49000 when the data holds the full set].
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_train: Option<usize>,
+    /// Validation split: the next N training images [default: 1000].
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_val: Option<usize>,
+    /// Test split: the first N test images [default: 1000].
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_test: Option<usize>,
 }
 
 #[cfg(test)]

@@ -19,6 +19,14 @@ fn main() -> ExitCode {
     }
     match commands::run(cli, &stop) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error)
+            if error
+                .downcast_ref::<commands::StdoutError>()
+                .is_some_and(|e| e.is_broken_pipe()) =>
+        {
+            // Whoever read the output has what they wanted; results on disk are complete.
+            ExitCode::SUCCESS
+        }
         Err(error) if error.is::<commands::Interrupted>() => {
             eprintln!("{error}");
             ExitCode::from(130)

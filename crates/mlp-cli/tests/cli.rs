@@ -138,17 +138,115 @@ fn an_unwritable_output_directory_fails_before_training() {
         &["--layers", "2", "--epochs", "1"],
     ));
     assert!(err.contains("a-file"), "{err}");
+    // The cause once, not repeated by every layer of the chain.
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
 }
 
 #[test]
 fn gpu_without_a_hardware_adapter_is_a_clear_error() {
-    // On a machine with a real GPU this run would get past the device and fail
-    // on the missing data directory instead; both are clean failures.
-    let err = fails(&["depth-study", "--device", "gpu", "--data-dir", "/nonexistent/cifar"]);
-    assert!(
-        err.contains("--device gpu") || err.contains("/nonexistent/cifar"),
-        "{err}"
+    // CI has no GPU; a machine with a real one trains (one tiny run) instead.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let args = [
+        "depth-study",
+        "--quiet",
+        "--device",
+        "gpu",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--num-train",
+        "200",
+        "--num-val",
+        "20",
+        "--num-test",
+        "20",
+        "--layers",
+        "2",
+        "--variants",
+        "plain",
+        "--epochs",
+        "1",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ];
+    let out = mlp_cli(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if !out.status.success() {
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: --device gpu: "), "{stderr}");
+        assert!(!tmp.path().join("depth_study.csv").exists());
+    }
+}
+
+#[test]
+fn device_auto_says_on_stderr_which_device_it_chose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let args = [
+        "depth-study",
+        "--device",
+        "auto",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--num-train",
+        "200",
+        "--num-val",
+        "20",
+        "--num-test",
+        "20",
+        "--layers",
+        "2",
+        "--variants",
+        "plain",
+        "--epochs",
+        "1",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ];
+    let out = mlp_cli(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let chosen = stderr
+        .lines()
+        .find(|l| l.starts_with("device: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    // Without a hardware GPU (CI), the CPU, and why.
+    if chosen == "device: cpu (flex)" {
+        assert!(stderr.contains("--device auto: "), "{stderr}");
+        assert!(stderr.contains("using the CPU"), "{stderr}");
+    } else {
+        assert!(chosen.starts_with("device: wgpu "), "{stderr}");
+    }
+}
+
+#[test]
+fn help_shows_examples_and_every_command() {
+    let help = succeeds(&["--help"]);
+    for command in ["depth-study", "merge", "bench", "two-layer", "download", "data-info"] {
+        assert!(help.contains(command), "{command} missing from --help: {help}");
+    }
+    assert!(help.contains("Examples"), "{help}");
+    assert!(help.contains("mlp-cli depth-study --layers 2..6"), "{help}");
+}
+
+#[test]
+fn ndarray_backend_still_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let out = tmp.path().to_str().unwrap();
+    let mut args = study_args(
+        dir.to_str().unwrap(),
+        out,
+        &["--layers", "2", "--variants", "plain", "--epochs", "1"],
     );
+    let device = args.iter().position(|a| *a == "cpu").unwrap();
+    args[device] = "ndarray";
+    succeeds(&args);
+    let csv = std::fs::read_to_string(tmp.path().join("depth_study.csv")).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    // ndarray keeps Burn's autodiff step under --engine auto.
+    assert!(row.contains(",cpu (ndarray),autodiff,"), "{row}");
 }
 
 #[test]
@@ -173,11 +271,68 @@ fn data_info_describes_the_bundled_subset() {
         stdout.contains("data_batch_1.bin") && stdout.contains("1102 records"),
         "{stdout}"
     );
+    // Per split, counted independently in Python from the subset's files.
+    let row = |name: &str| -> Vec<String> {
+        let line = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(name))
+            .last()
+            .unwrap();
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(row("airplane"), ["airplane", "418", "103", "103"], "{stdout}");
+    assert_eq!(row("truck"), ["truck", "403", "110", "109"], "{stdout}");
+    assert_eq!(row("total"), ["total", "4170", "1000", "1000"], "{stdout}");
+}
+
+#[test]
+fn data_info_without_split_flags_counts_all_images_and_suggests_splits_that_fit() {
+    let dir = subset();
+    let stdout = succeeds(&["data-info", "--data-dir", dir.to_str().unwrap()]);
     let total = stdout.lines().find(|l| l.trim_start().starts_with("total")).unwrap();
+    assert_eq!(total.split_whitespace().collect::<Vec<_>>(), ["total", "5170", "1017"]);
+    let airplane = stdout.lines().find(|l| l.trim_start().starts_with("airplane")).unwrap();
     assert_eq!(
-        total.split_whitespace().collect::<Vec<_>>(),
-        ["total", "4170", "1000", "1000"]
+        airplane.split_whitespace().collect::<Vec<_>>(),
+        ["airplane", "521", "105"]
     );
+    assert!(
+        stdout.contains("--num-train 4170 --num-val 1000 --num-test 1000"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn output_to_a_closed_pipe_or_a_full_disk_is_no_panic() {
+    use std::process::{Command, Stdio};
+    let dir = subset();
+    let args = ["data-info", "--data-dir", dir.to_str().unwrap()];
+    // A reader that goes away at once (`| head -0`): a quiet success.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // A full disk: an error that says so.
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.starts_with("error: cannot write to standard output: No space left on device"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub enum DataError {
     #[error("{layout} CIFAR-10 layout is incomplete: {} is missing", path.display())]
     MissingFile { path: PathBuf, layout: Layout },
 
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -8,9 +8,9 @@ pub enum TrainError {
     Data(#[from] mlp_data::DataError),
     #[error("invalid {flag}: {message}")]
     InvalidArgument { flag: &'static str, message: String },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot write CSV {path}: {source}")]
+    #[error("cannot write CSV {}", path.display())]
     Csv { path: PathBuf, source: csv::Error },
     #[error("cannot draw plot {path}: {message}")]
     Plot { path: PathBuf, message: String },

@@ -251,6 +251,9 @@ mod tests {
         assert_eq!(resolve(Engine::Fused, &Device::ndarray()), Ok(Engine::Fused));
         assert_eq!(resolve(Engine::Autodiff, &Device::flex()), Ok(Engine::Autodiff));
         let refused = resolve(Engine::Fused, &gpu).unwrap_err();
-        assert!(refused.contains("--engine") && refused.contains("--device cpu"), "{refused}");
+        assert!(
+            refused.contains("--engine") && refused.contains("--device cpu"),
+            "{refused}"
+        );
     }
 }

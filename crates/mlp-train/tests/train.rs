@@ -176,24 +176,24 @@ mod depth_study {
             ..autodiff.clone()
         };
         for config in [fused, autodiff] {
-        let run = || {
-            let out = tempfile::tempdir().unwrap();
-            with_sources(Preprocess::Assignment, |sources, _| {
-                run_study(&config, sources, out.path()).unwrap()
-            })
-        };
-        let (a, b) = (run(), run());
-        let strip = |h: &[mlp_train::study::HistoryRow]| {
-            h.iter()
-                .map(|r| (r.train_loss, r.train_acc, r.val_loss, r.val_acc))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(strip(&a.history), strip(&b.history));
-        assert_eq!(a.history.len(), 4);
-        for (x, y) in a.runs.iter().zip(&b.runs) {
-            assert_eq!(x.engine, config.engine.name());
-            assert_eq!(x.test_acc, y.test_acc);
-        }
+            let run = || {
+                let out = tempfile::tempdir().unwrap();
+                with_sources(Preprocess::Assignment, |sources, _| {
+                    run_study(&config, sources, out.path()).unwrap()
+                })
+            };
+            let (a, b) = (run(), run());
+            let strip = |h: &[mlp_train::study::HistoryRow]| {
+                h.iter()
+                    .map(|r| (r.train_loss, r.train_acc, r.val_loss, r.val_acc))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(strip(&a.history), strip(&b.history));
+            assert_eq!(a.history.len(), 4);
+            for (x, y) in a.runs.iter().zip(&b.runs) {
+                assert_eq!(x.engine, config.engine.name());
+                assert_eq!(x.test_acc, y.test_acc);
+            }
         }
     }
 

@@ -74,7 +74,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         }
         other => other.context("depth study failed")?,
     };
-    print_results(&dir, &results);
+    print_results(&dir, &results)?;
     Ok(())
 }
 
@@ -88,7 +88,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     };
     if shards[0].join(SweepFiles::CONFIG_NAME).exists() {
         let (sweep, rows, best) = merge_tuning_sweeps(&shards, &out, &invocation())?;
-        println!(
+        out!(
             "merged {} shards: {} of {} trials",
             shards.len(),
             rows.len(),
@@ -96,29 +96,32 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
         );
         if let Some(trial) = best {
             let config = sweep.trial_config(trial, sweep.seeds.0[0]);
-            println!(
+            out!(
                 "best grid point: trial {trial}: hidden {}, lr {:e}, reg {}, iterations {}",
-                config.hidden, config.lr, config.reg, config.iters
+                config.hidden,
+                config.lr,
+                config.reg,
+                config.iters
             );
         }
-        println!("Results in {}", out.display());
+        out!("Results in {}", out.display());
         return Ok(());
     }
     let (config, results) = merge_depth_studies(&shards, &out, &invocation())?;
-    println!(
+    out!(
         "merged {} shards: {} of {} runs",
         shards.len(),
         results.runs.len(),
         config.plan().len()
     );
-    print_results(&out, &results);
+    print_results(&out, &results)?;
     Ok(())
 }
 
-fn print_results(dir: &Path, results: &StudyResults) {
-    println!("{}", markdown_summary(&results.runs));
+fn print_results(dir: &Path, results: &StudyResults) -> anyhow::Result<()> {
+    out!("{}", markdown_summary(&results.runs));
     let files = StudyFiles::in_dir(dir);
-    println!(
+    out!(
         "Results: {} (runs), {} (mean ± std), {} (per epoch), {} (signal at init); plots {}, {}, {}",
         files.runs.display(),
         files.summary_csv.display(),
@@ -128,6 +131,7 @@ fn print_results(dir: &Path, results: &StudyResults) {
         files.curves_plot.display(),
         files.signal_plot.display()
     );
+    Ok(())
 }
 
 fn common_parent(dirs: &[PathBuf]) -> Option<PathBuf> {

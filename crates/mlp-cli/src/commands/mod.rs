@@ -1,6 +1,15 @@
 //! One module per subcommand; each parses nothing and decides nothing the
 //! libraries could: it loads, calls, prints.
 
+/// `println!` that returns a [`StdoutError`] rather than panicking when
+/// standard output is closed (`| head`) or cannot be written (a full disk).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(crate::commands::StdoutError)?
+    }};
+}
+
 mod bench;
 mod data;
 mod depth_study;
@@ -123,4 +132,27 @@ pub fn invocation() -> String {
         *first = "mlp-cli".to_owned();
     }
     mlp_train::records::command_line(&args)
+}
+
+/// Writing to standard output failed.
+#[derive(Debug)]
+pub struct StdoutError(pub std::io::Error);
+
+impl StdoutError {
+    /// The reader went away (`mlp-cli ... | head`): not worth an error message.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot write to standard output")
+    }
+}
+
+impl std::error::Error for StdoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }

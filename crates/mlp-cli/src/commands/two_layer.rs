@@ -173,7 +173,7 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> 
             &outcome,
             None,
         )?;
-        println!(
+        out!(
             "toy run: {} iterations, final training loss {:.5} (assignment: < 0.02)",
             outcome.history.len(),
             outcome.final_loss().unwrap_or(f64::NAN)
@@ -219,8 +219,8 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> 
         &outcome,
         test_acc,
     )?;
-    print_result(&outcome, test_acc);
-    println!("Results in {}", args.out.display());
+    print_result(&outcome, test_acc)?;
+    out!("Results in {}", args.out.display());
     Ok(())
 }
 
@@ -305,7 +305,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
         test_acc,
     )?;
     let means = trial_means(&outcome.rows);
-    println!(
+    out!(
         "best of {} grid points ({} seed(s) each): hidden {}, lr {:e}, reg {}, iterations {}",
         means.len(),
         sweep.seeds.0.len(),
@@ -314,8 +314,8 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
         best_config.reg,
         best_config.iters
     );
-    print_result(&best, test_acc);
-    println!("Results in {}", out.display());
+    print_result(&best, test_acc)?;
+    out!("Results in {}", out.display());
     Ok(())
 }
 
@@ -373,18 +373,19 @@ fn save_summary(
     Ok(())
 }
 
-fn print_result(outcome: &SgdOutcome, test_acc: Option<f64>) {
+fn print_result(outcome: &SgdOutcome, test_acc: Option<f64>) -> anyhow::Result<()> {
     let pct = |x: f64| format!("{:.1}%", 100.0 * x);
     match outcome.last_accuracies() {
-        Some((train, val)) => println!(
+        Some((train, val)) => out!(
             "final loss {:.4}; train accuracy {} (first 1,000 train images), validation {}{}",
             outcome.final_loss().unwrap_or(f64::NAN),
             pct(train),
             pct(val),
             test_acc.map_or(String::new(), |t| format!(", test {}", pct(t)))
         ),
-        None => println!("no epoch finished (diverged: {})", outcome.diverged),
+        None => out!("no epoch finished (diverged: {})", outcome.diverged),
     }
+    Ok(())
 }
 
 fn data_description(data: &crate::cli::DataArgs, splits: &Splits) -> String {

@@ -15,9 +15,9 @@ const EMBEDDED_TOY: &str = include_str!("../../tests/data/two_layer_toy.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToyError {
-    #[error("cannot read toy fixture {path}: {source}")]
+    #[error("cannot read toy fixture {path}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("toy fixture {path} is not valid: {source}")]
+    #[error("toy fixture {path} is not valid")]
     Parse { path: PathBuf, source: serde_json::Error },
     #[error("toy fixture {path} is inconsistent: {what}")]
     Shape { path: PathBuf, what: String },

@@ -247,9 +247,7 @@ impl FusedMlp {
     fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
         let last = self.layers.len() - 1;
         // The ReLU goes with the product unless a BatchNorm comes between.
-        let relu_with_product: Vec<bool> = (0..=last)
-            .map(|l| l < last && self.extras[l].norm.is_none())
-            .collect();
+        let relu_with_product: Vec<bool> = (0..=last).map(|l| l < last && self.extras[l].norm.is_none()).collect();
         let first_relu = relu_with_product[0];
         let first = &self.layers[0];
         self.x.resize(batch * first.input, 0.0);
@@ -405,7 +403,10 @@ impl FusedMlp {
             .zip(hidden.iter().zip(&self.extras))
             .map(|(mut block, (layer, extras))| {
                 block.linear = layer.write_into(block.linear, device);
-                block.norm = block.norm.zip(extras.norm.as_ref()).map(|(n, f)| f.write_into(n, device));
+                block.norm = block
+                    .norm
+                    .zip(extras.norm.as_ref())
+                    .map(|(n, f)| f.write_into(n, device));
                 block
             })
             .collect();
@@ -717,8 +718,11 @@ mod tests {
                 stats.loss_sum / batch as f64
             );
             let grads = loss.backward();
-            for (l, (block, (layer, extras))) in
-                model.hidden.iter().zip(fused.layers.iter().zip(&fused.extras)).enumerate()
+            for (l, (block, (layer, extras))) in model
+                .hidden
+                .iter()
+                .zip(fused.layers.iter().zip(&fused.extras))
+                .enumerate()
             {
                 let dw = values(block.linear.weight.val().grad(&grads).unwrap()); // [in, out]
                 let fused_dw: Vec<f32> = (0..layer.input * layer.output)
@@ -774,7 +778,11 @@ mod tests {
         );
         for (l, (got, want)) in trained.hidden.iter().zip(&want.hidden).enumerate() {
             let (got, want) = (got.norm.as_ref().unwrap(), want.norm.as_ref().unwrap());
-            assert_close(&format!("gamma{l}"), &vector(got.gamma.val()), &vector(want.gamma.val()));
+            assert_close(
+                &format!("gamma{l}"),
+                &vector(got.gamma.val()),
+                &vector(want.gamma.val()),
+            );
             assert_close(&format!("beta{l}"), &vector(got.beta.val()), &vector(want.beta.val()));
             assert_close(
                 &format!("running mean{l}"),
