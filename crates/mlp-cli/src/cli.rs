@@ -195,13 +195,13 @@ pub struct RecipeArgs {
     #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     pub lr: f64,
     /// Learning-rate factor applied after every epoch.
-    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.95, allow_hyphen_values = true)]
     pub lr_decay: f64,
     /// L2 weight decay added to the gradient (PyTorch Adam's weight_decay).
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     pub weight_decay: f64,
     /// Seeds of the weights, dropout and shuffling: every configuration is
     /// trained once per seed and summarised as mean ± standard deviation.
@@ -237,30 +237,35 @@ pub struct CheckArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SgdArgs {
     /// Learning-rate factor applied after every epoch.
-    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.95, allow_hyphen_values = true)]
     pub lr_decay: f64,
     /// Minibatch size (drawn with replacement).
     #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Initial weights are std * N(0, 1).
-    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-4, allow_hyphen_values = true)]
     pub std: f64,
 }
 
 #[derive(Debug, Args)]
 pub struct TwoLayerTrainArgs {
     /// Train on the assignment's toy problem instead of CIFAR-10 (lr 0.1,
-    /// reg 5e-6, 100 iterations unless given).
-    #[arg(long)]
+    /// reg 5e-6, 100 iterations unless given). Its network (4-10-3) and
+    /// weights are the fixture's, so the network, data and device flags do
+    /// not apply.
+    #[arg(
+        long,
+        conflicts_with_all = ["hidden", "std", "test", "data_dir", "num_train", "num_val", "num_test", "device"]
+    )]
     pub toy: bool,
     /// Hidden units.
     #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
     pub hidden: usize,
     /// SGD learning rate [default: 1e-4; 0.1 with --toy].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// L2 regularisation strength [default: 0.25; 5e-6 with --toy].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub reg: Option<f64>,
     /// Iterations [default: 1000; 100 with --toy].
     #[arg(long, allow_negative_numbers = true)]
@@ -268,7 +273,7 @@ pub struct TwoLayerTrainArgs {
     #[command(flatten)]
     pub sgd: SgdArgs,
     /// Seed of the weights and minibatch draws.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub seed: u64,
     /// Evaluate the test split once at the end.
     #[arg(long)]
@@ -285,16 +290,34 @@ pub struct TwoLayerTrainArgs {
 #[derive(Debug, Args)]
 pub struct TuneArgs {
     /// Hidden sizes to try: a list (50,100,200) or a range with step (50..300:50).
-    #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "50,100,200",
+        allow_hyphen_values = true
+    )]
     pub hidden: Vec<String>,
-    /// Learning rates to try.
-    #[arg(long, value_delimiter = ',', default_value = "5e-4,1e-3,2e-3")]
-    pub lr: Vec<f64>,
-    /// Regularisation strengths to try.
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.25,0.5")]
-    pub reg: Vec<f64>,
+    /// Learning rates to try: a list (5e-4,1e-3), a range multiplied at each
+    /// step (1e-4..1e-2:x10 gives 1e-4,1e-3,1e-2) or a range with an added
+    /// step (1e-3..3e-3:1e-3); ranges include both ends.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5e-4,1e-3,2e-3",
+        allow_hyphen_values = true
+    )]
+    pub lr: Vec<String>,
+    /// Regularisation strengths to try: a list or a range, as for --lr
+    /// (0.1..0.5:0.2 gives 0.1,0.3,0.5).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.1,0.25,0.5",
+        allow_hyphen_values = true
+    )]
+    pub reg: Vec<String>,
     /// Iteration counts to try: a list or a range with step.
-    #[arg(long, value_delimiter = ',', default_value = "2000")]
+    #[arg(long, value_delimiter = ',', default_value = "2000", allow_hyphen_values = true)]
     pub iters: Vec<String>,
     #[command(flatten)]
     pub sgd: SgdArgs,

@@ -40,6 +40,70 @@ fn bad_numbers_are_clear_errors() {
 }
 
 #[test]
+fn bad_two_layer_flags_are_clear_errors_that_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    let dir = subset();
+    let data = [
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--num-train",
+        "4170",
+        "--num-val",
+        "1000",
+        "--num-test",
+        "1000",
+    ];
+    for (args, flag, expected) in [
+        (&["tune", "--hidden", "-5"][..], "--hidden", "'-5'"),
+        (&["tune", "--lr", "-1e-3"], "--lr", "-0.001"),
+        (&["tune", "--lr", "1e-2..1e-4:x10"], "--lr", "backwards"),
+        (&["tune", "--reg", "-0.1"], "--reg", "-0.1"),
+        (&["tune", "--reg", "0.1..0.5"], "--reg", "no step"),
+        (&["tune", "--iters", "-5"], "--iters", "'-5'"),
+        (&["tune", "--jobs", "0"], "--jobs", "at least 1"),
+        (&["train", "--seed", "-1"], "--seed", "'-1'"),
+        (
+            &["train", "--hidden", "100000000000"],
+            "--hidden",
+            "more than this tool trains",
+        ),
+        (&["train", "--lr-decay", "1.5"], "--lr-decay", "(0, 1]"),
+        (&["train", "--std", "-1e-4"], "--std", "-0.0001"),
+    ] {
+        let mut full = vec!["two-layer"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["--device", "cpu", "--out", out]);
+        full.extend_from_slice(&data);
+        let err = fails(&full);
+        assert!(err.contains(flag) && err.contains(expected), "{args:?}: {err}");
+        assert!(!std::path::Path::new(out).exists(), "{args:?} wrote {out}");
+    }
+}
+
+#[test]
+fn the_toy_run_refuses_flags_that_do_not_apply_to_it() {
+    let dir = subset();
+    for extra in [
+        &["--hidden", "7"][..],
+        &["--std", "0.5"],
+        &["--test"],
+        &["--data-dir", dir.to_str().unwrap()],
+        &["--num-train", "100"],
+        &["--device", "gpu"],
+    ] {
+        let mut args = vec!["two-layer", "train", "--toy", "--out", "unused"];
+        args.extend_from_slice(extra);
+        let err = fails(&args);
+        assert!(
+            err.contains("'--toy' cannot be used with") && err.contains(extra[0]),
+            "{extra:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn data_problems_name_the_directory_and_the_counts() {
     let err = fails(&["data-info", "--data-dir", "/nonexistent/cifar"]);
     assert!(err.contains("/nonexistent/cifar"), "{err}");

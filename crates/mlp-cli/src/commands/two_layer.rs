@@ -131,7 +131,12 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> 
         SgdConfig::default()
     };
     let config = SgdConfig {
-        hidden: args.hidden,
+        // The toy's network is the fixture's.
+        hidden: if args.toy {
+            ToyProblem::embedded().hidden_size
+        } else {
+            args.hidden
+        },
         lr: args.lr.unwrap_or(base.lr),
         reg: args.reg.unwrap_or(base.reg),
         iters: args.iters.unwrap_or(base.iters),
@@ -231,8 +236,8 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
     let mut sweep = SweepConfig {
         grid: TuneGrid {
             hidden: parse_int_list("--hidden", &args.hidden)?,
-            lr: args.lr.clone(),
-            reg: args.reg.clone(),
+            lr: parse_float_list("--lr", &args.lr)?,
+            reg: parse_float_list("--reg", &args.reg)?,
             iters: parse_int_list("--iters", &args.iters)?,
         },
         seeds: args.seeds.clone(),
@@ -249,6 +254,9 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
     };
     // Arguments and the output directory are checked before data or device.
     sweep.validate()?;
+    if args.jobs == Some(0) {
+        bail!("invalid --jobs: must be at least 1");
+    }
     prepare_output_dir(&sweep.output_dir(&args.out))?;
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
     sweep.device = chosen.description.clone();
@@ -420,4 +428,132 @@ fn parse_int_list(flag: &str, items: &[String]) -> anyhow::Result<Vec<usize>> {
         }
     }
     Ok(out)
+}
+
+/// Most values one range may give: a grid is a product of such lists.
+const MAX_RANGE_VALUES: usize = 1000;
+
+/// `5e-4,1e-3` or `1e-4..1e-2:x10` (inclusive, times 10 per step) or
+/// `0.1..0.5:0.2` (inclusive, plus 0.2 per step) or a mix. Range values are
+/// rounded to 10 significant digits, so 0.1 + 0.2 reads 0.3 in the tables.
+fn parse_float_list(flag: &str, items: &[String]) -> anyhow::Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for item in items {
+        let item = item.trim();
+        let bad = |why: &str| {
+            anyhow::anyhow!("{flag}: '{item}' {why} (a number, A..B:xF multiplying by F, or A..B:S adding S)")
+        };
+        let number = |text: &str| -> anyhow::Result<f64> {
+            match text.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(bad("is not a number or a range")),
+            }
+        };
+        let Some((a, rest)) = item.split_once("..") else {
+            out.push(number(item)?);
+            continue;
+        };
+        let Some((b, step)) = rest.split_once(':') else {
+            return Err(bad("has no step"));
+        };
+        let (a, b) = (number(a)?, number(b)?);
+        if a > b {
+            return Err(bad("runs backwards"));
+        }
+        let round = |v: f64| format!("{v:.9e}").parse::<f64>().expect("a formatted float parses");
+        let end = b + 1e-9 * b.abs().max(f64::MIN_POSITIVE);
+        let values: Vec<f64> = match step.trim().strip_prefix('x') {
+            Some(factor) => {
+                let factor = number(factor)?;
+                if !(factor > 1.0) || !(a > 0.0) {
+                    return Err(bad("needs a factor above 1 and a start above 0"));
+                }
+                std::iter::successors(Some(a), |v| Some(v * factor))
+                    .take_while(|&v| v <= end)
+                    .take(MAX_RANGE_VALUES + 1)
+                    .map(round)
+                    .collect()
+            }
+            None => {
+                let step = number(step)?;
+                if !(step > 0.0) {
+                    return Err(bad("needs a step above 0"));
+                }
+                (0..)
+                    .map(|k| a + k as f64 * step)
+                    .take_while(|&v| v <= end)
+                    .take(MAX_RANGE_VALUES + 1)
+                    .map(round)
+                    .collect()
+            }
+        };
+        if values.len() > MAX_RANGE_VALUES {
+            return Err(bad(&format!("gives more than {MAX_RANGE_VALUES} values")));
+        }
+        out.extend(values);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn integer_lists_and_ranges() {
+        assert_eq!(
+            parse_int_list("--hidden", &list(&["50..300:50"])).unwrap(),
+            [50, 100, 150, 200, 250, 300]
+        );
+        assert_eq!(
+            parse_int_list("--hidden", &list(&["7", "10..12", "40..45:10"])).unwrap(),
+            [7, 10, 11, 12, 40]
+        );
+        for bad in ["300..50:50", "50..300:0", "-5", "abc", "1..x"] {
+            let err = parse_int_list("--hidden", &list(&[bad])).unwrap_err().to_string();
+            assert!(err.starts_with("--hidden: ") && err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn float_lists_and_ranges() {
+        assert_eq!(
+            parse_float_list("--lr", &list(&["5e-4", "1e-3"])).unwrap(),
+            [5e-4, 1e-3]
+        );
+        assert_eq!(
+            parse_float_list("--lr", &list(&["1e-4..1e-2:x10"])).unwrap(),
+            [1e-4, 1e-3, 1e-2]
+        );
+        assert_eq!(
+            parse_float_list("--lr", &list(&["1e-4..5e-4:x2"])).unwrap(),
+            [1e-4, 2e-4, 4e-4]
+        );
+        // Rounded: 0.1 + 2 × 0.1 is 0.30000000000000004 in floats.
+        assert_eq!(
+            parse_float_list("--reg", &list(&["0.1..0.5:0.1"])).unwrap(),
+            [0.1, 0.2, 0.3, 0.4, 0.5]
+        );
+        assert_eq!(
+            parse_float_list("--reg", &list(&["0..0.5:0.25", "1"])).unwrap(),
+            [0.0, 0.25, 0.5, 1.0]
+        );
+        for bad in [
+            "1e-2..1e-4:x10",
+            "0..1:x10",
+            "1e-4..1e-2:x1",
+            "0.1..0.5:0",
+            "0.1..0.5",
+            "abc",
+            "nan",
+            "1e-9..1:1e-9",
+        ] {
+            let err = parse_float_list("--lr", &list(&[bad])).unwrap_err().to_string();
+            assert!(err.starts_with("--lr: ") && err.contains(bad), "{err}");
+        }
+    }
 }
