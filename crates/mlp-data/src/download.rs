@@ -46,9 +46,34 @@ pub fn download_from(
     fs::create_dir_all(dir).map_err(DataError::io("create the directory", dir))?;
     let archive = dir.join(ARCHIVE_NAME);
     let expected = expected_md5.to_ascii_lowercase();
-    let already_there = archive.is_file() && md5_hex(&archive)? == expected;
-    if !already_there {
-        fetch(url, &expected, &archive, progress)?;
+    let existing_md5 = if archive.is_file() {
+        Some(md5_hex(&archive)?)
+    } else {
+        None
+    };
+    if existing_md5.as_deref() != Some(expected.as_str()) {
+        fetch(url, &expected, &archive, progress).map_err(|error| match (error, &existing_md5) {
+            // The manual route ends with "put it at <archive>": say that the
+            // file already there is not it.
+            (
+                DataError::Download {
+                    url,
+                    reason,
+                    md5,
+                    archive,
+                },
+                Some(actual),
+            ) => DataError::Download {
+                reason: format!(
+                    "{reason} (the {} already there has MD5 {actual}, not the archive's: replace it)",
+                    archive.display()
+                ),
+                url,
+                md5,
+                archive,
+            },
+            (error, _) => error,
+        })?;
     }
     extract_tar_gz(&archive, dir)?;
     let extracted = dir.join(Layout::Binary.archive_dir());

@@ -785,6 +785,24 @@ mod download {
     }
 
     #[test]
+    fn a_wrong_archive_already_there_is_named_when_the_fetch_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("cifar-10-binary.tar.gz");
+        fs::write(&archive, b"not the archive").unwrap();
+        let junk_md5 = md5_hex(&archive).unwrap();
+        let expected = "c32a1d4ab5d03f1284b67883e8d87530";
+        // Port 9 is closed: the fetch fails at once.
+        let result = download_from("http://127.0.0.1:9/", expected, tmp.path(), &mut |_, _| {});
+        let err = assert_error(result, &["already there", &junk_md5, "replace it", expected]);
+        assert!(matches!(err, DataError::Download { .. }));
+        assert_eq!(
+            fs::read(&archive).unwrap(),
+            b"not the archive",
+            "left for the user to inspect"
+        );
+    }
+
+    #[test]
     fn archive_without_the_batches_directory() {
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
             Vec::new(),
