@@ -294,6 +294,46 @@ mod normalisation {
         subset().clone().into_splits(SUBSET_SIZES).unwrap().train
     }
 
+    /// The statistics themselves, on the subset's 4,170 training images,
+    /// against values computed independently in Python from the raw files.
+    #[test]
+    fn fitted_statistics_match_an_independent_computation() {
+        let train = train_split();
+        let standardize = Normalizer::fit(Preprocess::Standardize, &train);
+        let (offset, scale) = standardize.affine();
+        let means = [125.94158727705336, 123.66353253334832, 114.36339951476319];
+        let stds = [63.19665268819418, 62.33694399729335, 66.76723674949713];
+        for channel in 0..3 {
+            for j in [channel * 1024, channel * 1024 + 1023] {
+                assert!(
+                    (f64::from(offset[j]) - means[channel]).abs() < 1e-4,
+                    "mean {channel}: {}",
+                    offset[j]
+                );
+                assert!(
+                    (1.0 / f64::from(scale[j]) - stds[channel]).abs() < 1e-4,
+                    "std {channel}: {}",
+                    1.0 / scale[j]
+                );
+            }
+        }
+        // Mean image, HWC: feature 0 is the red byte of pixel 0, feature 1 its green.
+        let mean_image = Normalizer::fit(Preprocess::MeanImage, &train);
+        let (offset, scale) = mean_image.affine();
+        assert_eq!((mean_image.source_byte(0), mean_image.source_byte(1)), (0, 1024));
+        assert!(
+            (f64::from(offset[0]) - 132.59952038369303).abs() < 1e-4,
+            "{}",
+            offset[0]
+        );
+        assert!(
+            (f64::from(offset[1]) - 137.75179856115108).abs() < 1e-4,
+            "{}",
+            offset[1]
+        );
+        assert!(scale.iter().all(|&s| s == 1.0));
+    }
+
     #[test]
     fn assignment_maps_0_255_to_minus_one_one() {
         let mut pixels = vec![0u8; 3 * IMAGE_BYTES];
