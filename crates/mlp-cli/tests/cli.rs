@@ -206,33 +206,21 @@ fn an_unwritable_output_directory_fails_before_training() {
     assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
 }
 
+/// One 2-layer network, one epoch on 200 images, on `device`.
+fn tiny_study_args<'a>(device: &'a str, subset: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["depth-study", "--device", device, "--data-dir", subset, "--out", out];
+    args.extend_from_slice(&["--num-train", "200", "--num-val", "20", "--num-test", "20"]);
+    args.extend_from_slice(&["--layers", "2", "--variants", "plain", "--epochs", "1"]);
+    args
+}
+
 #[test]
 fn gpu_without_a_hardware_adapter_is_a_clear_error() {
     // CI has no GPU; a machine with a real one trains (one tiny run) instead.
     let tmp = tempfile::tempdir().unwrap();
     let dir = subset();
-    let args = [
-        "depth-study",
-        "--quiet",
-        "--device",
-        "gpu",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--num-train",
-        "200",
-        "--num-val",
-        "20",
-        "--num-test",
-        "20",
-        "--layers",
-        "2",
-        "--variants",
-        "plain",
-        "--epochs",
-        "1",
-        "--out",
-        tmp.path().to_str().unwrap(),
-    ];
+    let mut args = tiny_study_args("gpu", dir.to_str().unwrap(), tmp.path().to_str().unwrap());
+    args.insert(1, "--quiet");
     let out = mlp_cli(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -247,27 +235,7 @@ fn gpu_without_a_hardware_adapter_is_a_clear_error() {
 fn device_auto_says_on_stderr_which_device_it_chose() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = subset();
-    let args = [
-        "depth-study",
-        "--device",
-        "auto",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--num-train",
-        "200",
-        "--num-val",
-        "20",
-        "--num-test",
-        "20",
-        "--layers",
-        "2",
-        "--variants",
-        "plain",
-        "--epochs",
-        "1",
-        "--out",
-        tmp.path().to_str().unwrap(),
-    ];
+    let args = tiny_study_args("auto", dir.to_str().unwrap(), tmp.path().to_str().unwrap());
     let out = mlp_cli(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
