@@ -45,16 +45,8 @@ fn bad_two_layer_flags_are_clear_errors_that_write_nothing() {
     let out = tmp.path().join("out");
     let out = out.to_str().unwrap();
     let dir = subset();
-    let data = [
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--num-train",
-        "4170",
-        "--num-val",
-        "1000",
-        "--num-test",
-        "1000",
-    ];
+    let mut data = vec!["--data-dir", dir.to_str().unwrap()];
+    data.extend_from_slice(&SUBSET_SPLITS);
     for (args, flag, expected) in [
         (&["tune", "--hidden", "-5"][..], "--hidden", "'-5'"),
         (&["tune", "--lr", "-1e-3"], "--lr", "-0.001"),
@@ -284,17 +276,9 @@ fn ndarray_backend_still_trains() {
 #[test]
 fn data_info_describes_the_bundled_subset() {
     let dir = subset();
-    let out = mlp_cli(&[
-        "data-info",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--num-train",
-        "4170",
-        "--num-val",
-        "1000",
-        "--num-test",
-        "1000",
-    ]);
+    let mut args = vec!["data-info", "--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(&SUBSET_SPLITS);
+    let out = mlp_cli(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("layout: binary"), "{stdout}");
@@ -305,11 +289,7 @@ fn data_info_describes_the_bundled_subset() {
     );
     // Per split, counted independently in Python from the subset's files.
     let row = |name: &str| -> Vec<String> {
-        let line = stdout
-            .lines()
-            .filter(|l| l.trim_start().starts_with(name))
-            .last()
-            .unwrap();
+        let line = stdout.lines().rfind(|l| l.trim_start().starts_with(name)).unwrap();
         line.split_whitespace().map(str::to_owned).collect()
     };
     assert_eq!(row("airplane"), ["airplane", "418", "103", "103"], "{stdout}");
@@ -523,7 +503,7 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     ] {
         let cells: Vec<&str> = line.split(',').collect();
         assert_eq!(cells[0], model);
-        // Plain networks on the CPU take the fused step unless told otherwise.
+        // Networks on the flex CPU device take the fused step unless told otherwise.
         assert_eq!(cells[2], "fused", "{line}");
         let number = |i: usize| cells[i].parse::<f64>().unwrap();
         let (median, min, rate, gflop, gflops) = (number(4), number(5), number(6), number(8), number(9));

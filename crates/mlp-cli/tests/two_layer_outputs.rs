@@ -34,25 +34,7 @@ const TUNING_HEADER: [&str; 11] = [
 /// `two-layer <command> --quiet --device cpu` on the bundled subset, 4,170 /
 /// 1,000 / 1,000, into `out`, plus `extra`.
 fn two_layer_args<'a>(command: &'a str, subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "two-layer",
-        command,
-        "--quiet",
-        "--device",
-        "cpu",
-        "--data-dir",
-        subset,
-        "--num-train",
-        "4170",
-        "--num-val",
-        "1000",
-        "--num-test",
-        "1000",
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    args
+    subset_args(&["two-layer", command], subset, out, extra)
 }
 
 /// The header and the rows of a CSV file, as text.
@@ -222,7 +204,7 @@ fn train_writes_one_history_row_per_iteration_and_the_curves() {
         let loss = num(&row[1]);
         assert!(loss.is_finite() && loss > 0.0, "iteration {it}: loss {loss}");
         let epoch_end = it % 20 == 0;
-        assert_eq!(opt(&row[2]), epoch_end.then(|| (it / 20) as f64), "epoch at {it}");
+        assert_eq!(opt(&row[2]), epoch_end.then_some((it / 20) as f64), "epoch at {it}");
         let expected_lr = match (epoch_end, it) {
             (true, _) => Some(lr0 * 0.9f64.powi(it as i32 / 20 - 1)),
             (false, 70) => Some(lr0 * 0.9f64.powi(3)),

@@ -4,7 +4,7 @@
 //!   (the assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
 //!   validation model, test evaluated once).
 //!   Its steps run on Burn's autodiff, or on [`fused`], a hand-written CPU
-//!   step for plain networks.
+//!   step.
 //! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
 //! - [`two_layer`]: SGD training of the scratch network (Q3).
 //! - [`sweep`]: tuning sweeps over its hyper-parameters, resumable and shardable.

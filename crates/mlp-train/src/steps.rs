@@ -1,5 +1,5 @@
 //! The two ways [`train_mlp`](crate::mlp_loop::train_mlp) takes an optimiser
-//! step: Burn's autodiff on any device, or the fused CPU step for plain MLPs
+//! step: Burn's autodiff on any device, or the fused CPU step
 //! ([`crate::fused`]). The loop around them (shuffles, epochs, validation,
 //! best weights, test) is one and the same.
 

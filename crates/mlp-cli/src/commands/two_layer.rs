@@ -465,7 +465,7 @@ fn parse_float_list(flag: &str, items: &[String]) -> anyhow::Result<Vec<f64>> {
         let values: Vec<f64> = match step.trim().strip_prefix('x') {
             Some(factor) => {
                 let factor = number(factor)?;
-                if !(factor > 1.0) || !(a > 0.0) {
+                if factor <= 1.0 || a <= 0.0 {
                     return Err(bad("needs a factor above 1 and a start above 0"));
                 }
                 std::iter::successors(Some(a), |v| Some(v * factor))
@@ -476,7 +476,7 @@ fn parse_float_list(flag: &str, items: &[String]) -> anyhow::Result<Vec<f64>> {
             }
             None => {
                 let step = number(step)?;
-                if !(step > 0.0) {
+                if step <= 0.0 {
                     return Err(bad("needs a step above 0"));
                 }
                 (0..)

@@ -39,25 +39,22 @@ pub fn succeeds(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn study_args<'a>(subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "depth-study",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--data-dir",
-        subset,
-        "--num-train",
-        "4170",
-        "--num-val",
-        "1000",
-        "--num-test",
-        "1000",
-        "--out",
-        out,
-    ];
+/// The split flags that fit the bundled subset (5,170 training, 1,017 test images).
+pub const SUBSET_SPLITS: [&str; 6] = ["--num-train", "4170", "--num-val", "1000", "--num-test", "1000"];
+
+/// `command` (one or more words) on the CPU, quiet, on the bundled subset's
+/// splits, writing into `out`, then `extra`.
+pub fn subset_args<'a>(command: &[&'a str], subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = command.to_vec();
+    args.extend_from_slice(&["--quiet", "--device", "cpu", "--data-dir", subset]);
+    args.extend_from_slice(&SUBSET_SPLITS);
+    args.extend_from_slice(&["--out", out]);
     args.extend_from_slice(extra);
     args
+}
+
+pub fn study_args<'a>(subset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    subset_args(&["depth-study"], subset, out, extra)
 }
 
 /// Copies the bundled subset's files into `dir` (which must exist), to be altered.

@@ -246,9 +246,7 @@ impl FusedMlp {
     /// then BatchNorm, ReLU and dropout (those present).
     fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
         let last = self.layers.len() - 1;
-        // The ReLU goes with the product unless a BatchNorm comes between.
-        let relu_with_product: Vec<bool> = (0..=last).map(|l| l < last && self.extras[l].norm.is_none()).collect();
-        let first_relu = relu_with_product[0];
+        let first_relu = self.relu_with_product(0);
         let first = &self.layers[0];
         self.x.resize(batch * first.input, 0.0);
         let out = &mut self.outputs[0];
@@ -276,16 +274,23 @@ impl FusedMlp {
             self.finish_hidden(0);
         }
         for l in 1..=last {
+            let relu = self.relu_with_product(l);
             let (before, rest) = self.outputs.split_at_mut(l);
             let layer = &self.layers[l];
             let out = &mut rest[0];
             out.resize(batch * layer.output, 0.0);
             let input = MatRef::row_major(&before[l - 1], batch, layer.input);
-            linear_relu(layer, input, out, relu_with_product[l], matmul);
+            linear_relu(layer, input, out, relu, matmul);
             if l < last {
                 self.finish_hidden(l);
             }
         }
+    }
+
+    /// Whether layer `l`'s ReLU goes with its product: on hidden layers,
+    /// unless a BatchNorm comes between.
+    fn relu_with_product(&self, l: usize) -> bool {
+        l + 1 < self.layers.len() && self.extras[l].norm.is_none()
     }
 
     /// After hidden layer `l`'s product: its BatchNorm and ReLU (when the
