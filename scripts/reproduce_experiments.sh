@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Regenerates every result in experiments/ on the bundled CIFAR-10 subset, on
-# the CPU, with the commands recorded beside each result.
+# Regenerates every committed result, in experiments/subset/, on the bundled
+# CIFAR-10 subset, on the CPU, with the commands recorded beside each result.
+# (The commands' default --out, experiments/ itself, is for your own runs and
+# is not tracked by git.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DATA="${CIFAR10_SUBSET_DIR:-../shared/data/cifar-10-subset}"
 SPLITS=(--data-dir "$DATA" --num-train 4170 --num-val 1000 --num-test 1000)
+OUT=experiments/subset
 run() { cargo run --release -q -p mlp-cli -- "$@"; }
 
-run depth-study --layers 2..6 --seeds 0..2 --overwrite --device cpu "${SPLITS[@]}"
-run two-layer check --out experiments
-run two-layer train --toy --out experiments/two_layer_toy
-run two-layer train --device cpu "${SPLITS[@]}" --out experiments/two_layer_default
+run depth-study --layers 2..6 --seeds 0..2 --overwrite --device cpu "${SPLITS[@]}" --out "$OUT"
+run two-layer check --out "$OUT"
+run two-layer train --toy --out "$OUT/two_layer_toy"
+run two-layer train --device cpu "${SPLITS[@]}" --out "$OUT/two_layer_default"
 run two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25,0.5 --iters 2000 --test --overwrite \
-    --device cpu "${SPLITS[@]}" --out experiments/two_layer_tuning
+    --device cpu "${SPLITS[@]}" --out "$OUT/two_layer_tuning"

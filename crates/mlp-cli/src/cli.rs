@@ -58,6 +58,10 @@ pub enum Command {
     Download(DownloadArgs),
     /// Show the layout, files, record counts and class counts of a CIFAR-10 directory.
     DataInfo(DataInfoArgs),
+    /// Show the wgpu adapter `--device gpu` would open (name, type, backend,
+    /// driver) and which device `--device gpu` and `--device auto` pick; exit
+    /// 1, saying what to check, when none opens.
+    DeviceInfo,
     /// Time the assignment's MLPs ([50] and [50,40,30,25,20]) through the real
     /// training path on full-size synthetic data: seconds per epoch, images
     /// per second, peak memory, GFLOP/s and the share of the measured matmul peak.
@@ -350,6 +354,23 @@ pub struct DownloadArgs {
     /// Directory to download into; the archive extracts to DIR/cifar-10-batches-bin.
     #[arg(long, default_value = "data")]
     pub dir: PathBuf,
+    /// Where to fetch the archive from: the dataset's home by default, or a
+    /// mirror or proxy serving the same file (http or https).
+    #[arg(long, default_value = mlp_data::CIFAR10_BINARY_URL)]
+    pub url: String,
+    /// The MD5 the archive must have (32 hex digits): the official archive's
+    /// by default. Change it only for a mirror that repacks the files.
+    #[arg(long, default_value = mlp_data::CIFAR10_BINARY_MD5, value_parser = parse_md5)]
+    pub md5: String,
+}
+
+/// `--md5`: 32 hex digits, in either case.
+fn parse_md5(value: &str) -> Result<String, String> {
+    if value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(format!("'{value}' is not an MD5 (32 hexadecimal digits)"))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! Choosing the device once, at the edge: the libraries never pick one.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use burn::prelude::*;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use clap::ValueEnum;
@@ -44,12 +44,12 @@ pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice>
             is_gpu: false,
         },
         DeviceChoice::Gpu => {
-            let gpu = probe_gpu().context("--device gpu: no wgpu adapter could be opened")?;
+            let gpu = probe_gpu().map_err(|cause| no_adapter_error("--device gpu", &cause))?;
             if gpu.software && std::env::var(ALLOW_SOFTWARE_GPU_ENV).as_deref() != Ok("1") {
                 bail!(
                     "--device gpu: the only wgpu adapter is '{}', a software renderer on the CPU, not a GPU; \
                      use --device cpu (faster), or set {ALLOW_SOFTWARE_GPU_ENV}=1 to test the GPU code path on it",
-                    gpu.name
+                    gpu.info.name
                 );
             }
             gpu.into_chosen()
@@ -61,7 +61,7 @@ pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice>
                     quiet,
                     &format!(
                         "--device auto: wgpu adapter '{}' is a software renderer; using the CPU",
-                        gpu.name
+                        gpu.info.name
                     ),
                 );
                 cpu()
@@ -82,11 +82,12 @@ fn note(quiet: bool, line: &str) {
     }
 }
 
-struct Gpu {
+/// The wgpu adapter that `--device gpu` opens, and what it says of itself.
+pub struct Gpu {
     device: Device,
-    name: String,
-    backend: String,
-    software: bool,
+    pub info: wgpu::AdapterInfo,
+    /// A CPU rasteriser (Mesa's llvmpipe, SwiftShader, WARP), not a GPU.
+    pub software: bool,
 }
 
 impl Gpu {
@@ -98,7 +99,7 @@ impl Gpu {
         };
         ChosenDevice {
             device: self.device,
-            description: format!("wgpu {} ({}, {kind})", self.name, self.backend),
+            description: format!("wgpu {} ({:?}, {kind})", self.info.name, self.info.backend),
             is_gpu: true,
         }
     }
@@ -114,13 +115,111 @@ const GRAPHICS_API: WgpuBackend = WgpuBackend::Vulkan;
 
 /// Opens the default wgpu adapter eagerly, so a missing GPU is an error here
 /// rather than a panic on a background thread at the first tensor operation.
-fn probe_gpu() -> anyhow::Result<Gpu> {
+pub fn probe_gpu() -> anyhow::Result<Gpu> {
     let (device, setup) = Device::wgpu_options().graphics_api(GRAPHICS_API).init_with_setup()?;
     let info = setup.adapter.get_info();
     Ok(Gpu {
         device,
-        name: info.name.clone(),
-        backend: format!("{:?}", info.backend),
         software: info.device_type == wgpu::DeviceType::Cpu,
+        info,
     })
+}
+
+/// `what: no wgpu adapter could be opened: cause`, then what to check, in
+/// the order a failure is most likely to be found.
+pub fn no_adapter_error(what: &str, cause: &anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what}: no wgpu adapter could be opened: {cause:#}\n{}",
+        no_adapter_hint()
+    )
+}
+
+/// What to check when no adapter opens, with what this machine shows of each.
+fn no_adapter_hint() -> String {
+    let mut lines = vec!["check:".to_owned()];
+    if cfg!(target_os = "linux") {
+        let loader = match find_vulkan_loader() {
+            Some(path) => format!("found at {}", path.display()),
+            None => "not found in the library path (Debian/Ubuntu: apt install libvulkan1)".to_owned(),
+        };
+        lines.push(format!("  - the Vulkan loader libvulkan.so.1: {loader}"));
+        lines.push(format!("  - the driver's ICD file: {}", describe_icd_files()));
+    }
+    lines.push(format!(
+        "  - CUBECL_WGPU_DEFAULT_DEVICE (picks the adapter: Cpu, DiscreteGpu(0), IntegratedGpu(0), ...): {}",
+        describe_env("CUBECL_WGPU_DEFAULT_DEVICE")
+    ));
+    lines.push("  - or train on the CPU: --device cpu".to_owned());
+    lines.join("\n")
+}
+
+fn describe_env(name: &str) -> String {
+    match std::env::var_os(name) {
+        Some(value) => format!("set to '{}'", value.to_string_lossy()),
+        None => "not set".to_owned(),
+    }
+}
+
+/// The Vulkan loader wgpu opens at run time, if it is where the dynamic
+/// linker looks (LD_LIBRARY_PATH, then the usual system directories).
+fn find_vulkan_loader() -> Option<std::path::PathBuf> {
+    let from_env = std::env::var_os("LD_LIBRARY_PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let system = [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib/aarch64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/lib64",
+        "/usr/lib",
+        "/lib",
+        "/usr/local/lib",
+    ]
+    .map(std::path::PathBuf::from);
+    from_env
+        .into_iter()
+        .chain(system)
+        .map(|dir| dir.join("libvulkan.so.1"))
+        .find(|path| path.exists())
+}
+
+/// Where the Vulkan loader looks for drivers (ICD JSON files): the paths in
+/// VK_DRIVER_FILES / VK_ICD_FILENAMES when set, else the standard directories.
+fn describe_icd_files() -> String {
+    for name in ["VK_DRIVER_FILES", "VK_ICD_FILENAMES"] {
+        if let Some(value) = std::env::var_os(name) {
+            let paths: Vec<String> = std::env::split_paths(&value)
+                .map(|path| {
+                    let state = if path.is_file() { "exists" } else { "missing" };
+                    format!("{} ({state})", path.display())
+                })
+                .collect();
+            return format!(
+                "{name} is set, so only it is read: {}; unset it or point it at your driver's JSON \
+                 (NVIDIA: nvidia_icd.json; Mesa: lvp_icd.*.json, radeon_icd.*.json, intel_icd.*.json)",
+                paths.join(", ")
+            );
+        }
+    }
+    let dirs = ["/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"];
+    let found: Vec<String> = dirs
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path().display().to_string())))
+        .filter(|path| path.ends_with(".json"))
+        .collect();
+    if found.is_empty() {
+        format!(
+            "none in {} (install your GPU's Vulkan driver; Mesa's software one is \
+             Debian's mesa-vulkan-drivers), and neither VK_DRIVER_FILES nor VK_ICD_FILENAMES is set",
+            dirs.join(", ")
+        )
+    } else {
+        format!(
+            "{} (VK_DRIVER_FILES / VK_ICD_FILENAMES not set)",
+            found.join(", ")
+        )
+    }
 }

@@ -198,56 +198,12 @@ fn an_unwritable_output_directory_fails_before_training() {
     assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
 }
 
-/// One 2-layer network, one epoch on 200 images, on `device`.
-fn tiny_study_args<'a>(device: &'a str, subset: &'a str, out: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["depth-study", "--device", device, "--data-dir", subset, "--out", out];
-    args.extend_from_slice(&["--num-train", "200", "--num-val", "20", "--num-test", "20"]);
-    args.extend_from_slice(&["--layers", "2", "--variants", "plain", "--epochs", "1"]);
-    args
-}
-
-#[test]
-fn gpu_without_a_hardware_adapter_is_a_clear_error() {
-    // CI has no GPU; a machine with a real one trains (one tiny run) instead.
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = subset();
-    let mut args = tiny_study_args("gpu", dir.to_str().unwrap(), tmp.path().to_str().unwrap());
-    args.insert(1, "--quiet");
-    let out = mlp_cli(&args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    if !out.status.success() {
-        let last = stderr.lines().last().unwrap_or_default();
-        assert!(last.starts_with("error: --device gpu: "), "{stderr}");
-        assert!(!tmp.path().join("depth_study.csv").exists());
-    }
-}
-
-#[test]
-fn device_auto_says_on_stderr_which_device_it_chose() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = subset();
-    let args = tiny_study_args("auto", dir.to_str().unwrap(), tmp.path().to_str().unwrap());
-    let out = mlp_cli(&args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let chosen = stderr
-        .lines()
-        .find(|l| l.starts_with("device: "))
-        .unwrap_or_else(|| panic!("{stderr}"));
-    // Without a hardware GPU (CI), the CPU, and why.
-    if chosen == "device: cpu (flex)" {
-        assert!(stderr.contains("--device auto: "), "{stderr}");
-        assert!(stderr.contains("using the CPU"), "{stderr}");
-    } else {
-        assert!(chosen.starts_with("device: wgpu "), "{stderr}");
-    }
-}
+// --device gpu and --device auto on this machine's wgpu adapter: tests/gpu.rs.
 
 #[test]
 fn help_shows_examples_and_every_command() {
     let help = succeeds(&["--help"]);
-    for command in ["depth-study", "merge", "bench", "two-layer", "download", "data-info"] {
+    for command in ["depth-study", "merge", "bench", "two-layer", "download", "data-info", "device-info"] {
         assert!(help.contains(command), "{command} missing from --help: {help}");
     }
     assert!(help.contains("Examples"), "{help}");
@@ -547,4 +503,49 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     );
     let err = fails(&["bench", "--device", "cpu", "--models", "50-x"]);
     assert!(err.contains("--models") && err.contains("'50-x'"), "{err}");
+}
+
+/// The bundled subset packed as the official archive packs it
+/// (`cifar-10-batches-bin/…` in a gzipped tar).
+fn subset_archive() -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    tar.append_dir_all("cifar-10-batches-bin", subset()).unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn download_from_a_mirror_checks_the_md5() {
+    let archive = subset_archive();
+    let tmp = tempfile::tempdir().unwrap();
+    let packed = tmp.path().join("packed.tar.gz");
+    std::fs::write(&packed, &archive).unwrap();
+    let md5 = mlp_data::md5_hex(&packed).unwrap();
+
+    // A mirror serving this archive, with its MD5 given: fetched, checked, extracted, readable.
+    let dir = tmp.path().join("data");
+    let (url, server) = serve_once(archive.clone());
+    let stdout = succeeds(&["download", "--quiet", "--dir", dir.to_str().unwrap(), "--url", &url, "--md5", &md5.to_uppercase()]);
+    server.join().unwrap();
+    assert!(stdout.contains("CIFAR-10 is ready in"), "{stdout}");
+    let info = succeeds(&["data-info", "--data-dir", dir.to_str().unwrap()]);
+    assert!(info.contains("images: 5170 training, 1017 test"), "{info}");
+
+    // The same mirror checked against the official MD5: refused, nothing
+    // extracted, the fetched file kept aside under its own MD5.
+    let dir = tmp.path().join("official");
+    let (url, server) = serve_once(archive.clone());
+    let err = fails(&["download", "--quiet", "--dir", dir.to_str().unwrap(), "--url", &url]);
+    server.join().unwrap();
+    let kept = dir.join(format!("cifar-10-binary.tar.gz.md5-{md5}"));
+    for part in [url.as_str(), &md5, mlp_data::CIFAR10_BINARY_MD5, "nothing was extracted", &kept.display().to_string()] {
+        assert!(err.contains(part), "'{part}' missing: {err}");
+    }
+    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    assert!(!dir.join("cifar-10-batches-bin").exists());
+    assert!(!dir.join("cifar-10-binary.tar.gz").exists());
+
+    // A malformed --md5 is a usage error.
+    let out = mlp_cli(&["download", "--dir", dir.to_str().unwrap(), "--md5", "abc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--md5"));
 }

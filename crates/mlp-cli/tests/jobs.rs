@@ -163,6 +163,23 @@ fn shards_merged_by_the_cli_equal_one_unsharded_study() {
     let plot = std::fs::read(sharded.join("depth_study_accuracy.png")).unwrap();
     assert_eq!(&plot[..4], b"\x89PNG");
 
+    // Shards trained on separate machines, each with its own --out, copied
+    // back side by side: `merge host1 host2 --out DIR`.
+    let hosts = [(tmp.path().join("host1"), vec![1]), (tmp.path().join("host2"), vec![2, 3])];
+    for (host, ks) in &hosts {
+        for k in ks {
+            let name = format!("shard-{k}-of-3");
+            copy_flat_dir(&sharded.join(&name), &host.join(&name));
+        }
+    }
+    let (host1, host2) = (hosts[0].0.to_str().unwrap(), hosts[1].0.to_str().unwrap());
+    let err = fails(&["merge", host1, host2]);
+    assert!(err.contains("--out"), "the shards have no common parent: {err}");
+    let from_hosts = tmp.path().join("from-hosts");
+    let stdout = succeeds(&["merge", host1, host2, "--out", from_hosts.to_str().unwrap()]);
+    assert!(stdout.contains("merged 3 shards: 8 of 8 runs"), "{stdout}");
+    assert_same_study(&from_hosts, &whole);
+
     // Shards of different studies, or an incomplete set, are refused.
     let other = tmp.path().join("other");
     succeeds(&strs(&job_args(&other, "0..2", &["--shard", "3/3"])));
@@ -272,5 +289,16 @@ fn a_tuning_sweep_is_sharded_merged_and_never_overwritten_by_accident() {
         "two_layer_summary.json",
     ] {
         assert!(out.join(name).is_file(), "{name} missing after merge");
+    }
+}
+
+/// Copies the files of `from` (no subdirectories) into a new directory `to`.
+fn copy_flat_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
     }
 }

@@ -146,7 +146,8 @@ fn fetch(
             Ok(())
         } else {
             Err(DataError::Md5Mismatch {
-                path: archive.to_path_buf(),
+                url: url.to_owned(),
+                kept: part.clone(),
                 expected: expected_md5.to_owned(),
                 actual,
             })
@@ -154,6 +155,25 @@ fn fetch(
     });
     match result {
         Ok(()) => fs::rename(&part, archive).map_err(DataError::io("move the finished download to", archive)),
+        Err(DataError::Md5Mismatch {
+            url: _,
+            kept: _,
+            expected,
+            actual,
+        }) => {
+            // Kept aside under its MD5 for the user to compare with the mirror's,
+            // where no later run mistakes it for the archive.
+            let mut kept_name = archive.as_os_str().to_owned();
+            kept_name.push(format!(".md5-{actual}"));
+            let kept = PathBuf::from(kept_name);
+            fs::rename(&part, &kept).map_err(DataError::io("keep the rejected download as", &kept))?;
+            Err(DataError::Md5Mismatch {
+                url: url.to_owned(),
+                kept,
+                expected,
+                actual,
+            })
+        }
         Err(e) => {
             // Best effort: the error being reported matters more than a leftover file.
             let _ = fs::remove_file(&part);

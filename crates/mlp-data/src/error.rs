@@ -105,12 +105,14 @@ pub enum DataError {
     },
 
     #[error(
-        "{} has MD5 {actual}, expected {expected}: the download is corrupt or is not \
-         cifar-10-binary.tar.gz (it was not kept; run the download again)",
-        path.display()
+        "the archive from {url} has MD5 {actual}, expected {expected}: it is corrupt or is not \
+         cifar-10-binary.tar.gz, so nothing was extracted; it is kept aside as {} (compare it with \
+         your mirror's, then delete it)",
+        kept.display()
     )]
     Md5Mismatch {
-        path: PathBuf,
+        url: String,
+        kept: PathBuf,
         expected: String,
         actual: String,
     },

@@ -812,16 +812,30 @@ mod download {
     }
 
     #[test]
-    fn wrong_md5_is_refused_and_not_kept() {
-        let (url, server) = serve_once(small_archive());
+    fn wrong_md5_is_refused_nothing_extracted_and_the_archive_kept_aside() {
+        let body = small_archive();
+        let (url, server) = serve_once(body.clone());
         let tmp = tempfile::tempdir().unwrap();
         let wrong = "00000000000000000000000000000000";
         let result = download_from(&url, wrong, tmp.path(), &mut |_, _| {});
         server.join().unwrap();
-        let err = assert_error(result, &["cifar-10-binary.tar.gz", wrong, "expected"]);
+        let actual = {
+            let p = tmp.path().join("body");
+            fs::write(&p, &body).unwrap();
+            let md5 = md5_hex(&p).unwrap();
+            fs::remove_file(p).unwrap();
+            md5
+        };
+        let kept = tmp.path().join(format!("cifar-10-binary.tar.gz.md5-{actual}"));
+        let err = assert_error(
+            result,
+            &[&url, wrong, &actual, "expected", "nothing was extracted", &kept.display().to_string()],
+        );
         assert!(matches!(err, DataError::Md5Mismatch { .. }));
+        assert_eq!(fs::read(&kept).unwrap(), body, "kept aside, as fetched");
         assert!(!tmp.path().join("cifar-10-binary.tar.gz").exists());
         assert!(!tmp.path().join("cifar-10-binary.tar.gz.part").exists());
+        assert!(!tmp.path().join("cifar-10-batches-bin").exists(), "nothing extracted");
     }
 
     #[test]

@@ -15,13 +15,13 @@ pub fn download(args: DownloadArgs, progress: Progress) -> anyhow::Result<()> {
             .expect("the template is valid")
             .progress_chars("=> "),
     );
-    let extracted = mlp_data::download(&args.dir, &mut |done, total| {
+    let extracted = mlp_data::download_from(&args.url, &args.md5, &args.dir, &mut |done, total| {
         if let Some(total) = total {
             bar.set_length(total);
         }
         bar.set_position(done);
     })
-    .with_context(|| format!("cannot download CIFAR-10 into {}", args.dir.display()))?;
+    .with_context(|| format!("cannot download CIFAR-10 into --dir {}", args.dir.display()))?;
     bar.finish_and_clear();
     out!(
         "CIFAR-10 is ready in {}; pass --data-dir {}",

@@ -13,6 +13,7 @@ macro_rules! out {
 mod bench;
 mod data;
 mod depth_study;
+mod device_info;
 mod two_layer;
 
 use anyhow::Context;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
         Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress, stop),
         Command::Download(args) => data::download(args, progress),
         Command::DataInfo(args) => data::info(args),
+        Command::DeviceInfo => device_info::run(),
     }
 }
 

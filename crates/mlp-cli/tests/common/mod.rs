@@ -64,3 +64,26 @@ pub fn copy_subset(dir: &std::path::Path) {
         std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
     }
 }
+
+/// Serves `body` to one HTTP request on a local port (a mirror, for
+/// `download --url`); returns the URL and the server thread.
+pub fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mirror/cifar-10-binary.tar.gz", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).unwrap() {
+                0 => break,
+                n => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+    });
+    (url, handle)
+}

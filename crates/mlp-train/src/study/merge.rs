@@ -9,15 +9,35 @@ use crate::shards::{ShardedJob, check_complete, check_shards, shard_commands};
 use crate::sweep::SweepFiles;
 use crate::{TrainError, plan::Shard};
 
-/// The shard directories to merge: `dirs` as given, or, for a single
-/// directory, the `shard-K-of-N` subdirectories it holds (it may also hold an
-/// earlier merge of them, which the new one replaces).
+/// The shard directories to merge. Each directory given is a shard itself
+/// (it holds a study's or sweep's configuration), or holds `shard-K-of-N`
+/// subdirectories, which are taken instead: the one `--out` every shard
+/// shared, or the `--out` of each machine that trained some of them
+/// (`merge host1 host2`). A directory may also hold an earlier merge of its
+/// shards, which the new one replaces.
 pub fn expand_shard_dirs(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
-    let [dir] = dirs else {
-        return Ok(dirs.to_vec());
-    };
+    let mut expanded = Vec::new();
+    for dir in dirs {
+        let shards = shard_subdirs(dir)?;
+        let holds_a_job = StudyFiles::in_dir(dir).config.exists() || dir.join(SweepFiles::CONFIG_NAME).exists();
+        if !shards.is_empty() {
+            expanded.extend(shards);
+        } else if holds_a_job {
+            expanded.push(dir.clone());
+        } else {
+            return Err(TrainError::Merge(format!(
+                "{} holds no shard-K-of-N directories (nor a study or sweep)",
+                dir.display()
+            )));
+        }
+    }
+    Ok(expanded)
+}
+
+/// The `shard-*` directories directly inside `dir`, sorted.
+fn shard_subdirs(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let entries = std::fs::read_dir(dir).map_err(|e| TrainError::Read {
-        path: dir.clone(),
+        path: dir.to_owned(),
         message: e.to_string(),
     })?;
     let mut shards: Vec<PathBuf> = entries
@@ -26,14 +46,7 @@ pub fn expand_shard_dirs(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
         .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shard-")))
         .collect();
     shards.sort();
-    let holds_a_job = StudyFiles::in_dir(dir).config.exists() || dir.join(SweepFiles::CONFIG_NAME).exists();
-    if shards.is_empty() && !holds_a_job {
-        return Err(TrainError::Merge(format!(
-            "{} holds no shard-K-of-N directories (nor a study or sweep)",
-            dir.display()
-        )));
-    }
-    Ok(if shards.is_empty() { dirs.to_vec() } else { shards })
+    Ok(shards)
 }
 
 /// Checks that `shard_dirs` are all the finished shards of one study and
