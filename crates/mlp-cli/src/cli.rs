@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
-use mlp_train::plan::{SeedList, Shard};
-use mlp_train::study::{LayerRange, Variant};
+use mlp_train::jobs::{SeedList, Shard};
+use mlp_train::depth_study::{LayerRange, Variant};
 
 use crate::device::DeviceChoice;
 
@@ -127,7 +127,7 @@ pub enum EngineChoice {
     Fused,
 }
 
-impl From<EngineChoice> for mlp_train::mlp_loop::Engine {
+impl From<EngineChoice> for mlp_train::train::Engine {
     fn from(choice: EngineChoice) -> Self {
         match choice {
             EngineChoice::Auto => Self::Auto,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mlp_train::plan::StopSignal;
+use mlp_train::jobs::StopSignal;
 
 mod cli;
 mod commands;

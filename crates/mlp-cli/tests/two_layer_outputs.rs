@@ -12,7 +12,7 @@ use burn::tensor::DType;
 use common::*;
 use mlp_data::{Cifar10, IMAGE_BYTES, NUM_CLASSES, Normalizer, Preprocess, SplitSizes};
 use mlp_model::scratch::TwoLayerNet;
-use mlp_train::batches::BatchSource;
+use mlp_train::train::BatchSource;
 use mlp_train::two_layer::accuracy;
 use serde_json::Value;
 

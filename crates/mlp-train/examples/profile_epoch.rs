@@ -11,10 +11,10 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{IMAGE_BYTES, Normalizer, Preprocess};
-use mlp_train::batches::BatchSource;
+use mlp_train::train::BatchSource;
 use mlp_train::bench::synthetic_images;
-use mlp_train::fused::gemm::{MatRef, matmul};
-use mlp_train::fused::{AdamStep, FusedMlp, Moments};
+use mlp_train::train::fused::gemm::{MatRef, matmul};
+use mlp_train::train::fused::{AdamStep, FusedMlp, Moments};
 use rayon::prelude::*;
 
 const STEPS: usize = 245;

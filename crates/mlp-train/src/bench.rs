@@ -11,10 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::batches::BatchSource;
-use crate::mlp_loop::{Engine, ResidentSplits, RunControl, SplitSources, TrainConfig, train_mlp};
-use crate::plan::StopSignal;
-use crate::{Progress, TrainError};
+use crate::train::{BatchSource, Engine, ResidentSplits, RunControl, SplitSources, TrainConfig, train_mlp};
+use crate::{Progress, StopSignal, TrainError};
 
 /// What to time.
 #[derive(Debug, Clone)]

@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
-use mlp_train::batches::BatchSource;
-use mlp_train::mlp_loop::{Engine, RunControl, SplitSources, TrainConfig};
-use mlp_train::plan::{SeedList, StopSignal};
-use mlp_train::records::Existing;
-use mlp_train::study::{LayerRange, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study};
+use mlp_train::train::BatchSource;
+use mlp_train::train::{Engine, RunControl, SplitSources, TrainConfig};
+use mlp_train::jobs::{Job, JobHeader, SeedList, StopSignal};
+use mlp_train::jobs::Existing;
+use mlp_train::depth_study::{LayerRange, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study};
 use mlp_train::{Progress, TrainError};
 
 const SUBSET: SplitSizes = SplitSizes {
@@ -47,13 +47,15 @@ fn study(layers: &str, variants: Vec<Variant>, recipe: TrainConfig) -> StudyConf
         layers: layers.parse().unwrap(),
         widths: vec![50, 40, 30, 25, 20],
         variants,
-        seeds: SeedList::single(recipe.seed),
+        header: JobHeader {
+            seeds: SeedList::single(recipe.seed),
+            splits: SUBSET,
+            data_fingerprint: String::new(),
+            shard: None,
+            device: "cpu (flex)".into(),
+        },
         recipe,
-        splits: SUBSET,
-        data_fingerprint: String::new(),
         preprocess: Preprocess::Assignment,
-        shard: None,
-        device: "cpu (flex)".into(),
         engine: Engine::Auto,
     }
 }
@@ -183,7 +185,7 @@ mod depth_study {
                 })
             };
             let (a, b) = (run(), run());
-            let strip = |h: &[mlp_train::study::HistoryRow]| {
+            let strip = |h: &[mlp_train::depth_study::HistoryRow]| {
                 h.iter()
                     .map(|r| (r.train_loss, r.train_acc, r.val_loss, r.val_acc))
                     .collect::<Vec<_>>()
@@ -207,7 +209,7 @@ mod depth_study {
     /// 0.278 ± 0.025 autodiff: one seed's runs differ by a few points.)
     #[test]
     fn fused_and_autodiff_engines_end_at_the_same_accuracy() {
-        use mlp_train::mlp_loop::train_mlp;
+        use mlp_train::train::train_mlp;
         const SEEDS: [u64; 3] = [5, 6, 7];
         // Mean over SEEDS of (final train loss, final val accuracy, test accuracy).
         let run = |variant: Variant, hidden: &[usize], engine: Engine| {
@@ -284,7 +286,7 @@ mod depth_study {
     /// for bit, so a study gives the same numbers whichever path it takes.
     #[test]
     fn resident_batches_equal_host_batches_and_train_the_same_network() {
-        use mlp_train::mlp_loop::{ResidentSplits, train_mlp};
+        use mlp_train::train::{ResidentSplits, train_mlp};
         let device = Device::flex();
         let indices = [4169, 0, 17, 17, 2048];
         for preprocess in Preprocess::ALL {
@@ -365,8 +367,8 @@ mod depth_study {
 /// Studies that survive: resume, refusal to overwrite, seeds, shards and merge.
 mod jobs {
     use super::*;
-    use mlp_train::plan::Shard;
-    use mlp_train::study::{HistoryRow, StudyFiles, merge_depth_studies};
+    use mlp_train::jobs::Shard;
+    use mlp_train::depth_study::{HistoryRow, StudyFiles, merge_depth_studies};
 
     /// 2–3 layers × plain, kaiming × seeds 0, 1; one epoch each: 8 quick runs.
     fn small_study() -> StudyConfig {
@@ -375,7 +377,7 @@ mod jobs {
             vec![Variant::Plain, Variant::Kaiming],
             TrainConfig::new().with_epochs(1),
         );
-        config.seeds = "0..1".parse().unwrap();
+        config.header.seeds = "0..1".parse().unwrap();
         config
     }
 
@@ -395,7 +397,7 @@ mod jobs {
     }
 
     /// The numbers of a study without its timings, which differ run to run.
-    fn numbers(results: &StudyResults) -> (Vec<StudyRow>, Vec<HistoryRow>, Vec<mlp_train::study::SignalRow>) {
+    fn numbers(results: &StudyResults) -> (Vec<StudyRow>, Vec<HistoryRow>, Vec<mlp_train::depth_study::SignalRow>) {
         let runs = results
             .runs
             .iter()
@@ -432,7 +434,7 @@ mod jobs {
         // row was: the run table keeps 2 runs, the history keeps all 8.
         let files = StudyFiles::in_dir(out.path());
         let all = StudyResults::read(&files).unwrap();
-        mlp_train::records::write_csv(&files.runs, &all.runs[..2]).unwrap();
+        mlp_train::jobs::write_csv(&files.runs, &all.runs[..2]).unwrap();
         assert_eq!(
             StudyResults::read(&files).unwrap().history.len(),
             2,
@@ -471,7 +473,7 @@ mod jobs {
 
         let mut changed = config.clone();
         changed.recipe.epochs = 2;
-        changed.seeds = "0..2".parse().unwrap();
+        changed.header.seeds = "0..2".parse().unwrap();
         let err = run_with(&changed, out.path(), Existing::Resume)
             .unwrap_err()
             .to_string();
@@ -573,7 +575,7 @@ mod jobs {
         let mut dirs = Vec::new();
         for index in 1..=3 {
             let mut config = small_study();
-            config.shard = Some(Shard { index, count: 3 });
+            config.header.shard = Some(Shard { index, count: 3 });
             let shard = run_with(&config, out.path(), Existing::Refuse).unwrap();
             assert_eq!(
                 shard.runs.len(),
@@ -583,7 +585,7 @@ mod jobs {
             dirs.push(out.path().join(format!("shard-{index}-of-3")));
         }
         let (config, merged) = merge_depth_studies(&dirs, out.path(), "merge").unwrap();
-        assert_eq!(config.shard, None);
+        assert_eq!(config.header.shard, None);
         assert_eq!(numbers(&merged), numbers(reference()));
         let files = StudyFiles::in_dir(out.path());
         assert_eq!(numbers(&StudyResults::read(&files).unwrap()), numbers(reference()));
@@ -605,7 +607,7 @@ mod jobs {
         let other = tempfile::tempdir().unwrap();
         let mut different = small_study();
         different.recipe.lr = 2e-3;
-        different.shard = Some(Shard { index: 3, count: 3 });
+        different.header.shard = Some(Shard { index: 3, count: 3 });
         run_with(&different, other.path(), Existing::Refuse).unwrap();
         let err = merge_err(&[dirs[0].clone(), dirs[1].clone(), other.path().join("shard-3-of-3")]);
         assert!(err.contains("different studies") && err.contains("recipe.lr"), "{err}");
@@ -613,14 +615,14 @@ mod jobs {
         // An unfinished shard: its last run row removed, as if it was cut off.
         let shard_files = StudyFiles::in_dir(&dirs[1]);
         let runs = StudyResults::read_runs(&shard_files.runs).unwrap();
-        mlp_train::records::write_csv(&shard_files.runs, &runs[..2]).unwrap();
+        mlp_train::jobs::write_csv(&shard_files.runs, &runs[..2]).unwrap();
         assert!(merge_err(&dirs).contains("unfinished: 2 of 3 runs"));
     }
 
     #[test]
     fn several_seeds_are_summarised_as_mean_and_standard_deviation() {
         let results = reference();
-        let summary = mlp_train::study::summarize(&results.runs);
+        let summary = mlp_train::depth_study::summarize(&results.runs);
         assert_eq!(summary.len(), 4);
         for s in &summary {
             assert_eq!(s.runs, 2);
@@ -637,7 +639,7 @@ mod jobs {
         }
         // Different seeds give different networks, so the spread is real.
         assert!(summary.iter().any(|s| s.test_acc_std.unwrap() > 0.0));
-        let table = mlp_train::study::markdown_summary(&results.runs);
+        let table = mlp_train::depth_study::markdown_summary(&results.runs);
         assert!(table.contains(" ± ") && table.contains("over 2 seeds"), "{table}");
     }
 }
@@ -645,8 +647,8 @@ mod jobs {
 mod two_layer {
     use super::*;
     use mlp_model::scratch::ToyProblem;
-    use mlp_train::plan::Shard;
-    use mlp_train::sweep::{SweepConfig, SweepFiles, SweepOutcome, best_trial, merge_tuning_sweeps, trial_means, tune};
+    use mlp_train::jobs::Shard;
+    use mlp_train::two_layer::{TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune};
     use mlp_train::two_layer::{SgdConfig, TensorExamples, TrialRow, TuneGrid, init_cifar_net, train_sgd};
 
     #[test]
@@ -677,24 +679,26 @@ mod two_layer {
         assert!(outcome.history.iter().all(|r| r.epoch.is_some()));
     }
 
-    fn small_sweep(seeds: &str) -> SweepConfig {
-        SweepConfig {
+    fn small_sweep(seeds: &str) -> TuningConfig {
+        TuningConfig {
             grid: TuneGrid {
                 hidden: vec![20, 40],
                 lr: vec![1e-3, 2e-3],
                 reg: vec![0.5],
                 iters: vec![60],
             },
-            seeds: seeds.parse().unwrap(),
             base: SgdConfig::default(),
-            splits: SUBSET,
-            data_fingerprint: String::new(),
-            shard: None,
-            device: "cpu (flex)".into(),
+            header: JobHeader {
+                seeds: seeds.parse().unwrap(),
+                splits: SUBSET,
+                data_fingerprint: String::new(),
+                shard: None,
+                device: "cpu (flex)".into(),
+            },
         }
     }
 
-    fn sweep(config: &SweepConfig, out: &Path, jobs: usize, existing: Existing) -> Result<SweepOutcome, TrainError> {
+    fn sweep(config: &TuningConfig, out: &Path, jobs: usize, existing: Existing) -> Result<TuningOutcome, TrainError> {
         with_sources(Preprocess::MeanImage, |sources, _| {
             tune(
                 config,
@@ -722,7 +726,7 @@ mod two_layer {
     }
 
     fn table(dir: &Path) -> Vec<TrialRow> {
-        mlp_train::records::read_csv(&SweepFiles::in_dir(dir).table).unwrap()
+        mlp_train::jobs::read_csv(&TuningFiles::in_dir(dir).table).unwrap()
     }
 
     #[test]
@@ -732,7 +736,7 @@ mod two_layer {
             let out = dir.path().join(format!("jobs-{jobs}"));
             let outcome = sweep(&small_sweep("0"), &out, jobs, Existing::Refuse).unwrap();
             assert_eq!(table(&out).len(), 4);
-            assert!(SweepFiles::in_dir(&out).heatmap.is_file());
+            assert!(TuningFiles::in_dir(&out).heatmap.is_file());
             (numbers(&outcome.rows), outcome.best.unwrap().0)
         };
         let (serial, serial_best) = run(1);
@@ -764,7 +768,7 @@ mod two_layer {
         let cut = tmp.path().join("cut");
         std::fs::create_dir_all(&cut).unwrap();
         sweep(&small_sweep("0..1"), &cut, 1, Existing::Refuse).unwrap();
-        mlp_train::records::write_csv(&SweepFiles::in_dir(&cut).table, &table(&cut)[..3]).unwrap();
+        mlp_train::jobs::write_csv(&TuningFiles::in_dir(&cut).table, &table(&cut)[..3]).unwrap();
         let err = sweep(&small_sweep("0..1"), &cut, 1, Existing::Refuse)
             .err()
             .unwrap()
@@ -788,7 +792,7 @@ mod two_layer {
         let mut dirs = Vec::new();
         for index in 1..=2 {
             let mut config = small_sweep("0..1");
-            config.shard = Some(Shard { index, count: 2 });
+            config.header.shard = Some(Shard { index, count: 2 });
             let shard = sweep(&config, &sharded, 1, Existing::Refuse).unwrap();
             assert_eq!(shard.rows.len(), 4);
             dirs.push(sharded.join(format!("shard-{index}-of-2")));
@@ -796,7 +800,7 @@ mod two_layer {
             let summary = serde_json::json!({"config": config.trial_config(best, 0), "shard": index});
             std::fs::write(shard.dir.join("two_layer_summary.json"), summary.to_string()).unwrap();
         }
-        let (_, rows, merged_best) = merge_tuning_sweeps(&dirs, &sharded, "merge").unwrap();
+        let (_, rows, merged_best) = merge_tunings(&dirs, &sharded, "merge").unwrap();
         assert_eq!(numbers(&rows), numbers(&whole.rows));
         assert_eq!(numbers(&table(&sharded)), numbers(&whole.rows));
         assert_eq!(merged_best, Some(best));
@@ -807,7 +811,7 @@ mod two_layer {
 
         let target = tmp.path().join("bad-merge");
         let merge_err =
-            |dirs: &[std::path::PathBuf], out: &Path| merge_tuning_sweeps(dirs, out, "merge").unwrap_err().to_string();
+            |dirs: &[std::path::PathBuf], out: &Path| merge_tunings(dirs, out, "merge").unwrap_err().to_string();
         assert!(merge_err(&dirs[..1], &target).contains("2/2 missing"));
         // Best-point files of another run in the owning shard are refused.
         let summary = dirs[owner - 1].join("two_layer_summary.json");
@@ -870,7 +874,7 @@ mod two_layer {
 }
 
 mod records {
-    use mlp_train::records::{command_line, write_csv};
+    use mlp_train::jobs::{command_line, write_csv};
 
     #[test]
     fn csv_is_written_whole_and_no_temporary_file_is_left() {
@@ -945,7 +949,7 @@ mod wgpu_path {
     /// the host's bit for bit, for every preprocessing.
     #[test]
     fn resident_batches_on_wgpu_equal_host_batches() {
-        use mlp_train::mlp_loop::ResidentSplits;
+        use mlp_train::train::ResidentSplits;
         let Some(device) = wgpu_device() else { return };
         let indices = [4169, 0, 17, 17, 2048];
         for preprocess in Preprocess::ALL {

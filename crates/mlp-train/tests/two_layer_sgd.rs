@@ -12,8 +12,8 @@ use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
 use mlp_model::scratch::{LossOutput, Params};
 use mlp_train::Progress;
-use mlp_train::batches::BatchSource;
-use mlp_train::plan::StopSignal;
+use mlp_train::train::BatchSource;
+use mlp_train::jobs::StopSignal;
 use mlp_train::two_layer::{Examples, IterationRow, SgdConfig, SgdOutcome, accuracy, init_cifar_net, train_sgd};
 
 const SUBSET: SplitSizes = SplitSizes {

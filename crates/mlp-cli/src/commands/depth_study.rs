@@ -1,14 +1,11 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use mlp_data::Normalizer;
-use mlp_train::batches::BatchSource;
-use mlp_train::mlp_loop::{ResidentSplits, SplitSources, TrainConfig};
-use mlp_train::plan::StopSignal;
-use mlp_train::study::{
-    StudyConfig, StudyFiles, StudyResults, expand_shard_dirs, markdown_summary, merge_depth_studies, run_depth_study,
-};
-use mlp_train::sweep::{SweepFiles, merge_tuning_sweeps};
+use mlp_train::depth_study::{StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study};
+use mlp_train::jobs::{Job, JobHeader, StopSignal};
+use mlp_train::merge::{MergeOutcome, Merged, merge as merge_shards};
+use mlp_train::train::{BatchSource, ResidentSplits, SplitSources, TrainConfig};
 use mlp_train::{Progress, TrainError};
 
 use super::{existing, interrupted, invocation};
@@ -28,12 +25,14 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         widths: args.widths,
         variants: args.variants,
         recipe,
-        seeds: args.recipe.seeds,
-        splits: args.data.sizes(),
-        data_fingerprint: String::new(),
+        header: JobHeader {
+            seeds: args.recipe.seeds,
+            splits: args.data.sizes(),
+            data_fingerprint: String::new(),
+            shard: args.job.shard,
+            device: String::new(),
+        },
         preprocess: args.preprocess,
-        shard: args.job.shard,
-        device: String::new(),
         engine: args.engine.engine.into(),
     };
     // Arguments are checked before the data is read or a device opened.
@@ -41,10 +40,10 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     let existing = existing(&args.job);
     let dir = config.output_dir(&args.out);
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
-    config.device = chosen.description;
+    config.header.device = chosen.description;
 
     let splits = args.data.load_splits(progress)?;
-    config.data_fingerprint = splits.fingerprint();
+    config.header.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
     let host = SplitSources {
         train: BatchSource::new(&splits.train, &normalizer),
@@ -78,43 +77,29 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     Ok(())
 }
 
-/// `mlp-cli merge`: shards in, one study out.
+/// `mlp-cli merge`: shards in, one study or tuning run out.
 pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
-    let shards = expand_shard_dirs(&args.dirs)?;
-    let out = match args.out.clone() {
-        Some(out) => out,
-        None => common_parent(&shards)
-            .context("the shard directories are in different places; name the output directory with --out")?,
-    };
-    if shards[0].join(SweepFiles::CONFIG_NAME).exists() {
-        let (sweep, rows, best) = merge_tuning_sweeps(&shards, &out, &invocation())?;
-        out!(
-            "merged {} shards: {} of {} trials",
-            shards.len(),
-            rows.len(),
-            sweep.plan().len()
-        );
-        if let Some(trial) = best {
-            let config = sweep.trial_config(trial, sweep.seeds.0[0]);
-            out!(
-                "best grid point: trial {trial}: hidden {}, lr {:e}, reg {}, iterations {}",
-                config.hidden,
-                config.lr,
-                config.reg,
-                config.iters
-            );
+    let MergeOutcome { shards, out, merged } = merge_shards(&args.dirs, args.out.as_deref(), &invocation())?;
+    match merged {
+        Merged::Tuning(config, rows, best) => {
+            out!("merged {shards} shards: {} of {} trials", rows.len(), config.plan().len());
+            if let Some(trial) = best {
+                let best = config.trial_config(trial, config.header.seeds.0[0]);
+                out!(
+                    "best grid point: trial {trial}: hidden {}, lr {:e}, reg {}, iterations {}",
+                    best.hidden,
+                    best.lr,
+                    best.reg,
+                    best.iters
+                );
+            }
+            out!("Results in {}", out.display());
         }
-        out!("Results in {}", out.display());
-        return Ok(());
+        Merged::DepthStudy(config, results) => {
+            out!("merged {shards} shards: {} of {} runs", results.runs.len(), config.plan().len());
+            print_results(&out, &results)?;
+        }
     }
-    let (config, results) = merge_depth_studies(&shards, &out, &invocation())?;
-    out!(
-        "merged {} shards: {} of {} runs",
-        shards.len(),
-        results.runs.len(),
-        config.plan().len()
-    );
-    print_results(&out, &results)?;
     Ok(())
 }
 
@@ -132,11 +117,4 @@ fn print_results(dir: &Path, results: &StudyResults) -> anyhow::Result<()> {
         files.signal_plot.display()
     );
     Ok(())
-}
-
-fn common_parent(dirs: &[PathBuf]) -> Option<PathBuf> {
-    let parent = dirs.first()?.parent()?.to_owned();
-    dirs.iter()
-        .all(|d| d.parent() == Some(parent.as_path()))
-        .then_some(parent)
 }

@@ -19,11 +19,11 @@ mod two_layer;
 use anyhow::Context;
 use mlp_data::{Cifar10, SplitSizes, Splits};
 use mlp_train::Progress;
-use mlp_train::plan::StopSignal;
+use mlp_train::jobs::StopSignal;
 
 use std::path::Path;
 
-use mlp_train::records::Existing;
+use mlp_train::jobs::Existing;
 
 use crate::cli::{Cli, Command, DataArgs, JobArgs, TwoLayerCommand};
 
@@ -133,7 +133,7 @@ pub fn invocation() -> String {
         // The program's own path differs between machines; its name does not.
         *first = "mlp-cli".to_owned();
     }
-    mlp_train::records::command_line(&args)
+    mlp_train::jobs::command_line(&args)
 }
 
 /// Writing to standard output failed.

@@ -6,10 +6,9 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Normalizer, Preprocess, Splits};
 use mlp_model::scratch::{GRADCHECK_H, GRADCHECK_THRESHOLD, ToyProblem, check_gradients};
-use mlp_train::batches::BatchSource;
-use mlp_train::plan::StopSignal;
-use mlp_train::records::{prepare_output_dir, write_csv, write_text};
-use mlp_train::sweep::{SweepConfig, SweepFiles, trial_means, tune as run_tune};
+use mlp_train::jobs::{Job, JobHeader, StopSignal, prepare_output_dir, write_csv, write_text};
+use mlp_train::train::BatchSource;
+use mlp_train::two_layer::{TuningConfig, TuningFiles, trial_means, tune as run_tune};
 use mlp_train::two_layer::{
     SgdConfig, SgdOutcome, TensorExamples, TuneGrid, accuracy, init_cifar_net, plot_history, plot_weights, train_sgd,
 };
@@ -233,35 +232,37 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> 
 /// best grid point's curves, weights and model saved, its test accuracy
 /// reported once if asked.
 pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
-    let mut sweep = SweepConfig {
+    let mut tuning = TuningConfig {
         grid: TuneGrid {
             hidden: parse_int_list("--hidden", &args.hidden)?,
             lr: parse_float_list("--lr", &args.lr)?,
             reg: parse_float_list("--reg", &args.reg)?,
             iters: parse_int_list("--iters", &args.iters)?,
         },
-        seeds: args.seeds.clone(),
         base: SgdConfig {
             lr_decay: args.sgd.lr_decay,
             batch_size: args.sgd.batch_size,
             std: args.sgd.std,
             ..SgdConfig::default()
         },
-        splits: args.data.sizes(),
-        data_fingerprint: String::new(),
-        shard: args.job.shard,
-        device: String::new(),
+        header: JobHeader {
+            seeds: args.seeds.clone(),
+            splits: args.data.sizes(),
+            data_fingerprint: String::new(),
+            shard: args.job.shard,
+            device: String::new(),
+        },
     };
     // Arguments and the output directory are checked before data or device.
-    sweep.validate()?;
+    tuning.validate()?;
     if args.jobs == Some(0) {
         bail!("invalid --jobs: must be at least 1");
     }
-    prepare_output_dir(&sweep.output_dir(&args.out))?;
+    prepare_output_dir(&tuning.output_dir(&args.out))?;
     let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
-    sweep.device = chosen.description.clone();
+    tuning.header.device = chosen.description.clone();
     let splits = args.data.load_splits(progress)?;
-    sweep.data_fingerprint = splits.fingerprint();
+    tuning.header.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
     let (train_src, val_src) = (
         BatchSource::new(&splits.train, &normalizer),
@@ -274,7 +275,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
         std::thread::available_parallelism().map_or(1, |n| n.get())
     });
     let outcome = match run_tune(
-        &sweep,
+        &tuning,
         &train_src,
         &val_src,
         &chosen.device,
@@ -291,7 +292,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
         other => other?,
     };
     let out = &outcome.dir;
-    let table = SweepFiles::in_dir(out).table;
+    let table = TuningFiles::in_dir(out).table;
     let Some((best_config, best)) = outcome.best else {
         bail!("every trial diverged; see {}", table.display());
     };
@@ -316,7 +317,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
     out!(
         "best of {} grid points ({} seed(s) each): hidden {}, lr {:e}, reg {}, iterations {}",
         means.len(),
-        sweep.seeds.0.len(),
+        tuning.header.seeds.0.len(),
         best_config.hidden,
         best_config.lr,
         best_config.reg,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{StudyRow, Variant};
-use crate::plan::mean_std;
+use crate::stats::mean_std;
 
 /// One row of `depth_study_summary.csv`: one depth × variant over all its seeds.
 /// Diverged runs are counted, and left out of the means.

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::IMAGE_BYTES;
 
-use crate::batches::BatchSource;
+use super::host::BatchSource;
 
 /// 32-bit words per image.
 const WORDS: usize = IMAGE_BYTES / 4;

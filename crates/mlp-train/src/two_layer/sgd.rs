@@ -1,20 +1,17 @@
-//! Q3: stochastic gradient descent on the scratch two-layer network, and the
-//! hyper-parameter search around it.
+//! Q3: stochastic gradient descent on the scratch two-layer network.
 
-use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use mlp_data::{IMAGE_BYTES, NUM_CLASSES, Normalizer};
+use mlp_data::{IMAGE_BYTES, NUM_CLASSES};
 use mlp_model::scratch::{LossOutput, Params, TwoLayerNet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::batches::BatchSource;
-use crate::plan::StopSignal;
-use crate::{Progress, TrainError, plots};
+use crate::train::BatchSource;
+use crate::{Progress, StopSignal, TrainError};
 
 /// The widest hidden layer `--hidden` accepts: W1 is then 768 MiB of f32 on
 /// CIFAR-10, far beyond what the assignment tunes (50–500), while a typo
@@ -319,134 +316,5 @@ pub fn init_cifar_net(config: &SgdConfig, device: &Device) -> TwoLayerNet {
         config.seed,
         DType::F32,
         device,
-    )
-}
-
-/// Writes the loss curve and the train/val accuracy curve of an SGD run.
-pub fn plot_history(
-    loss_path: &Path,
-    accuracy_path: &Path,
-    history: &[IterationRow],
-    title: &str,
-) -> Result<(), TrainError> {
-    let loss: Vec<(f64, f64)> = history.iter().map(|r| (r.iteration as f64, r.loss)).collect();
-    plots::line_chart(
-        loss_path,
-        &format!("{title}: training loss"),
-        "iteration",
-        "loss",
-        &[("loss".to_owned(), loss)],
-    )?;
-    let epochs: Vec<&IterationRow> = history.iter().filter(|r| r.epoch.is_some()).collect();
-    let pick = |f: fn(&IterationRow) -> Option<f64>| -> Vec<(f64, f64)> {
-        epochs
-            .iter()
-            .filter_map(|r| Some((r.epoch? as f64, 100.0 * f(r)?)))
-            .collect()
-    };
-    plots::line_chart(
-        accuracy_path,
-        &format!("{title}: accuracy per epoch"),
-        "epoch",
-        "accuracy (%)",
-        &[
-            ("train".to_owned(), pick(|r| r.train_acc)),
-            ("validation".to_owned(), pick(|r| r.val_acc)),
-        ],
-    )
-}
-
-/// Draws W1 as 32x32 colour tiles, one per hidden unit. W1's rows are in the
-/// normaliser's feature order, which `normalizer` maps back to pixels.
-pub fn plot_weights(path: &Path, net: &TwoLayerNet, normalizer: &Normalizer) -> Result<(), TrainError> {
-    let [d, h, _] = net.params.dims();
-    let w1 = net.params.host_values(mlp_model::scratch::ParamName::W1); // [D, H] row-major
-    let mut feature_at = vec![0usize; d];
-    for j in 0..d {
-        let (c, r, col) = normalizer.feature_position(j);
-        feature_at[c * 1024 + r * 32 + col] = j;
-    }
-    plots::weight_tiles(path, h, |unit, c, r, col| {
-        w1[feature_at[c * 1024 + r * 32 + col] * h + unit]
-    })
-}
-
-/// One grid point of a tuning sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Trial {
-    pub hidden: usize,
-    pub lr: f64,
-    pub reg: f64,
-    pub iters: usize,
-}
-
-/// The grid: every combination of the lists.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TuneGrid {
-    pub hidden: Vec<usize>,
-    pub lr: Vec<f64>,
-    pub reg: Vec<f64>,
-    pub iters: Vec<usize>,
-}
-
-impl TuneGrid {
-    pub fn trials(&self) -> Vec<Trial> {
-        let mut out = Vec::new();
-        for &hidden in &self.hidden {
-            for &lr in &self.lr {
-                for &reg in &self.reg {
-                    for &iters in &self.iters {
-                        out.push(Trial { hidden, lr, reg, iters });
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-/// One row of `two_layer_tuning.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialRow {
-    pub trial: usize,
-    pub hidden: usize,
-    pub lr: f64,
-    pub reg: f64,
-    pub iters: usize,
-    pub seed: u64,
-    pub final_loss: Option<f64>,
-    pub train_acc: Option<f64>,
-    pub val_acc: Option<f64>,
-    pub diverged: bool,
-    pub seconds: f64,
-}
-
-/// Validation accuracy over hidden size × learning rate: for each cell the
-/// best trial over the other axes (reg, iterations); pass one row per trial
-/// (with several seeds, their means: see [`crate::sweep::trial_means`]).
-pub fn plot_tuning_heatmap(path: &Path, grid: &TuneGrid, rows: &[TrialRow]) -> Result<(), TrainError> {
-    let values: Vec<Vec<Option<f64>>> = grid
-        .hidden
-        .iter()
-        .map(|&h| {
-            grid.lr
-                .iter()
-                .map(|&lr| {
-                    rows.iter()
-                        .filter(|r| r.hidden == h && r.lr == lr)
-                        .filter_map(|r| r.val_acc)
-                        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v))))
-                })
-                .collect()
-        })
-        .collect();
-    plots::heatmap(
-        path,
-        "validation accuracy (%): hidden size x learning rate",
-        "hidden size",
-        &grid.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-        "learning rate",
-        &grid.lr.iter().map(|lr| format!("{lr:e}")).collect::<Vec<_>>(),
-        &values,
     )
 }

@@ -1,7 +1,8 @@
-//! PNG charts of the studies. Sizes and fonts are constants here; every
-//! function returns `Result` and presents its drawing.
+//! Drawing helpers shared by every experiment's charts: canvas, font, line
+//! charts with error bars, heat maps, weight tiles. Sizes and fonts are
+//! constants here; every function returns `Result` and presents its drawing.
+//! The charts of one experiment live with it (e.g. `depth_study::charts`).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Once;
 
@@ -10,15 +11,13 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::TrainError;
-use crate::plan::mean_std;
-use crate::study::{HistoryRow, SignalRow, StudyRow, Variant};
 
-const FONT: &str = "sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub(crate) const FONT: &str = "sans-serif";
+const FONT_BYTES: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans.ttf");
 const PANEL: (u32, u32) = (640, 440);
 const TITLE_SIZE: u32 = 22;
 const LABEL_SIZE: u32 = 15;
-const COLORS: [RGBColor; 8] = [
+pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -29,7 +28,7 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-type Series = (String, Vec<(f64, f64)>);
+pub(crate) type Series = (String, Vec<(f64, f64)>);
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -39,7 +38,7 @@ fn register_font() {
     });
 }
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Plot {
         path: path.to_owned(),
         message: e.to_string(),
@@ -47,25 +46,25 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
 }
 
 /// A canvas of `cols` x `rows` panels.
-fn canvas(path: &Path, cols: u32, rows: u32) -> DrawingArea<BitMapBackend<'_>, Shift> {
+pub(crate) fn canvas(path: &Path, cols: u32, rows: u32) -> DrawingArea<BitMapBackend<'_>, Shift> {
     register_font();
     BitMapBackend::new(path, (PANEL.0 * cols, PANEL.1 * rows)).into_drawing_area()
 }
 
-struct Axes<'a> {
-    title: &'a str,
-    x_label: &'a str,
-    y_label: &'a str,
-    x: (f64, f64),
-    y: (f64, f64),
-    log_y: bool,
+pub(crate) struct Axes<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+    pub log_y: bool,
     /// A dashed horizontal reference line (e.g. chance accuracy) and its label.
-    reference: Option<(f64, &'a str)>,
+    pub reference: Option<(f64, &'a str)>,
     /// Per series (same order), vertical error bars as (x, low, middle, high).
-    error_bars: &'a [Vec<(f64, f64, f64, f64)>],
+    pub error_bars: &'a [Vec<(f64, f64, f64, f64)>],
 }
 
-fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, series: &[Series]) -> Result<(), String> {
+pub(crate) fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, series: &[Series]) -> Result<(), String> {
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(axes.title, (FONT, TITLE_SIZE))
@@ -149,177 +148,6 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, se
         );
     }
     Ok(())
-}
-
-/// Validation and test accuracy against depth, one line per variant; with
-/// several seeds, the line joins the means and error bars span ± one sample
-/// standard deviation.
-pub fn accuracy_vs_depth(path: &Path, rows: &[StudyRow]) -> Result<(), TrainError> {
-    let root = canvas(path, 2, 1);
-    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-    let panels = root.split_evenly((1, 2));
-    let (min_l, max_l) = bounds(rows.iter().map(|r| r.layers as f64));
-    let seeds = {
-        let mut seeds: Vec<u64> = rows.iter().map(|r| r.seed).collect();
-        seeds.sort_unstable();
-        seeds.dedup();
-        seeds.len()
-    };
-    for (panel, (title, pick)) in panels.iter().zip([
-        (
-            "Validation accuracy vs depth",
-            (|r: &StudyRow| r.val_acc) as fn(&StudyRow) -> Option<f64>,
-        ),
-        ("Test accuracy vs depth", |r: &StudyRow| r.test_acc),
-    ]) {
-        // variant -> depth -> accuracies (%) over seeds
-        let mut by_variant: BTreeMap<Variant, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
-        for r in rows {
-            // A diverged run is left out of the line, as the table marks it "diverged".
-            if let Some(acc) = pick(r).filter(|_| !r.diverged) {
-                by_variant
-                    .entry(r.variant)
-                    .or_default()
-                    .entry(r.layers)
-                    .or_default()
-                    .push(100.0 * acc);
-            }
-        }
-        let mut series: Vec<Series> = Vec::new();
-        let mut bars = Vec::new();
-        for (variant, depths) in by_variant {
-            let stats: Vec<(f64, f64, f64)> = depths
-                .into_iter()
-                .filter_map(|(layers, accs)| mean_std(&accs).map(|(m, sd)| (layers as f64, m, sd)))
-                .collect();
-            series.push((variant.to_string(), stats.iter().map(|&(x, m, _)| (x, m)).collect()));
-            bars.push(
-                stats
-                    .iter()
-                    .filter(|s| s.2 > 0.0)
-                    .map(|&(x, m, sd)| (x, m - sd, m, m + sd))
-                    .collect(),
-            );
-        }
-        let title = if seeds > 1 {
-            format!("{title} (mean ± std, {seeds} seeds)")
-        } else {
-            title.to_owned()
-        };
-        let top = bars
-            .iter()
-            .flatten()
-            .map(|b: &(f64, f64, f64, f64)| b.3)
-            .fold(max_y(&series), f64::max);
-        let axes = Axes {
-            title: &title,
-            x_label: "Linear layers",
-            y_label: "accuracy (%)",
-            x: (min_l - 0.2, max_l + 0.2),
-            y: (0.0, 100.0f64.min(top.max(20.0) + 10.0)),
-            log_y: false,
-            reference: Some((10.0, "chance (10%)")),
-            error_bars: &bars,
-        };
-        draw_lines(panel, &axes, &series).map_err(|e| plot_error(path, e))?;
-    }
-    root.present().map_err(|e| plot_error(path, e))
-}
-
-/// Means over seeds: `(group, x) -> values` to `group -> [(x, mean)]`.
-fn seed_means<G: Ord, X: Ord + Copy + Into<f64>>(
-    values: impl Iterator<Item = (G, X, f64)>,
-) -> BTreeMap<G, Vec<(f64, f64)>> {
-    let mut grouped: BTreeMap<G, BTreeMap<X, Vec<f64>>> = BTreeMap::new();
-    for (group, x, v) in values {
-        grouped.entry(group).or_default().entry(x).or_default().push(v);
-    }
-    grouped
-        .into_iter()
-        .map(|(group, xs)| {
-            let points = xs
-                .into_iter()
-                .map(|(x, vs)| (x.into(), vs.iter().sum::<f64>() / vs.len() as f64))
-                .collect();
-            (group, points)
-        })
-        .collect()
-}
-
-/// Validation accuracy per epoch: one panel per variant, one line per depth
-/// (the mean over seeds).
-pub fn validation_curves(path: &Path, history: &[HistoryRow]) -> Result<(), TrainError> {
-    let mut variants: Vec<Variant> = history.iter().map(|h| h.variant).collect();
-    variants.sort();
-    variants.dedup();
-    let cols = variants.len().clamp(1, 2) as u32;
-    let rows = variants.len().div_ceil(2).max(1) as u32;
-    let root = canvas(path, cols, rows);
-    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-    let panels = root.split_evenly((rows as usize, cols as usize));
-    let (_, max_epoch) = bounds(history.iter().map(|h| h.epoch as f64));
-    for (panel, variant) in panels.iter().zip(&variants) {
-        let by_depth = seed_means(
-            history
-                .iter()
-                .filter(|h| h.variant == *variant)
-                .map(|h| (h.layers, h.epoch as u32, 100.0 * h.val_acc)),
-        );
-        let series: Vec<Series> = by_depth.into_iter().map(|(l, p)| (format!("{l} layers"), p)).collect();
-        let title = format!("{variant}: validation accuracy");
-        let axes = Axes {
-            title: &title,
-            x_label: "epoch",
-            y_label: "accuracy (%)",
-            x: (0.8, max_epoch.max(1.0) + 0.2),
-            y: (0.0, 100.0f64.min(max_y(&series).max(20.0) + 10.0)),
-            log_y: false,
-            reference: Some((10.0, "chance")),
-            error_bars: &[],
-        };
-        draw_lines(panel, &axes, &series).map_err(|e| plot_error(path, e))?;
-    }
-    root.present().map_err(|e| plot_error(path, e))
-}
-
-/// The signal at initialisation: RMS of each layer's output (log scale), one
-/// panel per variant, one line per depth. A plain deep net's activations fall
-/// by orders of magnitude per layer; Kaiming and BatchNorm keep them level.
-pub fn signal_at_init(path: &Path, signal: &[SignalRow]) -> Result<(), TrainError> {
-    let mut variants: Vec<Variant> = signal.iter().map(|s| s.variant).collect();
-    variants.sort();
-    variants.dedup();
-    let cols = variants.len().clamp(1, 2) as u32;
-    let rows = variants.len().div_ceil(2).max(1) as u32;
-    let root = canvas(path, cols, rows);
-    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-    let panels = root.split_evenly((rows as usize, cols as usize));
-    // log10 of 0 is undefined: an activation that underflowed to 0 is drawn at the floor.
-    const FLOOR: f64 = 1e-30;
-    let (min_rms, max_rms) = bounds(signal.iter().map(|s| s.activation_rms.max(FLOOR)));
-    let (_, max_layer) = bounds(signal.iter().map(|s| s.layer as f64));
-    for (panel, variant) in panels.iter().zip(&variants) {
-        let by_depth = seed_means(
-            signal
-                .iter()
-                .filter(|s| s.variant == *variant)
-                .map(|s| (s.layers, s.layer as u32, s.activation_rms.max(FLOOR))),
-        );
-        let series: Vec<Series> = by_depth.into_iter().map(|(l, p)| (format!("{l} layers"), p)).collect();
-        let title = format!("{variant}: activation RMS at init");
-        let axes = Axes {
-            title: &title,
-            x_label: "layer",
-            y_label: "RMS of layer output",
-            x: (0.8, max_layer.max(1.0) + 0.2),
-            y: (min_rms / 10.0, max_rms * 10.0),
-            log_y: true,
-            reference: None,
-            error_bars: &[],
-        };
-        draw_lines(panel, &axes, &series).map_err(|e| plot_error(path, e))?;
-    }
-    root.present().map_err(|e| plot_error(path, e))
 }
 
 /// A single line chart (e.g. a loss history).
@@ -477,13 +305,13 @@ pub fn heatmap(
     root.present().map_err(|e| plot_error(path, e))
 }
 
-fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
 }
 
-fn max_y(series: &[Series]) -> f64 {
+pub(crate) fn max_y(series: &[Series]) -> f64 {
     bounds(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1))).1
 }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::summary::{markdown_summary, summarize};
-use super::{StudyConfig, Variant, join_widths, percent};
-use crate::mlp_loop::{Engine, RunOutcome};
-use crate::records::{read_csv, remove_files, write_csv, write_text};
-use crate::{TrainError, plots};
+use super::variant::join_widths;
+use super::{StudyConfig, Variant, charts, percent};
+use crate::TrainError;
+use crate::jobs::{read_csv, remove_files, write_csv, write_text};
+use crate::train::{Engine, RunOutcome};
 
 /// Which run a row belongs to: a study trains each key once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,7 +155,7 @@ impl StudyResults {
             widths: join_widths(hidden),
             variant,
             seed,
-            device: config.device.clone(),
+            device: config.header.device.clone(),
             engine: outcome.engine.to_string(),
             epochs: config.recipe.epochs,
             best_epoch: outcome.best_epoch,
@@ -213,9 +214,9 @@ impl StudyResults {
         }
         write_csv(&files.summary_csv, &summarize(&self.runs))?;
         write_text(&files.summary, &markdown_summary(&self.runs))?;
-        plots::accuracy_vs_depth(&files.accuracy_plot, &self.runs)?;
-        plots::validation_curves(&files.curves_plot, &self.history)?;
-        plots::signal_at_init(&files.signal_plot, &self.signal)
+        charts::accuracy_vs_depth(&files.accuracy_plot, &self.runs)?;
+        charts::validation_curves(&files.curves_plot, &self.history)?;
+        charts::signal_at_init(&files.signal_plot, &self.signal)
     }
 
     /// The recorded tables of a study directory. Missing tables are empty;
