@@ -7,7 +7,7 @@
 //!   output-directory lock, atomic result files, seeds, the stop signal.
 //! - The experiments, each a job of its own: [`depth_study`] (every depth ×
 //!   variant, CSV tables, charts) and [`two_layer`] (SGD training of the
-//!   scratch network, Q3, and its tuning sweep); [`bench`] (epoch timings
+//!   scratch network, Q3, and its tuning run); [`bench`] (epoch timings
 //!   of the real training path against the matmul peak).
 //! - [`merge`]: `mlp-cli merge`, whichever job the shards hold.
 //! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars.

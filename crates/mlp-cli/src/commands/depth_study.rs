@@ -1,16 +1,14 @@
 use std::path::Path;
 
-use anyhow::Context;
 use mlp_data::Normalizer;
+use mlp_train::Progress;
 use mlp_train::depth_study::{StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study};
 use mlp_train::jobs::{Job, JobHeader, StopSignal};
 use mlp_train::merge::{MergeOutcome, Merged, merge as merge_shards};
-use mlp_train::train::{BatchSource, ResidentSplits, SplitSources, TrainConfig};
-use mlp_train::{Progress, TrainError};
+use mlp_train::train::{HostSplit, TrainConfig, TrainData};
 
-use super::{existing, interrupted, invocation};
+use super::{invocation, job_error};
 use crate::cli::{DepthStudyArgs, MergeArgs};
-use crate::device;
 
 pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
     let recipe = TrainConfig::new()
@@ -18,8 +16,8 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         .with_batch_size(args.recipe.batch_size)
         .with_lr(args.recipe.lr)
         .with_lr_decay(args.recipe.lr_decay)
-        .with_weight_decay(args.recipe.weight_decay)
-        .with_seed(args.recipe.seeds.0.first().copied().unwrap_or(0));
+        .with_weight_decay(args.recipe.weight_decay);
+    let engine = args.engine.engine;
     let mut config = StudyConfig {
         layers: args.layers,
         widths: args.widths,
@@ -33,46 +31,26 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
             device: String::new(),
         },
         preprocess: args.preprocess,
-        engine: args.engine.engine.into(),
+        engine,
     };
     // Arguments are checked before the data is read or a device opened.
     config.validate()?;
-    let existing = existing(&args.job);
     let dir = config.output_dir(&args.out);
-    let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
-    config.header.device = chosen.description;
+    let target = args.device.choose(progress == Progress::Quiet)?.target(engine)?;
+    config.header.device = target.description.clone();
 
     let splits = args.data.load_splits(progress)?;
     config.header.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
-    let host = SplitSources {
-        train: BatchSource::new(&splits.train, &normalizer),
-        val: BatchSource::new(&splits.val, &normalizer),
-        test: BatchSource::new(&splits.test, &normalizer),
-        resident: None,
-    };
-    // On a GPU the splits are uploaded once, for every run of the study.
-    let resident = chosen.is_gpu.then(|| ResidentSplits::upload(&host, &chosen.device));
-    let sources = SplitSources {
-        resident: resident.as_ref(),
-        ..host
-    };
+    // On a GPU the splits are uploaded once here, for every run of the study.
+    let data = TrainData::new(
+        [&splits.train, &splits.val, &splits.test].map(|images| HostSplit::new(images, &normalizer)),
+        &target,
+    );
     let command = invocation();
-    let results = match run_depth_study(
-        &config,
-        &sources,
-        &chosen.device,
-        &args.out,
-        &command,
-        existing,
-        progress,
-        stop,
-    ) {
-        Err(TrainError::Interrupted { dir, finished, total }) => {
-            return Err(interrupted(&dir, finished, total).into());
-        }
-        other => other.context("depth study failed")?,
-    };
+    let run = args.job.run(&args.out, &command, progress, stop, 1);
+    let results =
+        run_depth_study(&config, &data, &target, run).map_err(|e| job_error(e, Some("depth study failed")))?;
     print_results(&dir, &results)?;
     Ok(())
 }
@@ -82,7 +60,11 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     let MergeOutcome { shards, out, merged } = merge_shards(&args.dirs, args.out.as_deref(), &invocation())?;
     match merged {
         Merged::Tuning(config, rows, best) => {
-            out!("merged {shards} shards: {} of {} trials", rows.len(), config.plan().len());
+            out!(
+                "merged {shards} shards: {} of {} trials",
+                rows.len(),
+                config.plan().len()
+            );
             if let Some(trial) = best {
                 let best = config.trial_config(trial, config.header.seeds.0[0]);
                 out!(
@@ -96,7 +78,11 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
             out!("Results in {}", out.display());
         }
         Merged::DepthStudy(config, results) => {
-            out!("merged {shards} shards: {} of {} runs", results.runs.len(), config.plan().len());
+            out!(
+                "merged {shards} shards: {} of {} runs",
+                results.runs.len(),
+                config.plan().len()
+            );
             print_results(&out, &results)?;
         }
     }

@@ -13,13 +13,12 @@ pub use variant::{DEFAULT_WIDTHS, LayerRange, Variant, hidden_widths};
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
 use mlp_data::Preprocess;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, run_job};
-use crate::train::{Engine, RunControl, RunOutcome, SplitSources, TrainConfig, train_mlp};
+use crate::train::{EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, train_mlp};
 use crate::{Progress, StopSignal, TrainError};
 
 /// Everything that defines a study; saved as JSON beside the results, and
@@ -29,14 +28,14 @@ pub struct StudyConfig {
     pub layers: LayerRange,
     pub widths: Vec<usize>,
     pub variants: Vec<Variant>,
-    /// The recipe of every run; its `seed` is replaced by each of the header's seeds.
+    /// The recipe of every run, trained once per seed of the header.
     pub recipe: TrainConfig,
     #[serde(flatten)]
     pub header: JobHeader,
     pub preprocess: Preprocess,
     /// The step engine asked for; each row records the one that ran.
     #[serde(default)]
-    pub engine: Engine,
+    pub engine: EngineChoice,
 }
 
 impl Job for StudyConfig {
@@ -113,10 +112,8 @@ impl Job for StudyConfig {
 /// Trains one network of the study.
 struct StudyTrainer<'a> {
     config: &'a StudyConfig,
-    data: &'a SplitSources<'a>,
-    device: &'a Device,
-    /// The engine that trains on `device`, resolved once.
-    engine: Engine,
+    data: &'a TrainData<'a>,
+    target: &'a Target,
 }
 
 impl Trainer<StudyConfig> for StudyTrainer<'_> {
@@ -124,7 +121,13 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
     type Outcome = (Vec<usize>, RunOutcome);
 
     fn label(&self, key: RunKey, done: usize, owned: usize) -> String {
-        format!("[{}/{owned}] {}L {} seed {}", done + 1, key.layers, key.variant, key.seed)
+        format!(
+            "[{}/{owned}] {}L {} seed {}",
+            done + 1,
+            key.layers,
+            key.variant,
+            key.seed
+        )
     }
 
     fn train(
@@ -135,15 +138,9 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
         stop: &StopSignal,
     ) -> Result<Self::Outcome, TrainError> {
         let hidden = hidden_widths(key.layers, &self.config.widths)?;
-        let recipe = self.config.recipe.clone().with_seed(key.seed);
         let model = key.variant.model_config(hidden.clone());
-        let control = RunControl {
-            progress,
-            label,
-            stop,
-            engine: self.engine,
-        };
-        let outcome = train_mlp(&model, &recipe, self.data, self.device, control)?;
+        let control = RunControl { progress, label, stop };
+        let outcome = train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)?;
         Ok((hidden, outcome))
     }
 
@@ -154,7 +151,7 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
 
     /// Allowed (both engines compute the same networks), but worth knowing.
     fn resuming(&self, results: &StudyResults, todo: &[RunKey], progress: Progress) {
-        let now = self.engine;
+        let now = self.target.engine;
         let mut mixed: Vec<(Variant, String)> = Vec::new();
         for key in todo {
             let before = results
@@ -176,37 +173,17 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
     }
 }
 
-/// Runs the study's runs (or its shard's) and writes its files into
-/// `config.output_dir(out)`; see [`run_job`].
-#[allow(clippy::too_many_arguments)]
+/// Runs the study's runs (or its shard's) on `target` and writes its files
+/// into `config.output_dir(run.out)`; see [`run_job`]. The runs take turns:
+/// Burn's random generator is one per process.
 pub fn run_depth_study(
     config: &StudyConfig,
-    data: &SplitSources,
-    device: &Device,
-    out: &Path,
-    command: &str,
-    existing: crate::jobs::Existing,
-    progress: Progress,
-    stop: &StopSignal,
+    data: &TrainData,
+    target: &Target,
+    run: JobRun,
 ) -> Result<StudyResults, TrainError> {
-    config.validate()?;
-    // An engine that cannot train on `device` is refused before anything is written.
-    let engine = config.engine.resolve(device)?;
-    let trainer = StudyTrainer {
-        config,
-        data,
-        device,
-        engine,
-    };
-    let run = JobRun {
-        out,
-        command,
-        existing,
-        progress,
-        stop,
-        workers: 1,
-    };
-    let Finished { records, .. } = run_job(config, &trainer, run)?;
+    let trainer = StudyTrainer { config, data, target };
+    let Finished { records, .. } = run_job(config, &trainer, JobRun { workers: 1, ..run })?;
     Ok(records)
 }
 

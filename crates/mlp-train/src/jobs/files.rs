@@ -1,36 +1,75 @@
-//! Result files: CSV tables written whole to a temporary file and renamed, so
-//! a crash never leaves a torn table, and the command line saved beside them.
+//! Result files: CSV tables and text written whole to a temporary file and
+//! renamed, so a crash never leaves a torn table; reading them back; the
+//! output directory's lock; and the command line saved beside the results.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::TrainError;
 
-/// Writes `rows` as CSV to `path` atomically (temporary file in the same
-/// directory, then rename).
+/// Writes `rows` as CSV to `path` atomically (see [`write_atomically`]).
 pub fn write_csv<R: Serialize>(path: &Path, rows: &[R]) -> Result<(), TrainError> {
-    let tmp = temporary_sibling(path);
-    let csv_err = |source| TrainError::Csv {
-        path: path.to_owned(),
-        source,
-    };
-    {
-        let mut writer = csv::Writer::from_path(&tmp).map_err(csv_err)?;
+    write_atomically(path, |file| {
+        let csv_err = |source| TrainError::Csv {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = csv::Writer::from_writer(file);
         for row in rows {
             writer.serialize(row).map_err(csv_err)?;
         }
-        writer.flush().map_err(|source| write_err(path, source))?;
-        // On disk before the rename, so a power cut leaves the old table or
-        // the new one, never an empty file under the table's name.
-        writer
-            .into_inner()
-            .map_err(|e| write_err(path, e.into_error()))?
-            .sync_all()
-            .map_err(|source| write_err(path, source))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|source| write_err(path, source))
+        writer.flush().map_err(|source| write_err(path, source))
+    })
+}
+
+/// Writes `text` to `path` atomically (see [`write_atomically`]).
+pub fn write_text(path: &Path, text: &str) -> Result<(), TrainError> {
+    write_atomically(path, |file| {
+        file.write_all(text.as_bytes())
+            .map_err(|source| write_err(path, source))
+    })
+}
+
+/// Writes a file whole under a temporary name in the same directory, syncs
+/// it, renames it over `path` and syncs the directory: a crash or power cut
+/// leaves the old file or the new one, never a torn or empty one, and the
+/// rename itself survives. On an error the temporary file is removed.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The mode `File::create` gives (0666 less the umask), not tempfile's
+    // private 0600: results are shared files.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(|source| write_err(path, source))?;
+    write(tmp.as_file_mut())?;
+    tmp.as_file().sync_all().map_err(|source| write_err(path, source))?;
+    tmp.persist(path).map_err(|e| write_err(path, e.error))?;
+    sync_dir(dir).map_err(|source| write_err(path, source))
+}
+
+/// Makes a rename in `dir` durable (a directory is synced through a handle
+/// opened on it; Unix only, where that is how it is done).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Removes `paths` where they exist: the results a job replaces on `--overwrite`.
@@ -67,16 +106,6 @@ pub fn lock_output_dir(dir: &Path) -> Result<DirLock, TrainError> {
         Err(std::fs::TryLockError::WouldBlock) => Err(TrainError::Busy { dir: dir.to_owned() }),
         Err(std::fs::TryLockError::Error(source)) => Err(write_err(&path, source)),
     }
-}
-
-/// Writes `text` to `path` atomically.
-pub fn write_text(path: &Path, text: &str) -> Result<(), TrainError> {
-    let tmp = temporary_sibling(path);
-    let mut file = std::fs::File::create(&tmp).map_err(|source| write_err(path, source))?;
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|source| write_err(path, source))?;
-    std::fs::rename(&tmp, path).map_err(|source| write_err(path, source))
 }
 
 /// Records the command line of a job in `path`; a resumed job appends its
@@ -149,14 +178,6 @@ pub fn command_line(args: &[String]) -> String {
         .join(" ")
 }
 
-fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
 fn write_err(path: &Path, source: std::io::Error) -> TrainError {
     TrainError::Write {
         path: path.to_owned(),
@@ -177,5 +198,23 @@ mod tests {
         assert!(err.to_string().contains("in use by another mlp-cli job"));
         drop(lock);
         lock_output_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn atomic_writes_replace_the_file_and_leave_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.csv");
+        write_text(&path, "old\n").unwrap();
+        write_csv(&path, &[(1, "a"), (2, "b")]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1,a\n2,b\n");
+        // A failed write keeps the old table and removes its temporary file.
+        let err = write_csv(&path, &[std::collections::HashMap::from([(1, 2)])]).unwrap_err();
+        assert!(matches!(err, TrainError::Csv { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1,a\n2,b\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["table.csv"]);
     }
 }

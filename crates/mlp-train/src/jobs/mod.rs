@@ -1,7 +1,7 @@
 //! Long jobs, whatever they train: resumable, shardable, mergeable, locked.
 //!
 //! A job is a configuration ([`Job`]) whose plan is a list of units (one
-//! network of the depth study, one grid point × seed of a tuning sweep), a
+//! network of the depth study, one grid point × seed of a tuning run), a
 //! table of recorded units ([`Records`]), and a [`Trainer`] that trains one
 //! unit. [`run_job`] does the rest, the same for every job: lock the output
 //! directory → resume or start → write the command and configuration →
@@ -58,7 +58,7 @@ pub struct JobHeader {
 /// The names of one kind of job, for its files and messages.
 #[derive(Debug, Clone, Copy)]
 pub struct JobKind {
-    /// `study`, `sweep`: "shards of different {name}s".
+    /// `study`, `tuning run`: "shards of different {plural}".
     pub name: &'static str,
     pub plural: &'static str,
     /// What `read_config` says a bad configuration file is not.

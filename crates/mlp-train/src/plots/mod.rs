@@ -64,7 +64,11 @@ pub(crate) struct Axes<'a> {
     pub error_bars: &'a [Vec<(f64, f64, f64, f64)>],
 }
 
-pub(crate) fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axes: &Axes, series: &[Series]) -> Result<(), String> {
+pub(crate) fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    axes: &Axes,
+    series: &[Series],
+) -> Result<(), String> {
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(axes.title, (FONT, TITLE_SIZE))

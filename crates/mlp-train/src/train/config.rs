@@ -4,7 +4,8 @@ use burn::prelude::*;
 
 use crate::TrainError;
 
-/// The training recipe; defaults are the assignment's Q4 values.
+/// The training recipe; defaults are the assignment's Q4 values. The seed is
+/// not part of it: a job trains one recipe with several seeds.
 #[derive(Config, Debug)]
 pub struct TrainConfig {
     /// Passes over the training split.
@@ -25,9 +26,6 @@ pub struct TrainConfig {
     /// Adam epsilon; PyTorch's 1e-8, not Burn's default 1e-5, to reproduce the reports.
     #[config(default = 1e-8)]
     pub adam_epsilon: f64,
-    /// Seeds the weights, dropout and the per-epoch shuffles.
-    #[config(default = 0)]
-    pub seed: u64,
 }
 
 impl TrainConfig {

@@ -1,57 +1,77 @@
-//! The three splits a training run reads, on the host or resident on the
-//! training device.
+//! The three splits a training run reads, placed once: on the host, or
+//! uploaded to the training device.
 
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use super::device::ResidentImages;
-use super::host::BatchSource;
+use super::device_split::DeviceSplit;
+use super::host_split::HostSplit;
+use super::target::{Placement, Target};
 
-/// Train, validation and test splits, each with the train-fitted normaliser.
-#[derive(Clone, Copy)]
-pub struct SplitSources<'a> {
-    pub train: BatchSource<'a>,
-    pub val: BatchSource<'a>,
-    pub test: BatchSource<'a>,
-    /// The same splits uploaded to the training device once, as bytes (see
-    /// [`ResidentSplits`]): every batch is then built there, and no pixels
-    /// cross the bus per step (for a GPU). `None` builds batches on the host,
-    /// best on the CPU, where host and device memory are the same. Both give
-    /// bit-identical batches.
-    pub resident: Option<&'a ResidentSplits>,
+/// Train, validation and test splits, each with the train-fitted normaliser,
+/// placed once and shared by every run of a job.
+pub struct TrainData<'a> {
+    pub train: HostSplit<'a>,
+    pub val: HostSplit<'a>,
+    pub test: HostSplit<'a>,
+    /// The same splits on the device, with [`Placement::Device`].
+    on_device: Option<[DeviceSplit; 3]>,
 }
 
-/// Train, validation and test splits resident on a device; upload them once
-/// and share them between the runs of a study.
-pub struct ResidentSplits {
-    pub train: ResidentImages,
-    pub val: ResidentImages,
-    pub test: ResidentImages,
-}
+impl<'a> TrainData<'a> {
+    /// The splits at the target's placement: [`Placement::Device`] uploads
+    /// them to its device now.
+    pub fn new([train, val, test]: [HostSplit<'a>; 3], target: &Target) -> Self {
+        let on_device = (target.placement == Placement::Device).then(|| {
+            let device = target.device.clone().without_autodiff();
+            [train, val, test].map(|split| DeviceSplit::upload(&split, &device))
+        });
+        TrainData {
+            train,
+            val,
+            test,
+            on_device,
+        }
+    }
 
-impl ResidentSplits {
-    pub fn upload(sources: &SplitSources, device: &Device) -> Self {
-        let device = device.clone().without_autodiff();
-        ResidentSplits {
-            train: ResidentImages::upload(&sources.train, &device),
-            val: ResidentImages::upload(&sources.val, &device),
-            test: ResidentImages::upload(&sources.test, &device),
+    pub fn placement(&self) -> Placement {
+        if self.on_device.is_some() {
+            Placement::Device
+        } else {
+            Placement::Host
+        }
+    }
+
+    /// The device copies of train, validation and test, with [`Placement::Device`].
+    pub fn on_device(&self) -> Option<&[DeviceSplit; 3]> {
+        self.on_device.as_ref()
+    }
+
+    /// The three splits as the training loop reads them.
+    pub fn splits(&self) -> [Split<'_>; 3] {
+        match &self.on_device {
+            Some([train, val, test]) => [Split::Device(train), Split::Device(val), Split::Device(test)],
+            None => [
+                Split::Host(&self.train),
+                Split::Host(&self.val),
+                Split::Host(&self.test),
+            ],
         }
     }
 }
 
-/// One split as a training run reads it: on the host or resident on the device.
+/// One split as a training run reads it: on the host or on the device.
 #[derive(Clone, Copy)]
-pub enum SplitData<'a> {
-    Host(&'a BatchSource<'a>),
-    Resident(&'a ResidentImages),
+pub enum Split<'a> {
+    Host(&'a HostSplit<'a>),
+    Device(&'a DeviceSplit),
 }
 
-impl SplitData<'_> {
+impl Split<'_> {
     pub fn len(&self) -> usize {
         match self {
-            SplitData::Host(source) => source.len(),
-            SplitData::Resident(images) => images.len(),
+            Split::Host(split) => split.len(),
+            Split::Device(split) => split.len(),
         }
     }
 
@@ -59,30 +79,12 @@ impl SplitData<'_> {
         self.len() == 0
     }
 
-    /// x: [batch, 3072] f32 and y: [batch] for `indices`. A resident batch
+    /// x: [batch, 3072] f32 and y: [batch] for `indices`. A device batch
     /// stays off the autodiff graph, where inputs belong anyway.
     pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
         match self {
-            SplitData::Host(source) => source.batch(indices, DType::F32, device),
-            SplitData::Resident(images) => images.batch(indices),
-        }
-    }
-}
-
-impl<'a> SplitSources<'a> {
-    /// The three splits as the training loop reads them.
-    pub fn splits(&'a self) -> [SplitData<'a>; 3] {
-        match self.resident {
-            Some(r) => [
-                SplitData::Resident(&r.train),
-                SplitData::Resident(&r.val),
-                SplitData::Resident(&r.test),
-            ],
-            None => [
-                SplitData::Host(&self.train),
-                SplitData::Host(&self.val),
-                SplitData::Host(&self.test),
-            ],
+            Split::Host(split) => split.batch(indices, DType::F32, device),
+            Split::Device(split) => split.batch(indices),
         }
     }
 }

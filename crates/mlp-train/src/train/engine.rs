@@ -1,14 +1,15 @@
-//! Which step trains a network: Burn's autodiff or the fused CPU step.
+//! Which step trains a network: Burn's autodiff or the fused CPU step; what
+//! `--engine` asks for, and what that resolves to on a device.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
-/// How a training step computes its gradients and updates the weights.
+/// The engine asked for (`--engine`), recorded in a job's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Engine {
+pub enum EngineChoice {
     /// `fused` on the flex CPU device, else `autodiff`.
     #[default]
     Auto,
@@ -18,34 +19,71 @@ pub enum Engine {
     Fused,
 }
 
-impl Engine {
+/// How a training step computes its gradients and updates the weights: an
+/// [`EngineChoice`] resolved for a device, once, with the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// Burn's autodiff and Adam, on any device.
+    Autodiff,
+    /// The hand-written CPU step ([`super::fused`]), on a CPU device.
+    Fused,
+}
+
+impl EngineChoice {
+    pub const ALL: [EngineChoice; 3] = [EngineChoice::Auto, EngineChoice::Autodiff, EngineChoice::Fused];
+
     pub fn name(self) -> &'static str {
         match self {
-            Engine::Auto => "auto",
-            Engine::Autodiff => "autodiff",
-            Engine::Fused => "fused",
+            EngineChoice::Auto => "auto",
+            EngineChoice::Autodiff => "autodiff",
+            EngineChoice::Fused => "fused",
         }
     }
 
     /// The engine that trains on `device`: `Auto` decided, and a `Fused`
     /// that cannot run there refused, naming `--engine`.
     pub fn resolve(self, device: &Device) -> Result<Engine, TrainError> {
-        let host_cpu = is_host_cpu(device);
         match self {
-            Engine::Auto if is_flex(device) => Ok(Engine::Fused),
-            Engine::Auto | Engine::Autodiff => Ok(Engine::Autodiff),
-            Engine::Fused if !host_cpu => Err(TrainError::invalid(
+            EngineChoice::Auto if is_flex(device) => Ok(Engine::Fused),
+            EngineChoice::Auto | EngineChoice::Autodiff => Ok(Engine::Autodiff),
+            EngineChoice::Fused if !is_host_cpu(device) => Err(TrainError::invalid(
                 "--engine",
                 "`fused` computes on the CPU; use --device cpu, or --engine autodiff or auto",
             )),
-            Engine::Fused => Ok(Engine::Fused),
+            EngineChoice::Fused => Ok(Engine::Fused),
         }
+    }
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Autodiff => "autodiff",
+            Engine::Fused => "fused",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for EngineChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EngineChoice::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("unknown engine '{s}'; choose from auto, autodiff, fused"))
     }
 }
 
@@ -73,14 +111,17 @@ mod tests {
     fn engines_resolve_by_device() {
         // Lazy: no adapter is opened.
         let gpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
-        let resolve = |engine: Engine, device: &Device| engine.resolve(device).map_err(|e| e.to_string());
-        assert_eq!(resolve(Engine::Auto, &Device::flex()), Ok(Engine::Fused));
-        assert_eq!(resolve(Engine::Auto, &Device::flex().autodiff()), Ok(Engine::Fused));
-        assert_eq!(resolve(Engine::Auto, &Device::ndarray()), Ok(Engine::Autodiff));
-        assert_eq!(resolve(Engine::Auto, &gpu), Ok(Engine::Autodiff));
-        assert_eq!(resolve(Engine::Fused, &Device::ndarray()), Ok(Engine::Fused));
-        assert_eq!(resolve(Engine::Autodiff, &Device::flex()), Ok(Engine::Autodiff));
-        let refused = resolve(Engine::Fused, &gpu).unwrap_err();
+        let resolve = |engine: EngineChoice, device: &Device| engine.resolve(device).map_err(|e| e.to_string());
+        assert_eq!(resolve(EngineChoice::Auto, &Device::flex()), Ok(Engine::Fused));
+        assert_eq!(
+            resolve(EngineChoice::Auto, &Device::flex().autodiff()),
+            Ok(Engine::Fused)
+        );
+        assert_eq!(resolve(EngineChoice::Auto, &Device::ndarray()), Ok(Engine::Autodiff));
+        assert_eq!(resolve(EngineChoice::Auto, &gpu), Ok(Engine::Autodiff));
+        assert_eq!(resolve(EngineChoice::Fused, &Device::ndarray()), Ok(Engine::Fused));
+        assert_eq!(resolve(EngineChoice::Autodiff, &Device::flex()), Ok(Engine::Autodiff));
+        let refused = resolve(EngineChoice::Fused, &gpu).unwrap_err();
         assert!(
             refused.contains("--engine") && refused.contains("--device cpu"),
             "{refused}"

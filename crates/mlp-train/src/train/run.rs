@@ -13,9 +13,10 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::data::{SplitData, SplitSources};
+use super::data::{Split, TrainData};
 use super::engine::Engine;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
+use super::target::Target;
 use crate::jobs::StopSignal;
 use crate::{Progress, TrainError};
 
@@ -65,7 +66,7 @@ pub struct RunOutcome {
     pub seconds: f64,
     /// The best-on-validation model in eval mode.
     pub best_model: Option<Mlp>,
-    /// The engine that computed the steps (never `Auto`).
+    /// The engine that computed the steps.
     pub engine: Engine,
 }
 
@@ -86,51 +87,51 @@ pub struct RunControl<'a> {
     pub label: &'a str,
     /// Checked before every step.
     pub stop: &'a StopSignal,
-    /// Which step computes the gradients; see [`Engine`].
-    pub engine: Engine,
 }
 
-/// Trains `model_config` with `recipe` on `data`, on `device` (plain or
-/// autodiff; the autodiff engine tracks gradients on its autodiff form).
-/// Returns [`TrainError::Interrupted`] within one step of `control.stop`
-/// being raised.
+/// Trains `model_config` with `recipe` on `data`, on the target's device
+/// with its engine (the autodiff engine tracks gradients on the device's
+/// autodiff form). `seed` seeds the weights, dropout and the per-epoch
+/// shuffles. Returns [`TrainError::Interrupted`] within one step of
+/// `control.stop` being raised.
 pub fn train_mlp(
     model_config: &MlpConfig,
     recipe: &TrainConfig,
-    data: &SplitSources,
-    device: &Device,
+    seed: u64,
+    data: &TrainData,
+    target: &Target,
     control: RunControl,
 ) -> Result<RunOutcome, TrainError> {
     recipe.validate()?;
-    let engine = control.engine.resolve(device)?;
+    let engine = target.engine;
     let (progress, label) = (control.progress, control.label);
     // Burn's random generator (weights, dropout) is one per process: two
     // trainings at once would interleave their draws and neither would be
     // reproducible, so a process trains one network at a time.
     let _one_at_a_time = TRAINING.lock().unwrap_or_else(PoisonError::into_inner);
     let start = Instant::now();
-    let plain = device.clone().without_autodiff();
+    let plain = target.device.clone().without_autodiff();
     let ad = plain.clone().autodiff();
 
     let [train_split, val_split, test_split] = data.splits();
 
-    let mut rng = StdRng::seed_from_u64(recipe.seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     order.shuffle(&mut rng);
     let signal = probe_signal(
         model_config,
-        recipe.seed,
+        seed,
         data,
         &order[..recipe.batch_size.min(order.len())],
         &ad,
     );
 
     // Both engines start from the same weights: the seeded Burn model.
-    ad.seed(recipe.seed);
+    ad.seed(seed);
     let model = model_config.init(&ad);
     let mut stepper: Box<dyn Stepper + '_> = match engine {
-        Engine::Fused => Box::new(FusedStepper::new(&model, recipe, data.train, &plain)),
-        _ => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
+        Engine::Fused => Box::new(FusedStepper::new(&model, recipe, seed, data.train, &plain)),
+        Engine::Autodiff => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
     };
 
     let mut history = Vec::new();
@@ -220,7 +221,7 @@ pub fn train_mlp(
 }
 
 /// Mean cross-entropy and accuracy of an eval-mode `model` over `source`.
-pub fn evaluate(model: &Mlp, source: &SplitData, batch_size: usize, device: &Device) -> Evaluation {
+pub fn evaluate(model: &Mlp, source: &Split, batch_size: usize, device: &Device) -> Evaluation {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut loss_sum = Tensor::<1>::zeros([1], device);
     let mut correct = Tensor::<1, Int>::zeros([1], device);
@@ -248,7 +249,7 @@ pub fn evaluate(model: &Mlp, source: &SplitData, batch_size: usize, device: &Dev
 fn probe_signal(
     model_config: &MlpConfig,
     seed: u64,
-    data: &SplitSources,
+    data: &TrainData,
     indices: &[usize],
     ad: &Device,
 ) -> Vec<LayerSignal> {

@@ -11,9 +11,9 @@ use burn::prelude::*;
 use mlp_model::Mlp;
 
 use super::config::TrainConfig;
-use super::data::SplitData;
+use super::data::Split;
 use super::fused::{AdamStep, FusedMlp};
-use super::host::BatchSource;
+use super::host_split::HostSplit;
 
 /// Adam's moment decay rates for both engines (Burn's and PyTorch's defaults).
 const ADAM_BETA_1: f32 = 0.9;
@@ -37,7 +37,7 @@ pub(crate) struct AutodiffStepper<'a> {
     model: Option<Mlp>,
     optimizer: ModuleOptimizer,
     loss_fn: CrossEntropyLoss,
-    train: SplitData<'a>,
+    train: Split<'a>,
     device: Device,
     /// Running sums stay on the device: reading them every step would
     /// synchronise a GPU after every batch.
@@ -47,7 +47,7 @@ pub(crate) struct AutodiffStepper<'a> {
 
 impl<'a> AutodiffStepper<'a> {
     /// `model` lives on the autodiff device `device`.
-    pub fn new(model: Mlp, recipe: &TrainConfig, train: SplitData<'a>, device: &Device) -> Self {
+    pub fn new(model: Mlp, recipe: &TrainConfig, train: Split<'a>, device: &Device) -> Self {
         let optimizer = AdamConfig::new()
             .with_beta_1(ADAM_BETA_1)
             .with_beta_2(ADAM_BETA_2)
@@ -105,7 +105,7 @@ pub(crate) struct FusedStepper<'a> {
     /// The Burn model the weights are written into for evaluation.
     template: Mlp,
     adam: AdamStep,
-    train: BatchSource<'a>,
+    train: HostSplit<'a>,
     device: Device,
     /// The labels of the current batch.
     labels: Vec<u8>,
@@ -114,11 +114,11 @@ pub(crate) struct FusedStepper<'a> {
 }
 
 impl<'a> FusedStepper<'a> {
-    /// Starts from the weights of `model` (any device).
-    pub fn new(model: &Mlp, recipe: &TrainConfig, train: BatchSource<'a>, device: &Device) -> Self {
+    /// Starts from the weights of `model` (any device); `seed` seeds the dropout masks.
+    pub fn new(model: &Mlp, recipe: &TrainConfig, seed: u64, train: HostSplit<'a>, device: &Device) -> Self {
         let plain = device.clone().without_autodiff();
         FusedStepper {
-            net: FusedMlp::from_model(model, recipe.seed),
+            net: FusedMlp::from_model(model, seed),
             template: model.valid(),
             adam: AdamStep {
                 lr: recipe.lr as f32,

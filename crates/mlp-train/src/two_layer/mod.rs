@@ -1,14 +1,16 @@
 //! The scratch two-layer network's training (Q3): SGD, its charts, and the
-//! tuning sweep over its hyper-parameters (a resumable, shardable job).
+//! tuning run over its hyper-parameters (a resumable, shardable job).
 
 mod charts;
 mod grid;
+mod outputs;
 mod sgd;
 mod tuning;
 
 pub use charts::{plot_history, plot_tuning_heatmap, plot_weights};
-pub use grid::{Trial, TrialRow, TuneGrid, best_trial, trial_means};
+pub use grid::{CountRange, FloatRange, Trial, TrialRow, TuneGrid, best_trial, grid_values, trial_means};
+pub use outputs::{RUN_FILES, RunFiles};
 pub use sgd::{
-    Examples, IterationRow, MAX_HIDDEN, SgdConfig, SgdOutcome, TensorExamples, accuracy, init_cifar_net, train_sgd,
+    Batches, IterationRow, MAX_HIDDEN, SgdConfig, SgdOutcome, TensorSplit, accuracy, init_cifar_net, train_sgd,
 };
-pub use tuning::{BEST_TRIAL_FILES, TrialKey, TuningConfig, TuningFiles, TuningOutcome, merge_tunings, tune};
+pub use tuning::{TrialKey, TuningConfig, TuningFiles, TuningOutcome, merge_tunings, tune};

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::train::BatchSource;
+use crate::train::HostSplit;
 use crate::{Progress, StopSignal, TrainError};
 
 /// The widest hidden layer `--hidden` accepts: W1 is then 768 MiB of f32 on
@@ -110,28 +110,28 @@ impl SgdConfig {
 
 /// Where minibatches come from: CIFAR-10 images normalised per batch, or a
 /// small in-memory problem such as the toy.
-pub trait Examples {
+pub trait Batches {
     fn len(&self) -> usize;
     /// x: [indices.len(), D], y: [indices.len()]
     fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>);
 }
 
-impl Examples for BatchSource<'_> {
+impl Batches for HostSplit<'_> {
     fn len(&self) -> usize {
-        BatchSource::len(self)
+        HostSplit::len(self)
     }
     fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-        BatchSource::batch(self, indices, DType::F32, device)
+        HostSplit::batch(self, indices, DType::F32, device)
     }
 }
 
 /// A whole problem held as tensors. x: [N, D], y: [N]
-pub struct TensorExamples {
+pub struct TensorSplit {
     pub x: Tensor<2>,
     pub y: Tensor<1, Int>,
 }
 
-impl Examples for TensorExamples {
+impl Batches for TensorSplit {
     fn len(&self) -> usize {
         self.y.dims()[0]
     }
@@ -184,8 +184,8 @@ impl SgdOutcome {
 pub fn train_sgd(
     mut net: TwoLayerNet,
     config: &SgdConfig,
-    train: &dyn Examples,
-    val: &dyn Examples,
+    train: &dyn Batches,
+    val: &dyn Batches,
     device: &Device,
     progress: Progress,
     label: &str,
@@ -294,7 +294,7 @@ fn drain_losses(pending: &mut Vec<Tensor<1>>) -> Vec<f64> {
 }
 
 /// Fraction of `indices` of `examples` that `net` classifies correctly.
-pub fn accuracy(net: &TwoLayerNet, examples: &dyn Examples, indices: &[usize], device: &Device) -> f64 {
+pub fn accuracy(net: &TwoLayerNet, examples: &dyn Batches, indices: &[usize], device: &Device) -> f64 {
     if indices.is_empty() {
         return 0.0;
     }

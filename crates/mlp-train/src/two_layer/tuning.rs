@@ -9,11 +9,11 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Examples, SgdConfig, SgdOutcome, TrialRow, TuneGrid, best_trial, init_cifar_net, plot_tuning_heatmap, train_sgd,
-    trial_means,
+    Batches, RUN_FILES, RunFiles, SgdConfig, SgdOutcome, TrialRow, TuneGrid, best_trial, init_cifar_net,
+    plot_tuning_heatmap, train_sgd, trial_means,
 };
 use crate::jobs::merge::{collect, write_merged};
-use crate::jobs::{Existing, Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, read_csv, remove_files};
+use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, read_csv, remove_files};
 use crate::jobs::{run_job, write_csv};
 use crate::{Progress, StopSignal, TrainError};
 
@@ -56,9 +56,9 @@ impl Job for TuningConfig {
     type Unit = TrialKey;
     type Records = Vec<TrialRow>;
     const KIND: JobKind = JobKind {
-        name: "sweep",
-        plural: "sweeps",
-        description: "tuning-sweep configuration",
+        name: "tuning run",
+        plural: "tuning runs",
+        description: "tuning-run configuration",
         config_file: TuningFiles::CONFIG_NAME,
         command_file: "two_layer_tuning_command.txt",
         units: "trials",
@@ -120,10 +120,10 @@ impl Job for TuningConfig {
         Ok(())
     }
 
-    /// The table, the heat map and the best trial's files.
+    /// The table, the heat map and the best trial's files ([`RUN_FILES`]).
     fn remove_results(dir: &Path) -> Result<(), TrainError> {
         let files = TuningFiles::in_dir(dir);
-        let best: Vec<PathBuf> = BEST_TRIAL_FILES.iter().map(|name| dir.join(name)).collect();
+        let best: Vec<PathBuf> = RUN_FILES.iter().map(|name| dir.join(name)).collect();
         let mut paths: Vec<&Path> = vec![&files.table, &files.heatmap];
         paths.extend(best.iter().map(PathBuf::as_path));
         remove_files(&paths)
@@ -168,17 +168,6 @@ pub struct TuningFiles {
     pub heatmap: PathBuf,
 }
 
-/// Files the best trial's run leaves beside the table (curves, weights,
-/// model, summary); `merge` copies them from the shard that holds the best.
-pub const BEST_TRIAL_FILES: [&str; 6] = [
-    "two_layer_history.csv",
-    "two_layer_loss.png",
-    "two_layer_accuracy.png",
-    "two_layer_weights.png",
-    "two_layer_model.bpk",
-    "two_layer_summary.json",
-];
-
 impl TuningFiles {
     pub const CONFIG_NAME: &str = "two_layer_tuning_config.json";
 
@@ -214,8 +203,8 @@ struct Kept {
 /// Trains one (grid point, seed) by SGD.
 struct TuningTrainer<'a> {
     config: &'a TuningConfig,
-    train: &'a (dyn Examples + Sync),
-    val: &'a (dyn Examples + Sync),
+    train: &'a (dyn Batches + Sync),
+    val: &'a (dyn Batches + Sync),
     device: &'a Device,
     kept: Mutex<Option<Kept>>,
 }
@@ -263,7 +252,10 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
             diverged: outcome.diverged,
             seconds: outcome.seconds,
         });
-        let mut kept = self.kept.lock().expect("trial threads return errors, they do not panic");
+        let mut kept = self
+            .kept
+            .lock()
+            .expect("trial threads return errors, they do not panic");
         if seed == self.config.first_seed()
             && let Some((_, val_acc)) = accs.filter(|_| !outcome.diverged)
             && kept
@@ -276,26 +268,23 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
                 outcome,
             });
         }
-        format!("val {}", accs.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a.1)))
+        format!(
+            "val {}",
+            accs.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a.1))
+        )
     }
 }
 
 /// Trains every (grid point, seed) of the tuning run that this process owns
-/// and has not recorded yet, `jobs` at a time, rewriting the table after
-/// each; then draws the heat map and returns the best grid point's run
+/// and has not recorded yet, `run.workers` at a time, rewriting the table
+/// after each; then draws the heat map and returns the best grid point's run
 /// (retrained with the first seed when it was not trained by this call).
-#[allow(clippy::too_many_arguments)]
 pub fn tune(
     config: &TuningConfig,
-    train: &(dyn Examples + Sync),
-    val: &(dyn Examples + Sync),
+    train: &(dyn Batches + Sync),
+    val: &(dyn Batches + Sync),
     device: &Device,
-    jobs: usize,
-    out: &Path,
-    command: &str,
-    existing: Existing,
-    progress: Progress,
-    stop: &StopSignal,
+    run: JobRun,
 ) -> Result<TuningOutcome, TrainError> {
     let trainer = TuningTrainer {
         config,
@@ -304,16 +293,11 @@ pub fn tune(
         device,
         kept: Mutex::new(None),
     };
-    let run = JobRun {
-        out,
-        command,
-        existing,
-        progress,
-        stop,
-        workers: jobs,
-    };
     let Finished { dir, records: rows } = run_job(config, &trainer, run)?;
-    let kept = trainer.kept.into_inner().expect("trial threads return errors, they do not panic");
+    let kept = trainer
+        .kept
+        .into_inner()
+        .expect("trial threads return errors, they do not panic");
     let best = match best_trial(&rows) {
         None => None,
         Some(trial) => {
@@ -322,12 +306,12 @@ pub fn tune(
             let outcome = match kept {
                 Some(kept) if kept.trial == trial => kept.outcome,
                 _ => {
-                    progress.note(format!(
+                    run.progress.note(format!(
                         "training the best grid point (trial {trial}) again with seed {seed} for its curves and weights"
                     ));
                     let label = format!("best trial {trial}");
                     let net = init_cifar_net(&trial_config, device);
-                    match train_sgd(net, &trial_config, train, val, device, progress, &label, stop) {
+                    match train_sgd(net, &trial_config, train, val, device, run.progress, &label, run.stop) {
                         Err(TrainError::Interrupted { .. }) => {
                             return Err(TrainError::Interrupted {
                                 dir,
@@ -371,7 +355,7 @@ pub fn merge_tunings(
                 .dir;
             let expected =
                 serde_json::to_value(whole.trial_config(trial, whole.first_seed())).expect("configs serialise");
-            let recorded = std::fs::read_to_string(dir.join("two_layer_summary.json"))
+            let recorded = std::fs::read_to_string(RunFiles::in_dir(dir).summary)
                 .ok()
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
                 .and_then(|json| json.get("config").cloned());
@@ -387,7 +371,7 @@ pub fn merge_tunings(
     };
     let _lock = write_merged(&collected, out, command, &crate::JOB_KINDS)?;
     if let Some(dir) = best_files_dir {
-        for name in BEST_TRIAL_FILES {
+        for name in RUN_FILES {
             let from = dir.join(name);
             if from.exists() {
                 std::fs::copy(&from, out.join(name)).map_err(|source| TrainError::Write {

@@ -18,12 +18,7 @@ fn problem(hidden: Vec<usize>, batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<u
     problem_with_input(INPUT, hidden, batch, seed)
 }
 
-fn problem_with_input(
-    input: usize,
-    hidden: Vec<usize>,
-    batch: usize,
-    seed: u64,
-) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
+fn problem_with_input(input: usize, hidden: Vec<usize>, batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
     let device = Device::flex().autodiff();
     device.seed(seed);
     let config = MlpConfig::new(hidden)
@@ -283,8 +278,7 @@ fn batch_norm_and_dropout_gradients_match_burn_autodiff() {
         (1000, vec![40, 6], true, 0.4, 50, 5),
     ] {
         let case = format!("{hidden:?} bn {batch_norm} dropout {dropout}");
-        let (model, x, labels, device) =
-            problem_with_extras(input, hidden.clone(), batch_norm, dropout, batch, seed);
+        let (model, x, labels, device) = problem_with_extras(input, hidden.clone(), batch_norm, dropout, batch, seed);
         let mut fused = FusedMlp::from_model(&model, seed);
         fused.forward(batch, &|rows, out| {
             out.copy_from_slice(&x[rows.start * input..rows.end * input])

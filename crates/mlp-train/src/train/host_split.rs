@@ -11,14 +11,14 @@ use mlp_data::{IMAGE_BYTES, ImageSet, Normalizer};
 /// One split with the normaliser fitted on the training split. Shareable
 /// between threads (parallel tuning trials).
 #[derive(Clone, Copy)]
-pub struct BatchSource<'a> {
+pub struct HostSplit<'a> {
     pub images: &'a ImageSet,
     pub normalizer: &'a Normalizer,
 }
 
-impl<'a> BatchSource<'a> {
+impl<'a> HostSplit<'a> {
     pub fn new(images: &'a ImageSet, normalizer: &'a Normalizer) -> Self {
-        BatchSource { images, normalizer }
+        HostSplit { images, normalizer }
     }
 
     pub fn len(&self) -> usize {

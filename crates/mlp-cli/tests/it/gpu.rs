@@ -4,11 +4,9 @@
 //! wgpu path fails them. Without any adapter they fail too, saying how to
 //! install one, unless `MLP_SKIP_GPU_TESTS=1` says to skip them.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 /// What `mlp-cli device-info` reports of the adapter `--device gpu` opens.
 struct Adapter {

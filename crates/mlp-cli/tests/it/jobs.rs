@@ -1,13 +1,11 @@
 //! Long jobs as a user runs them: Ctrl-C and `--resume`, refusing to replace
 //! finished work, `--shard K/N` and `merge`.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A study of `runs` quick networks (2–3 layers × plain, kaiming × seeds) into `out`.
 fn job_args(out: &Path, seeds: &str, extra: &[&str]) -> Vec<String> {

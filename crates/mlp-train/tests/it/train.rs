@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
-use mlp_train::train::BatchSource;
-use mlp_train::train::{Engine, RunControl, SplitSources, TrainConfig};
-use mlp_train::jobs::{Job, JobHeader, SeedList, StopSignal};
-use mlp_train::jobs::Existing;
 use mlp_train::depth_study::{LayerRange, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study};
+use mlp_train::jobs::Existing;
+use mlp_train::jobs::{Job, JobHeader, JobRun, SeedList, StopSignal};
+use mlp_train::train::HostSplit;
+use mlp_train::train::{Engine, EngineChoice, Placement, RunControl, Target, TrainConfig, TrainData};
 use mlp_train::{Progress, TrainError};
 
 const SUBSET: SplitSizes = SplitSizes {
@@ -30,25 +30,46 @@ fn subset() -> &'static Splits {
     })
 }
 
-fn with_sources<T>(preprocess: Preprocess, f: impl FnOnce(&SplitSources, &Normalizer) -> T) -> T {
+fn with_sources<T>(preprocess: Preprocess, f: impl FnOnce(&TrainData, &Normalizer) -> T) -> T {
     let splits = subset();
     let normalizer = Normalizer::fit(preprocess, &splits.train);
-    let sources = SplitSources {
-        train: BatchSource::new(&splits.train, &normalizer),
-        val: BatchSource::new(&splits.val, &normalizer),
-        test: BatchSource::new(&splits.test, &normalizer),
-        resident: None,
-    };
+    let sources = TrainData::new(hosts(splits, &normalizer), &Target::cpu());
     f(&sources, &normalizer)
 }
 
+fn hosts<'a>(splits: &'a Splits, normalizer: &'a Normalizer) -> [HostSplit<'a>; 3] {
+    [&splits.train, &splits.val, &splits.test].map(|images| HostSplit::new(images, normalizer))
+}
+
+/// The same splits uploaded to `device`.
+fn on_device<'a>(sources: &TrainData<'a>, device: &Device) -> TrainData<'a> {
+    let target = Target::new(device.clone(), "test".into(), EngineChoice::Autodiff, Placement::Device).unwrap();
+    TrainData::new([sources.train, sources.val, sources.test], &target)
+}
+
+/// A job into `out`, quietly, one unit at a time.
+fn job<'a>(out: &'a Path, existing: Existing, stop: &'a StopSignal) -> JobRun<'a> {
+    JobRun {
+        out,
+        command: "test",
+        existing,
+        progress: Progress::Quiet,
+        stop,
+        workers: 1,
+    }
+}
+
 fn study(layers: &str, variants: Vec<Variant>, recipe: TrainConfig) -> StudyConfig {
+    study_with_seed(layers, variants, recipe, 0)
+}
+
+fn study_with_seed(layers: &str, variants: Vec<Variant>, recipe: TrainConfig, seed: u64) -> StudyConfig {
     StudyConfig {
         layers: layers.parse().unwrap(),
         widths: vec![50, 40, 30, 25, 20],
         variants,
         header: JobHeader {
-            seeds: SeedList::single(recipe.seed),
+            seeds: SeedList::single(seed),
             splits: SUBSET,
             data_fingerprint: String::new(),
             shard: None,
@@ -56,21 +77,17 @@ fn study(layers: &str, variants: Vec<Variant>, recipe: TrainConfig) -> StudyConf
         },
         recipe,
         preprocess: Preprocess::Assignment,
-        engine: Engine::Auto,
+        engine: EngineChoice::Auto,
     }
 }
 
 /// A fresh study into `out` on the CPU, quietly, never interrupted.
-fn run_study(config: &StudyConfig, sources: &SplitSources, out: &Path) -> Result<StudyResults, TrainError> {
+fn run_study(config: &StudyConfig, sources: &TrainData, out: &Path) -> Result<StudyResults, TrainError> {
     run_depth_study(
         config,
         sources,
-        &Device::flex(),
-        out,
-        "test",
-        Existing::Refuse,
-        Progress::Quiet,
-        &StopSignal::new(),
+        &Target::cpu(),
+        job(out, Existing::Refuse, &StopSignal::new()),
     )
 }
 
@@ -170,18 +187,25 @@ mod depth_study {
     #[test]
     fn the_same_seed_gives_the_same_numbers_on_the_cpu() {
         // Both engines, with BatchNorm and dropout (whose masks each draws from the seed).
-        let recipe = TrainConfig::new().with_epochs(2).with_seed(7);
-        let mut autodiff = study("3", vec![Variant::Plain, Variant::BatchnormDropout], recipe);
-        autodiff.engine = Engine::Autodiff;
+        let recipe = TrainConfig::new().with_epochs(2);
+        let mut autodiff = study_with_seed("3", vec![Variant::Plain, Variant::BatchnormDropout], recipe, 7);
+        autodiff.engine = EngineChoice::Autodiff;
         let fused = StudyConfig {
-            engine: Engine::Fused,
+            engine: EngineChoice::Fused,
             ..autodiff.clone()
         };
         for config in [fused, autodiff] {
+            let target = Target::new(Device::flex(), "cpu (flex)".into(), config.engine, Placement::Host).unwrap();
             let run = || {
                 let out = tempfile::tempdir().unwrap();
                 with_sources(Preprocess::Assignment, |sources, _| {
-                    run_study(&config, sources, out.path()).unwrap()
+                    run_depth_study(
+                        &config,
+                        sources,
+                        &target,
+                        job(out.path(), Existing::Refuse, &StopSignal::new()),
+                    )
+                    .unwrap()
                 })
             };
             let (a, b) = (run(), run());
@@ -215,17 +239,20 @@ mod depth_study {
         let run = |variant: Variant, hidden: &[usize], engine: Engine| {
             let mut sums = [0.0; 3];
             for seed in SEEDS {
-                let recipe = TrainConfig::new().with_epochs(3).with_seed(seed);
+                let recipe = TrainConfig::new().with_epochs(3);
                 let outcome = with_sources(Preprocess::Assignment, |sources, _| {
                     let stop = StopSignal::new();
                     let control = RunControl {
                         progress: Progress::Quiet,
                         label: "t",
                         stop: &stop,
-                        engine,
                     };
                     let model = variant.model_config(hidden.to_vec());
-                    train_mlp(&model, &recipe, sources, &Device::flex(), control).unwrap()
+                    let target = Target {
+                        engine,
+                        ..Target::cpu()
+                    };
+                    train_mlp(&model, &recipe, seed, sources, &target, control).unwrap()
                 });
                 assert_eq!(outcome.engine, engine);
                 let last = outcome.history.last().unwrap();
@@ -260,23 +287,10 @@ mod depth_study {
     #[test]
     fn an_engine_that_cannot_train_on_the_device_is_refused_before_anything_is_written() {
         let out = tempfile::tempdir().unwrap();
-        let mut config = study("2..3", vec![Variant::Plain], TrainConfig::new().with_epochs(1));
-        config.engine = Engine::Fused;
-        // A lazy wgpu device: refused before anything opens an adapter.
+        // A lazy wgpu device: refused, at the edge, before anything opens an
+        // adapter, reads the data or writes a file (a study needs a Target).
         let gpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
-        let err = with_sources(Preprocess::Assignment, |sources, _| {
-            run_depth_study(
-                &config,
-                sources,
-                &gpu,
-                out.path(),
-                "test",
-                Existing::Refuse,
-                Progress::Quiet,
-                &StopSignal::new(),
-            )
-            .unwrap_err()
-        });
+        let err = Target::new(gpu, "gpu".into(), EngineChoice::Fused, Placement::Device).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("--engine") && message.contains("CPU"), "{message}");
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing is written");
@@ -286,36 +300,37 @@ mod depth_study {
     /// for bit, so a study gives the same numbers whichever path it takes.
     #[test]
     fn resident_batches_equal_host_batches_and_train_the_same_network() {
-        use mlp_train::train::{ResidentSplits, train_mlp};
+        use mlp_train::train::train_mlp;
         let device = Device::flex();
         let indices = [4169, 0, 17, 17, 2048];
         for preprocess in Preprocess::ALL {
             with_sources(preprocess, |sources, _| {
-                let resident = ResidentSplits::upload(sources, &device);
+                let placed = on_device(sources, &device);
+                let [train, _, _] = placed.on_device().unwrap();
                 let (x_host, y_host) = sources.train.batch(&indices, DType::F32, &device);
-                let (x_dev, y_dev) = resident.train.batch(&indices);
+                let (x_dev, y_dev) = train.batch(&indices);
                 assert_eq!(x_dev.dims(), [5, 3072]);
                 assert_eq!(x_host.into_data(), x_dev.into_data(), "{preprocess}");
                 assert_eq!(y_host.into_data(), y_dev.into_data());
             });
         }
         let model = Variant::BatchnormDropout.model_config(vec![50, 40]);
-        let recipe = TrainConfig::new().with_epochs(2).with_seed(3);
-        let run = |on_device: bool| {
+        let recipe = TrainConfig::new().with_epochs(2);
+        let run = |placement: Placement| {
             with_sources(Preprocess::Assignment, |sources, _| {
-                let resident = on_device.then(|| ResidentSplits::upload(sources, &device));
-                let sources = SplitSources {
-                    resident: resident.as_ref(),
-                    ..*sources
+                let target = Target {
+                    placement,
+                    ..Target::cpu()
                 };
+                let sources = TrainData::new([sources.train, sources.val, sources.test], &target);
+                assert_eq!(sources.placement(), placement);
                 let stop = StopSignal::new();
                 let control = RunControl {
                     progress: Progress::Quiet,
                     label: "t",
                     stop: &stop,
-                    engine: Engine::Auto,
                 };
-                let outcome = train_mlp(&model, &recipe, &sources, &device, control).unwrap();
+                let outcome = train_mlp(&model, &recipe, 3, &sources, &target, control).unwrap();
                 let history: Vec<_> = outcome
                     .history
                     .iter()
@@ -324,7 +339,7 @@ mod depth_study {
                 (history, outcome.test.unwrap())
             })
         };
-        assert_eq!(run(true), run(false));
+        assert_eq!(run(Placement::Device), run(Placement::Host));
     }
 
     #[test]
@@ -367,8 +382,8 @@ mod depth_study {
 /// Studies that survive: resume, refusal to overwrite, seeds, shards and merge.
 mod jobs {
     use super::*;
-    use mlp_train::jobs::Shard;
     use mlp_train::depth_study::{HistoryRow, StudyFiles, merge_depth_studies};
+    use mlp_train::jobs::Shard;
 
     /// 2–3 layers × plain, kaiming × seeds 0, 1; one epoch each: 8 quick runs.
     fn small_study() -> StudyConfig {
@@ -383,16 +398,7 @@ mod jobs {
 
     fn run_with(config: &StudyConfig, out: &Path, existing: Existing) -> Result<StudyResults, TrainError> {
         with_sources(Preprocess::Assignment, |sources, _| {
-            run_depth_study(
-                config,
-                sources,
-                &Device::flex(),
-                out,
-                "test",
-                existing,
-                Progress::Quiet,
-                &StopSignal::new(),
-            )
+            run_depth_study(config, sources, &Target::cpu(), job(out, existing, &StopSignal::new()))
         })
     }
 
@@ -505,12 +511,8 @@ mod jobs {
             run_depth_study(
                 &other,
                 sources,
-                &Device::flex(),
-                out.path(),
-                "test",
-                Existing::Overwrite,
-                Progress::Quiet,
-                &stop,
+                &Target::cpu(),
+                job(out.path(), Existing::Overwrite, &stop),
             )
         })
         .unwrap_err();
@@ -547,12 +549,8 @@ mod jobs {
             run_depth_study(
                 &small_study(),
                 sources,
-                &Device::flex(),
-                out.path(),
-                "test",
-                Existing::Refuse,
-                Progress::Quiet,
-                &stop,
+                &Target::cpu(),
+                job(out.path(), Existing::Refuse, &stop),
             )
         })
         .unwrap_err();
@@ -648,8 +646,10 @@ mod two_layer {
     use super::*;
     use mlp_model::scratch::ToyProblem;
     use mlp_train::jobs::Shard;
-    use mlp_train::two_layer::{TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune};
-    use mlp_train::two_layer::{SgdConfig, TensorExamples, TrialRow, TuneGrid, init_cifar_net, train_sgd};
+    use mlp_train::two_layer::{SgdConfig, TensorSplit, TrialRow, TuneGrid, init_cifar_net, train_sgd};
+    use mlp_train::two_layer::{
+        TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune,
+    };
 
     #[test]
     fn toy_sgd_run_reaches_the_assignments_loss() {
@@ -657,7 +657,7 @@ mod two_layer {
         // final training loss < 0.02 (reports: 0.01554).
         let device = Device::flex();
         let toy = ToyProblem::embedded();
-        let examples = TensorExamples {
+        let examples = TensorSplit {
             x: toy.inputs(DType::F64, &device),
             y: toy.labels(&device),
         };
@@ -705,12 +705,10 @@ mod two_layer {
                 &sources.train,
                 &sources.val,
                 &Device::flex(),
-                jobs,
-                out,
-                "test",
-                existing,
-                Progress::Quiet,
-                &StopSignal::new(),
+                JobRun {
+                    workers: jobs,
+                    ..job(out, existing, &StopSignal::new())
+                },
             )
         })
     }
@@ -932,7 +930,10 @@ mod wgpu_path {
     /// when `MLP_SKIP_GPU_TESTS=1` says to skip. Without an adapter and
     /// without that variable the test fails: a missing driver must be seen.
     fn wgpu_device() -> Option<Device> {
-        match Device::wgpu_options().graphics_api(WgpuBackend::Vulkan).init_with_setup() {
+        match Device::wgpu_options()
+            .graphics_api(WgpuBackend::Vulkan)
+            .init_with_setup()
+        {
             Ok((device, _)) => Some(device),
             Err(error) if std::env::var("MLP_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
                 eprintln!("skipped: no wgpu adapter ({error}) and MLP_SKIP_GPU_TESTS=1");
@@ -949,20 +950,20 @@ mod wgpu_path {
     /// the host's bit for bit, for every preprocessing.
     #[test]
     fn resident_batches_on_wgpu_equal_host_batches() {
-        use mlp_train::train::ResidentSplits;
         let Some(device) = wgpu_device() else { return };
         let indices = [4169, 0, 17, 17, 2048];
         for preprocess in Preprocess::ALL {
             with_sources(preprocess, |sources, _| {
-                let resident = ResidentSplits::upload(sources, &device);
+                let placed = on_device(sources, &device);
+                let [train, _, test] = placed.on_device().unwrap();
                 let (x_host, y_host) = sources.train.batch(&indices, DType::F32, &device);
-                let (x_dev, y_dev) = resident.train.batch(&indices);
+                let (x_dev, y_dev) = train.batch(&indices);
                 assert_eq!(x_dev.dims(), [5, 3072]);
                 assert_eq!(x_host.into_data(), x_dev.into_data(), "{preprocess}");
                 assert_eq!(y_host.into_data(), y_dev.into_data(), "{preprocess}");
                 // The other splits are uploaded too, and read from their own bytes.
                 let (x_host, _) = sources.test.batch(&[999, 3], DType::F32, &device);
-                let (x_dev, _) = resident.test.batch(&[999, 3]);
+                let (x_dev, _) = test.batch(&[999, 3]);
                 assert_eq!(x_host.into_data(), x_dev.into_data(), "{preprocess} test split");
             });
         }

@@ -7,13 +7,13 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::IMAGE_BYTES;
 
-use super::host::BatchSource;
+use super::host_split::HostSplit;
 
 /// 32-bit words per image.
 const WORDS: usize = IMAGE_BYTES / 4;
 
 /// One split on the device.
-pub struct ResidentImages {
+pub struct DeviceSplit {
     /// [n, 768]: word `w` of image `i` holds features `4w..4w+4`, the first
     /// in the lowest byte, already in the normaliser's feature order.
     words: Tensor<2, Int>,
@@ -25,9 +25,9 @@ pub struct ResidentImages {
     len: usize,
 }
 
-impl ResidentImages {
+impl DeviceSplit {
     /// Packs `source` on the host and uploads it to `device` (without autodiff).
-    pub fn upload(source: &BatchSource, device: &Device) -> Self {
+    pub fn upload(source: &HostSplit, device: &Device) -> Self {
         let n = source.len();
         let normalizer = source.normalizer;
         let order: Vec<usize> = (0..IMAGE_BYTES).map(|j| normalizer.source_byte(j)).collect();
@@ -46,7 +46,7 @@ impl ResidentImages {
         let labels: Vec<i64> = source.images.labels().iter().map(|&l| i64::from(l)).collect();
         let (offset, scale) = normalizer.affine();
         let row = |values: &[f32]| Tensor::<2>::from_data(TensorData::new(values.to_vec(), [1, IMAGE_BYTES]), device);
-        ResidentImages {
+        DeviceSplit {
             words: Tensor::from_data(TensorData::new(words, [n, WORDS]), (device, DType::I32)),
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),
             offset: row(offset),
@@ -64,7 +64,7 @@ impl ResidentImages {
     }
 
     /// The images `indices` as x: [batch, 3072] f32 and labels y: [batch],
-    /// bit for bit what [`BatchSource::batch`] gives.
+    /// bit for bit what [`HostSplit::batch`] gives.
     pub fn batch(&self, indices: &[usize]) -> (Tensor<2>, Tensor<1, Int>) {
         let device = self.words.device();
         let b = indices.len();

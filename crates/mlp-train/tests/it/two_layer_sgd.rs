@@ -12,9 +12,9 @@ use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
 use mlp_model::scratch::{LossOutput, Params};
 use mlp_train::Progress;
-use mlp_train::train::BatchSource;
 use mlp_train::jobs::StopSignal;
-use mlp_train::two_layer::{Examples, IterationRow, SgdConfig, SgdOutcome, accuracy, init_cifar_net, train_sgd};
+use mlp_train::train::HostSplit;
+use mlp_train::two_layer::{Batches, IterationRow, SgdConfig, SgdOutcome, accuracy, init_cifar_net, train_sgd};
 
 const SUBSET: SplitSizes = SplitSizes {
     num_train: 4170,
@@ -39,7 +39,7 @@ fn data() -> &'static (Splits, Normalizer) {
 
 /// The first `n` images of a split, logging the indices of every batch asked for.
 struct Recorder {
-    source: BatchSource<'static>,
+    source: HostSplit<'static>,
     n: usize,
     calls: Mutex<Vec<Vec<usize>>>,
 }
@@ -49,7 +49,7 @@ impl Recorder {
         let (splits, normalizer) = data();
         assert!(n <= splits.train.len());
         Recorder {
-            source: BatchSource::new(&splits.train, normalizer),
+            source: HostSplit::new(&splits.train, normalizer),
             n,
             calls: Mutex::new(Vec::new()),
         }
@@ -58,7 +58,7 @@ impl Recorder {
     fn val() -> Self {
         let (splits, normalizer) = data();
         Recorder {
-            source: BatchSource::new(&splits.val, normalizer),
+            source: HostSplit::new(&splits.val, normalizer),
             n: splits.val.len(),
             calls: Mutex::new(Vec::new()),
         }
@@ -69,7 +69,7 @@ impl Recorder {
     }
 }
 
-impl Examples for Recorder {
+impl Batches for Recorder {
     fn len(&self) -> usize {
         self.n
     }

@@ -2,19 +2,18 @@
 //! CPU and the bundled real CIFAR-10 subset (train 4,170 / val 1,000 /
 //! test 1,000): the numbers in the files they write, and the images.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use common::*;
 use mlp_data::{Cifar10, IMAGE_BYTES, NUM_CLASSES, Normalizer, Preprocess, SplitSizes};
 use mlp_model::scratch::TwoLayerNet;
-use mlp_train::train::BatchSource;
+use mlp_train::train::HostSplit;
 use mlp_train::two_layer::accuracy;
 use serde_json::Value;
+
+use crate::common::*;
 
 const HISTORY_HEADER: [&str; 6] = ["iteration", "loss", "epoch", "lr", "train_acc", "val_acc"];
 const TUNING_HEADER: [&str; 11] = [
@@ -131,8 +130,8 @@ fn saved_model_accuracies(dir: &Path, hidden: usize) -> (f64, f64) {
     )
     .unwrap();
     let all: Vec<usize> = (0..1000).collect();
-    let test = accuracy(&net, &BatchSource::new(&splits.test, &normalizer), &all, &device);
-    let val = accuracy(&net, &BatchSource::new(&splits.val, &normalizer), &all, &device);
+    let test = accuracy(&net, &HostSplit::new(&splits.test, &normalizer), &all, &device);
+    let val = accuracy(&net, &HostSplit::new(&splits.val, &normalizer), &all, &device);
     (test, val)
 }
 
