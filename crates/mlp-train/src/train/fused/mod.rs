@@ -18,6 +18,11 @@
 //! sum in another order. Over whole epochs two such runs drift apart, as
 //! any two float orderings of SGD do, and end at the same accuracies within
 //! noise (tested on real images).
+//!
+//! This file is one concept, the step of the whole network (its layers'
+//! forward and backward passes and the step that ties them), so it stays one
+//! file of about 420 lines; the parts that stand alone are beside it (Adam,
+//! BatchNorm, dropout, the split matrix products) and its tests in `tests.rs`.
 
 mod adam;
 mod batch_norm;

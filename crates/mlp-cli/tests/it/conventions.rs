@@ -1,0 +1,67 @@
+//! The conventions of Rust command-line tools: clap's usage errors (exit 2,
+//! naming the flag) for every bad value, choices and environment variables
+//! listed in `--help`, exit codes documented, shell completions, JSON output.
+
+use crate::common::*;
+
+/// Every bad list, range or choice is clap's usage error: exit 2, with a
+/// message naming the flag, before anything is read or written.
+#[test]
+fn bad_values_are_usage_errors_naming_the_flag() {
+    let dir = subset();
+    let subset = dir.to_str().unwrap();
+    for (args, flag) in [
+        (study_args(subset, "unused", &["--variants", "bogus"]), "--variants"),
+        (study_args(subset, "unused", &["--lr", "1e-3..x"]), "--lr"),
+        (study_args(subset, "unused", &["--shard", "3/2"]), "--shard"),
+        (study_args(subset, "unused", &["--layers", "6..2"]), "--layers"),
+        (study_args(subset, "unused", &["--seeds", "1,1"]), "--seeds"),
+        (study_args(subset, "unused", &["--preprocess", "whiten"]), "--preprocess"),
+        (study_args(subset, "unused", &["--engine", "turbo"]), "--engine"),
+        (subset_args(&["two-layer", "tune"], subset, "unused", &["--lr", "1e-3..x"]), "--lr"),
+        (subset_args(&["two-layer", "tune"], subset, "unused", &["--reg", "0.1..0.5"]), "--reg"),
+        (subset_args(&["two-layer", "tune"], subset, "unused", &["--hidden", "50..x"]), "--hidden"),
+        (subset_args(&["two-layer", "tune"], subset, "unused", &["--iters", "-5"]), "--iters"),
+        (vec!["bench", "--device", "cpu", "--models", "50-x"], "--models"),
+    ] {
+        let out = mlp_cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("'{flag}")), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_the_choices_the_environment_and_the_exit_codes() {
+    let help = succeeds(&["depth-study", "--help"]);
+    for value in ["plain", "kaiming", "batchnorm-dropout", "assignment", "mean-image", "autodiff"] {
+        assert!(help.contains(value), "{value} missing: {help}");
+    }
+    assert!(help.contains("MLP_ALLOW_SOFTWARE_GPU"), "{help}");
+    let help = succeeds(&["--help"]);
+    for code in ["130", "143", "usage error"] {
+        assert!(help.contains(code), "{code} missing: {help}");
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let bash = succeeds(&["completions", "bash"]);
+    assert!(bash.contains("complete -F") && bash.contains("depth-study"), "{bash}");
+    for shell in ["zsh", "fish", "powershell"] {
+        assert!(succeeds(&["completions", shell]).contains("depth-study"), "{shell}");
+    }
+}
+
+#[test]
+fn data_info_prints_json_that_parses() {
+    let dir = subset();
+    let mut args = vec!["data-info", "--format", "json", "--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(&SUBSET_SPLITS);
+    let json: serde_json::Value = serde_json::from_str(&succeeds(&args)).unwrap();
+    assert_eq!(json["train_images"], 5170);
+    assert_eq!(json["test_images"], 1017);
+    let train: Vec<u64> = serde_json::from_value(json["splits"]["train"].clone()).unwrap();
+    assert_eq!(train.iter().sum::<u64>(), 4170);
+    assert_eq!(json["class_names"][0], "airplane");
+}
