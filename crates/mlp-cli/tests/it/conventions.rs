@@ -65,3 +65,66 @@ fn data_info_prints_json_that_parses() {
     assert_eq!(train.iter().sum::<u64>(), 4170);
     assert_eq!(json["class_names"][0], "airplane");
 }
+
+#[test]
+fn bench_prints_json_that_parses() {
+    let stdout = succeeds(&[
+        "bench",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--models",
+        "8",
+        "--num-train",
+        "200",
+        "--num-val",
+        "50",
+        "--epochs",
+        "1",
+        "--warmup",
+        "0",
+        "--peak-size",
+        "64",
+        "--format",
+        "json",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{stdout}");
+    assert_eq!(rows[0]["model"], "8");
+    assert_eq!(rows[0]["engine"], "fused");
+    assert!(rows[0]["epoch_seconds_median"].as_f64().unwrap() > 0.0, "{stdout}");
+}
+
+/// SIGTERM (what Slurm sends before a time limit) stops a study like Ctrl-C,
+/// with its finished runs saved, and exits with the shell's code for it, 143.
+#[test]
+fn sigterm_stops_a_study_with_its_runs_saved_and_exit_143() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("study");
+    let dir = subset();
+    let args = study_args(
+        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &["--layers", "2..3", "--variants", "plain", "--seeds", "0..49", "--epochs", "1"],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let table = out.join("depth_study.csv");
+    while std::fs::read_to_string(&table).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(start.elapsed().as_secs() < 300, "no run finished in 5 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "the study ended before it was stopped");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("runs are finished and saved in") && stderr.contains("--resume"), "{stderr}");
+}

@@ -112,6 +112,9 @@ impl SgdConfig {
 /// small in-memory problem such as the toy.
 pub trait Batches {
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// x: [indices.len(), D], y: [indices.len()]
     fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>);
 }
