@@ -10,7 +10,7 @@ use mlp_train::train::HostSplit;
 use mlp_train::two_layer::{
     RunFiles, SgdConfig, SgdOutcome, TensorSplit, TuneGrid, accuracy, init_cifar_net, train_sgd,
 };
-use mlp_train::two_layer::{TuningConfig, TuningFiles, grid_values, trial_means, tune as run_tune};
+use mlp_train::two_layer::{TrialSettings, TuningConfig, TuningFiles, grid_values, trial_means, tune as run_tune};
 use mlp_train::{Progress, TrainError};
 
 use super::{Interrupted, invocation, job_error};
@@ -205,11 +205,10 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
             reg: grid_values(&args.reg),
             iters: grid_values(&args.iters),
         },
-        base: SgdConfig {
+        base: TrialSettings {
             lr_decay: args.sgd.lr_decay,
             batch_size: args.sgd.batch_size,
             std: args.sgd.std,
-            ..SgdConfig::default()
         },
         header: JobHeader {
             seeds: args.seeds.clone(),

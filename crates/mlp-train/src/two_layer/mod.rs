@@ -13,4 +13,4 @@ pub use outputs::{RUN_FILES, RunFiles};
 pub use sgd::{
     Batches, IterationRow, MAX_HIDDEN, SgdConfig, SgdOutcome, TensorSplit, accuracy, init_cifar_net, train_sgd,
 };
-pub use tuning::{TrialKey, TuningConfig, TuningFiles, TuningOutcome, merge_tunings, tune};
+pub use tuning::{TrialKey, TrialSettings, TuningConfig, TuningFiles, TuningOutcome, merge_tunings, tune};

@@ -26,11 +26,37 @@ pub type TrialKey = (usize, u64);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TuningConfig {
     pub grid: TuneGrid,
-    /// The settings the grid does not vary (decay, batch size, init std);
-    /// its hidden, lr, reg, iters and seed are replaced per trial.
-    pub base: SgdConfig,
+    /// The settings the grid does not vary.
+    pub base: TrialSettings,
     #[serde(flatten)]
     pub header: JobHeader,
+}
+
+/// The SGD settings every trial of a tuning run shares; the grid point and
+/// the seed give the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialSettings {
+    pub lr_decay: f64,
+    pub batch_size: usize,
+    /// Weights start as `std * N(0, 1)`.
+    pub std: f64,
+}
+
+impl Default for TrialSettings {
+    /// The assignment's (see [`SgdConfig::default`]).
+    fn default() -> Self {
+        let SgdConfig {
+            lr_decay,
+            batch_size,
+            std,
+            ..
+        } = SgdConfig::default();
+        TrialSettings {
+            lr_decay,
+            batch_size,
+            std,
+        }
+    }
 }
 
 impl TuningConfig {
@@ -43,7 +69,9 @@ impl TuningConfig {
             reg: point.reg,
             iters: point.iters,
             seed,
-            ..self.base.clone()
+            lr_decay: self.base.lr_decay,
+            batch_size: self.base.batch_size,
+            std: self.base.std,
         }
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 use mlp_model::scratch::ToyProblem;
 use mlp_train::jobs::Shard;
-use mlp_train::two_layer::{SgdConfig, TensorSplit, TrialRow, TuneGrid, init_cifar_net, train_sgd};
+use mlp_train::two_layer::{SgdConfig, TensorSplit, TrialRow, TrialSettings, TuneGrid, init_cifar_net, train_sgd};
 use mlp_train::two_layer::{
     TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune,
 };
@@ -42,7 +42,7 @@ fn small_sweep(seeds: &str) -> TuningConfig {
             reg: vec![0.5],
             iters: vec![60],
         },
-        base: SgdConfig::default(),
+        base: TrialSettings::default(),
         header: JobHeader {
             seeds: seeds.parse().unwrap(),
             splits: SUBSET,
