@@ -17,8 +17,13 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         .with_lr(args.recipe.lr)
         .with_lr_decay(args.recipe.lr_decay)
         .with_weight_decay(args.recipe.weight_decay);
-    let engine = args.engine.engine;
-    let mut config = StudyConfig {
+    // Bad values are clap's usage errors already; the settings are checked
+    // together, once, by the job (before it writes anything), on a
+    // configuration built whole: the device it runs on and the data it reads
+    // are part of it.
+    let target = args.device.choose(progress == Progress::Quiet)?.target(args.engine.engine)?;
+    let splits = args.data.load_splits(progress)?;
+    let config = StudyConfig {
         layers: args.layers,
         widths: args.widths,
         variants: args.variants,
@@ -26,21 +31,14 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         header: JobHeader {
             seeds: args.recipe.seeds,
             splits: args.data.sizes(),
-            data_fingerprint: String::new(),
+            data_fingerprint: splits.fingerprint(),
             shard: args.job.shard,
-            device: String::new(),
+            device: target.description.clone(),
         },
         preprocess: args.preprocess,
-        engine,
+        engine: args.engine.engine,
     };
-    // Arguments are checked before the data is read or a device opened.
-    config.validate()?;
     let dir = config.output_dir(&args.out);
-    let target = args.device.choose(progress == Progress::Quiet)?.target(engine)?;
-    config.header.device = target.description.clone();
-
-    let splits = args.data.load_splits(progress)?;
-    config.header.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
     // On a GPU the splits are uploaded once here, for every run of the study.
     let data = TrainData::new(

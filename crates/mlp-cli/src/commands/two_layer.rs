@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Normalizer, Preprocess, Splits};
 use mlp_model::scratch::{GRADCHECK_H, GRADCHECK_THRESHOLD, ToyProblem, check_gradients};
-use mlp_train::jobs::{Job, JobHeader, StopSignal, prepare_output_dir, write_text};
+use mlp_train::jobs::{JobHeader, StopSignal, prepare_output_dir, write_text};
 use mlp_train::train::HostSplit;
 use mlp_train::two_layer::{
     RunFiles, SgdConfig, SgdOutcome, TensorSplit, TuneGrid, accuracy, init_cifar_net, train_sgd,
@@ -198,7 +198,15 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> 
 /// best grid point's curves, weights and model saved, its test accuracy
 /// reported once if asked.
 pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
-    let mut tuning = TuningConfig {
+    if args.jobs == Some(0) {
+        bail!("invalid --jobs: must be at least 1");
+    }
+    // Bad values are clap's usage errors already; the settings are checked
+    // together, once, by the job (before it writes anything), on a
+    // configuration built whole with the device and the data it runs on.
+    let chosen = args.device.choose(progress == Progress::Quiet)?;
+    let splits = args.data.load_splits(progress)?;
+    let tuning = TuningConfig {
         grid: TuneGrid {
             hidden: grid_values(&args.hidden),
             lr: grid_values(&args.lr),
@@ -213,21 +221,11 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
         header: JobHeader {
             seeds: args.seeds.clone(),
             splits: args.data.sizes(),
-            data_fingerprint: String::new(),
+            data_fingerprint: splits.fingerprint(),
             shard: args.job.shard,
-            device: String::new(),
+            device: chosen.description.clone(),
         },
     };
-    // Arguments and the output directory are checked before data or device.
-    tuning.validate()?;
-    if args.jobs == Some(0) {
-        bail!("invalid --jobs: must be at least 1");
-    }
-    prepare_output_dir(&tuning.output_dir(&args.out))?;
-    let chosen = args.device.choose(progress == Progress::Quiet)?;
-    tuning.header.device = chosen.description.clone();
-    let splits = args.data.load_splits(progress)?;
-    tuning.header.data_fingerprint = splits.fingerprint();
     let normalizer = Normalizer::fit(Preprocess::MeanImage, &splits.train);
     let (train_src, val_src) = (
         HostSplit::new(&splits.train, &normalizer),
