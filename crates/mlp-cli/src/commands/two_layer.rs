@@ -1,14 +1,12 @@
-use std::fmt::Write as _;
-
 use anyhow::bail;
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Normalizer, Preprocess, Splits};
-use mlp_model::scratch::{GRADCHECK_H, GRADCHECK_THRESHOLD, ToyProblem, check_gradients};
+use mlp_model::scratch::ToyProblem;
 use mlp_train::jobs::{JobHeader, StopSignal, prepare_output_dir, write_text};
 use mlp_train::train::HostSplit;
 use mlp_train::two_layer::{
-    RunFiles, SgdConfig, SgdOutcome, TensorSplit, TuneGrid, accuracy, init_cifar_net, train_sgd,
+    RunFiles, SgdConfig, SgdOutcome, TensorSplit, ToyCheck, TuneGrid, accuracy, init_cifar_net, train_sgd,
 };
 use mlp_train::two_layer::{TrialSettings, TuningConfig, TuningFiles, grid_values, trial_means, tune as run_tune};
 use mlp_train::{Progress, TrainError};
@@ -22,83 +20,15 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
         Some(path) => ToyProblem::load(path)?,
         None => ToyProblem::embedded(),
     };
-    // Finite differences need double precision; flex computes f64 natively.
-    let device = Device::flex();
-    let net = toy.net(DType::F64, &device);
-    let x = toy.inputs(DType::F64, &device);
-    let y = toy.labels(&device);
-
-    let scores: Vec<f64> = net
-        .scores(x.clone())
-        .into_data()
-        .try_into_vec_as::<f64>()
-        .expect("f64 scores");
-    let score_diff: f64 = scores
-        .iter()
-        .zip(toy.correct_scores.concat())
-        .map(|(a, b)| (a - b).abs())
-        .sum();
-    let loss =
-        mlp_model::scratch::TwoLayerNet::loss_only(&net.params, x.clone(), y.clone(), toy.reg).into_scalar::<f64>();
-    let loss_diff = (loss - toy.correct_loss).abs();
-    let rows = check_gradients(&net, x, y, toy.reg);
-
-    let mut report = String::new();
-    let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
-    writeln!(
-        report,
-        "Two-layer network, toy problem (D={}, H={}, C={}, N={}, reg={}), float64",
-        toy.input_size, toy.hidden_size, toy.num_classes, toy.num_inputs, toy.reg
-    )?;
-    writeln!(
-        report,
-        "Q1 scores: sum |scores - correct_scores| = {score_diff:.3e} (must be < 1e-7)  {}",
-        verdict(score_diff < 1e-7)
-    )?;
-    writeln!(
-        report,
-        "Q1 loss:   {loss:.14} vs {:.11}: |diff| = {loss_diff:.3e} (must be < 1e-12)  {}",
-        toy.correct_loss,
-        verdict(loss_diff < 1e-12)
-    )?;
-    writeln!(
-        report,
-        "Q2 gradients: centred differences h = {GRADCHECK_H:e}; pass mark rel. error < {GRADCHECK_THRESHOLD:e}"
-    )?;
-    writeln!(
-        report,
-        "  {:<6} {:>8} {:>22} {:>26}",
-        "param", "elements", "rel. error vs numeric", "max |manual - autodiff|"
-    )?;
-    for row in &rows {
-        writeln!(
-            report,
-            "  {:<6} {:>8} {:>22.3e} {:>26.3e}  {}",
-            row.param,
-            row.elements,
-            row.numeric_rel_error,
-            row.autodiff_max_abs_diff,
-            verdict(row.passes())
-        )?;
-    }
-    let all_pass = score_diff < 1e-7 && loss_diff < 1e-12 && rows.iter().all(|r| r.passes());
-    writeln!(
-        report,
-        "{}",
-        if all_pass {
-            "All checks passed."
-        } else {
-            "SOME CHECKS FAILED."
-        }
-    )?;
-    print!("{report}");
-
+    let check = ToyCheck::run(toy);
+    let report = check.report();
+    out!("{}", report.trim_end());
     if let Some(out) = &args.out {
         prepare_output_dir(out)?;
         write_text(&out.join("two_layer_check.txt"), &report)?;
         write_text(&out.join("two_layer_check_command.txt"), &format!("{}\n", invocation()))?;
     }
-    if !all_pass {
+    if !check.passes() {
         bail!("the two-layer network failed its checks (see the table above)");
     }
     Ok(())
