@@ -196,7 +196,7 @@ fn an_unwritable_output_directory_fails_before_training() {
     assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
 }
 
-// --device gpu and --device auto on this machine's wgpu adapter: tests/gpu.rs.
+// --device gpu and --device auto on this machine's wgpu adapter: gpu.rs (beside this file).
 
 #[test]
 fn help_shows_examples_and_every_command() {
