@@ -39,6 +39,11 @@ Examples:
   mlp-cli two-layer train --toy
   mlp-cli two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25 --iters 2000
 
+Environment:
+  MLP_ALLOW_SOFTWARE_GPU=1     the same as --allow-software-gpu
+  CUBECL_WGPU_DEFAULT_DEVICE   which wgpu adapter --device gpu opens (read by Burn's wgpu backend:
+                               Cpu, DiscreteGpu(0), IntegratedGpu(0), ...)
+
 Exit status:
   0    success
   1    error (bad data or files, a failed job; the message says what and where)
