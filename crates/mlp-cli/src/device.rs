@@ -4,6 +4,7 @@ use anyhow::bail;
 use burn::prelude::*;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use clap::ValueEnum;
+use mlp_train::train::{EngineChoice, Placement, Target};
 
 /// `--device` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -18,10 +19,6 @@ pub enum DeviceChoice {
     Ndarray,
 }
 
-/// Lets `--device gpu` run on a software wgpu adapter (Mesa's llvmpipe) to
-/// test the GPU code path on machines without a GPU. Never for timings.
-pub const ALLOW_SOFTWARE_GPU_ENV: &str = "MLP_ALLOW_SOFTWARE_GPU";
-
 /// The device to train on and how to describe it in results.
 pub struct ChosenDevice {
     pub device: Device,
@@ -29,7 +26,22 @@ pub struct ChosenDevice {
     pub is_gpu: bool,
 }
 
-pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice> {
+impl ChosenDevice {
+    /// Everything decided about training on this device: the engine
+    /// resolved for it, and the data placed on a GPU, on the host otherwise.
+    pub fn target(self, engine: EngineChoice) -> anyhow::Result<Target> {
+        let placement = if self.is_gpu {
+            Placement::Device
+        } else {
+            Placement::Host
+        };
+        Ok(Target::new(self.device, self.description, engine, placement)?)
+    }
+}
+
+/// The device `--device` names, opened; notes on stderr say which, unless
+/// `quiet`. `allow_software_gpu` lets `gpu` take a software adapter.
+pub fn choose(choice: DeviceChoice, allow_software_gpu: bool, quiet: bool) -> anyhow::Result<ChosenDevice> {
     let cpu = || ChosenDevice {
         device: Device::flex(),
         description: "cpu (flex)".to_owned(),
@@ -45,10 +57,10 @@ pub fn choose(choice: DeviceChoice, quiet: bool) -> anyhow::Result<ChosenDevice>
         },
         DeviceChoice::Gpu => {
             let gpu = probe_gpu().map_err(|cause| no_adapter_error("--device gpu", &cause))?;
-            if gpu.software && std::env::var(ALLOW_SOFTWARE_GPU_ENV).as_deref() != Ok("1") {
+            if gpu.software && !allow_software_gpu {
                 bail!(
                     "--device gpu: the only wgpu adapter is '{}', a software renderer on the CPU, not a GPU; \
-                     use --device cpu (faster), or set {ALLOW_SOFTWARE_GPU_ENV}=1 to test the GPU code path on it",
+                     use --device cpu (faster), or set MLP_ALLOW_SOFTWARE_GPU=1 to test the GPU code path on it",
                     gpu.info.name
                 );
             }
@@ -204,7 +216,11 @@ fn describe_icd_files() -> String {
             );
         }
     }
-    let dirs = ["/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"];
+    let dirs = [
+        "/etc/vulkan/icd.d",
+        "/usr/share/vulkan/icd.d",
+        "/usr/local/share/vulkan/icd.d",
+    ];
     let found: Vec<String> = dirs
         .iter()
         .filter_map(|dir| std::fs::read_dir(dir).ok())
@@ -218,9 +234,6 @@ fn describe_icd_files() -> String {
             dirs.join(", ")
         )
     } else {
-        format!(
-            "{} (VK_DRIVER_FILES / VK_ICD_FILENAMES not set)",
-            found.join(", ")
-        )
+        format!("{} (VK_DRIVER_FILES / VK_ICD_FILENAMES not set)", found.join(", "))
     }
 }

@@ -1,9 +1,10 @@
 //! `mlp-cli`: a thin command-line layer over mlp-data, mlp-model and mlp-train.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use clap::Parser;
-use mlp_train::plan::StopSignal;
+use mlp_train::jobs::StopSignal;
 
 mod cli;
 mod commands;
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         }
         Err(error) if error.is::<commands::Interrupted>() => {
             eprintln!("{error}");
-            ExitCode::from(130)
+            ExitCode::from(128 + STOPPED_BY.load(Ordering::SeqCst))
         }
         Err(error) => {
             // `{:#}` prints the whole chain: "what failed: why: root cause".
@@ -39,9 +40,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The signal that stopped the job: SIGINT (2) unless SIGTERM (15) came first.
+static STOPPED_BY: AtomicU8 = AtomicU8::new(2);
+
 /// The first Ctrl-C (or SIGTERM, as Slurm sends before a time limit) asks
 /// the running job to stop after its current step and save what is finished;
-/// a second one quits at once.
+/// a second one quits at once. Either way the exit status is the shell's
+/// for that signal, 128 + its number: 130 for SIGINT, 143 for SIGTERM.
 fn install_ctrl_c(stop: StopSignal) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
@@ -54,11 +59,13 @@ fn install_ctrl_c(stop: StopSignal) {
         }
     };
     std::thread::spawn(move || {
-        for _ in signals.forever() {
+        for signal in signals.forever() {
+            let code = 128 + signal;
             if stop.is_raised() {
                 eprintln!("\nstopped at once; runs not saved yet are lost");
-                std::process::exit(130);
+                std::process::exit(code);
             }
+            STOPPED_BY.store(signal as u8, Ordering::SeqCst);
             stop.raise();
             eprintln!("\nstopping after the current step (Ctrl-C again to quit at once)...");
         }

@@ -11,10 +11,10 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{IMAGE_BYTES, Normalizer, Preprocess};
-use mlp_train::batches::BatchSource;
 use mlp_train::bench::synthetic_images;
-use mlp_train::fused::gemm::{MatRef, matmul};
-use mlp_train::fused::{AdamStep, FusedMlp, Moments};
+use mlp_train::train::HostSplit;
+use mlp_train::train::fused::gemm::{MatRef, matmul};
+use mlp_train::train::fused::{AdamStep, FusedMlp, Moments};
 use rayon::prelude::*;
 
 const STEPS: usize = 245;
@@ -42,7 +42,7 @@ fn main() {
     let device = Device::flex();
     let train = synthetic_images(49_000, 1);
     let normalizer = Normalizer::fit(Preprocess::Assignment, &train);
-    let source = BatchSource::new(&train, &normalizer);
+    let source = HostSplit::new(&train, &normalizer);
     let order: Vec<usize> = (0..49_000).rev().collect();
     let mut chunks = order.chunks(BATCH).cycle();
     time("batches: gather + normalise into a tensor (autodiff)", 0.0, || {

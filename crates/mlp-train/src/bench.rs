@@ -11,10 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::batches::BatchSource;
-use crate::mlp_loop::{Engine, ResidentSplits, RunControl, SplitSources, TrainConfig, train_mlp};
-use crate::plan::StopSignal;
-use crate::{Progress, TrainError};
+use crate::train::{HostSplit, RunControl, Target, TrainConfig, TrainData, train_mlp};
+use crate::{Progress, StopSignal, TrainError};
 
 /// What to time.
 #[derive(Debug, Clone)]
@@ -28,8 +26,6 @@ pub struct BenchConfig {
     pub warmup_epochs: usize,
     /// Timed epochs; the table reports their median and minimum.
     pub epochs: usize,
-    /// The step engine to time.
-    pub engine: Engine,
 }
 
 impl Default for BenchConfig {
@@ -42,8 +38,25 @@ impl Default for BenchConfig {
             batch_size: 200,
             warmup_epochs: 1,
             epochs: 3,
-            engine: Engine::Auto,
         }
+    }
+}
+
+/// One model to time, as its hidden widths: `50-40-30` (`--models` takes
+/// a comma-separated list of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelWidths(pub Vec<usize>);
+
+impl std::str::FromStr for ModelWidths {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split('-')
+            .map(|w| match w.trim().parse::<usize>() {
+                Ok(width) if width > 0 => Ok(width),
+                _ => Err(format!("'{s}' is not a list of hidden widths like 50-40-30")),
+            })
+            .collect::<Result<Vec<usize>, String>>()
+            .map(ModelWidths)
     }
 }
 
@@ -109,16 +122,13 @@ pub fn synthetic_images(count: usize, seed: u64) -> ImageSet {
     ImageSet::new(pixels, labels).expect("synthetic images have valid shapes and labels")
 }
 
-/// Times every model of `config` on `device` and returns one row each.
-/// `peak_gflops` is the device's matmul peak ([`matmul_peak_gflops`]);
-/// `on_device` keeps the data resident on the device (see [`SplitSources`]).
+/// Times every model of `config` on `target` and returns one row each.
+/// `peak_gflops` is the device's matmul peak ([`matmul_peak_gflops`]).
 pub fn run_bench(
     config: &BenchConfig,
-    device: &Device,
-    device_name: &str,
+    target: &Target,
     threads: usize,
     peak_gflops: f64,
-    on_device: bool,
     progress: Progress,
 ) -> Result<Vec<BenchRow>, TrainError> {
     if config.epochs == 0 {
@@ -128,17 +138,10 @@ pub fn run_bench(
     let val = synthetic_images(config.num_val, 2);
     let test = ImageSet::default();
     let normalizer = Normalizer::fit(Preprocess::Assignment, &train);
-    let host = SplitSources {
-        train: BatchSource::new(&train, &normalizer),
-        val: BatchSource::new(&val, &normalizer),
-        test: BatchSource::new(&test, &normalizer),
-        resident: None,
-    };
-    let resident = on_device.then(|| ResidentSplits::upload(&host, device));
-    let sources = SplitSources {
-        resident: resident.as_ref(),
-        ..host
-    };
+    let data = TrainData::new(
+        [&train, &val, &test].map(|images| HostSplit::new(images, &normalizer)),
+        target,
+    );
     let recipe = TrainConfig::new()
         .with_epochs(config.warmup_epochs + config.epochs)
         .with_batch_size(config.batch_size);
@@ -151,9 +154,8 @@ pub fn run_bench(
             progress,
             label: &name,
             stop: &stop,
-            engine: config.engine,
         };
-        let outcome = train_mlp(&model, &recipe, &sources, device, control)?;
+        let outcome = train_mlp(&model, &recipe, 0, &data, target, control)?;
         let mut times: Vec<f64> = outcome
             .history
             .iter()
@@ -176,7 +178,7 @@ pub fn run_bench(
         let gflop = gflop_per_epoch(hidden, config.num_train, config.num_val);
         rows.push(BenchRow {
             model: name,
-            device: device_name.to_owned(),
+            device: target.description.clone(),
             engine: outcome.engine.to_string(),
             threads,
             epoch_seconds_median: median,

@@ -1,32 +1,37 @@
-//! Training loops, studies, result records and plots.
+//! Training loops, long jobs, experiments, result records and charts.
 //!
-//! - [`mlp_loop`]: one training loop for the [`mlp_model::Mlp`] on any device
-//!   (the assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
-//!   validation model, test evaluated once).
-//!   Its steps run on Burn's autodiff, or on [`fused`], a hand-written CPU
-//!   step.
-//! - [`study`]: the depth study — every depth × variant, CSV tables, plots.
-//! - [`two_layer`]: SGD training of the scratch network (Q3).
-//! - [`sweep`]: tuning sweeps over its hyper-parameters, resumable and shardable.
-//! - [`bench`]: epoch timings of the real training path against the matmul peak.
-//! - [`plan`]: seed lists, shards of a sweep, the Ctrl-C stop signal.
-//! - [`records`], [`plots`]: atomically written CSV rows and PNG charts.
+//! - [`train`]: the training loop of the [`mlp_model::Mlp`] on any device,
+//!   its two step engines (Burn's autodiff, the fused CPU step) and the
+//!   splits it reads.
+//! - [`jobs`]: what every long job shares: resume, shards, merge, the
+//!   output-directory lock, atomic result files, seeds, the stop signal.
+//! - The experiments, each a job of its own: [`depth_study`] (every depth ×
+//!   variant, CSV tables, charts) and [`two_layer`] (SGD training of the
+//!   scratch network, Q3, and its tuning run); [`bench`] (epoch timings
+//!   of the real training path against the matmul peak).
+//! - [`merge`]: `mlp-cli merge`, whichever job the shards hold.
+//! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars.
+//!
+//! Dependencies point one way: experiments → `jobs`, `train`, `plots` →
+//! `stats`, `progress`, `error`.
 
-pub mod batches;
 pub mod bench;
+pub mod depth_study;
 pub mod error;
-pub mod fused;
-pub mod mlp_loop;
-pub mod plan;
+pub mod jobs;
+pub mod merge;
 pub mod plots;
 pub mod progress;
-pub mod records;
-pub mod resident;
-mod shards;
-mod steps;
-pub mod study;
-pub mod sweep;
+pub mod stats;
+pub mod train;
 pub mod two_layer;
 
 pub use error::TrainError;
+pub use jobs::StopSignal;
 pub use progress::Progress;
+
+/// Every kind of job `merge` knows.
+pub const JOB_KINDS: [jobs::JobKind; 2] = [
+    <depth_study::StudyConfig as jobs::Job>::KIND,
+    <two_layer::TuningConfig as jobs::Job>::KIND,
+];

@@ -3,24 +3,9 @@ use mlp_train::Progress;
 use mlp_train::bench::{BenchConfig, format_table, matmul_peak_gflops, run_bench};
 
 use crate::cli::{BenchArgs, BenchFormat};
-use crate::device;
 
 pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
-    let models = args
-        .models
-        .iter()
-        .map(|model| {
-            model
-                .split('-')
-                .map(|w| match w.trim().parse::<usize>() {
-                    Ok(width) if width > 0 => Ok(width),
-                    _ => Err(anyhow::anyhow!(
-                        "--models: '{model}' is not a list of hidden widths like 50-40-30"
-                    )),
-                })
-                .collect::<anyhow::Result<Vec<usize>>>()
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let models = args.models.into_iter().map(|model| model.0).collect();
     for (flag, value) in [
         ("--epochs", args.epochs),
         ("--num-train", args.num_train),
@@ -32,10 +17,13 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
             anyhow::bail!("{flag} 0: must be at least 1");
         }
     }
-    let chosen = device::choose(args.device.device, progress == Progress::Quiet)?;
+    let target = args
+        .device
+        .choose(progress == Progress::Quiet)?
+        .target(args.engine.engine)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     progress.note(format!("measuring the matmul peak ({0}x{0} f32)...", args.peak_size));
-    let peak = matmul_peak_gflops(&chosen.device, args.peak_size, 5);
+    let peak = matmul_peak_gflops(&target.device, args.peak_size, 5);
     let config = BenchConfig {
         models,
         num_train: args.num_train,
@@ -43,25 +31,16 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         warmup_epochs: args.warmup,
         epochs: args.epochs,
-        engine: args.engine.engine.into(),
     };
-    let bench_progress = if args.format == BenchFormat::Csv {
+    let bench_progress = if args.format != BenchFormat::Table {
         Progress::Quiet
     } else {
         progress
     };
-    let rows = run_bench(
-        &config,
-        &chosen.device,
-        &chosen.description,
-        threads,
-        peak,
-        chosen.is_gpu,
-        bench_progress,
-    )
-    .context("benchmark failed")?;
+    let rows = run_bench(&config, &target, threads, peak, bench_progress).context("benchmark failed")?;
     match args.format {
-        BenchFormat::Table => print!("{}", format_table(&rows, peak)),
+        BenchFormat::Table => out!("{}", format_table(&rows, peak).trim_end()),
+        BenchFormat::Json => out!("{}", serde_json::to_string_pretty(&rows).context("rows serialise")?),
         BenchFormat::Csv => {
             let mut writer = csv_writer();
             for row in &rows {

@@ -1,9 +1,10 @@
 //! `device-info`: the wgpu adapter `--device gpu` would open, what it says
 //! of itself, and what `--device gpu` / `--device auto` make of it.
 
-use crate::device::{self, ALLOW_SOFTWARE_GPU_ENV};
+use crate::cli::DeviceInfoArgs;
+use crate::device;
 
-pub fn run() -> anyhow::Result<()> {
+pub fn run(args: DeviceInfoArgs) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let gpu = match device::probe_gpu() {
         Ok(gpu) => gpu,
@@ -24,7 +25,7 @@ pub fn run() -> anyhow::Result<()> {
     out!("driver:        {}", info.driver);
     out!("driver info:   {}", info.driver_info);
     out!("vendor:        {:#x}, device {:#x}", info.vendor, info.device);
-    let allowed = std::env::var(ALLOW_SOFTWARE_GPU_ENV).as_deref() == Ok("1");
+    let allowed = args.software_gpu.allow_software_gpu;
     let (gpu_verdict, auto_verdict) = match (gpu.software, allowed) {
         (false, _) => ("trains on this adapter", "this adapter"),
         (true, false) => (

@@ -19,13 +19,15 @@ mod two_layer;
 use anyhow::Context;
 use mlp_data::{Cifar10, SplitSizes, Splits};
 use mlp_train::Progress;
-use mlp_train::plan::StopSignal;
+use mlp_train::jobs::StopSignal;
 
 use std::path::Path;
 
-use mlp_train::records::Existing;
+use mlp_train::TrainError;
+use mlp_train::jobs::{Existing, JobRun};
 
-use crate::cli::{Cli, Command, DataArgs, JobArgs, TwoLayerCommand};
+use crate::cli::{Cli, Command, DataArgs, DeviceArgs, JobArgs, TwoLayerCommand};
+use crate::device;
 
 pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
     let progress = if cli.quiet { Progress::Quiet } else { Progress::Bars };
@@ -38,7 +40,15 @@ pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
         Command::TwoLayer(TwoLayerCommand::Tune(args)) => two_layer::tune(args, progress, stop),
         Command::Download(args) => data::download(args, progress),
         Command::DataInfo(args) => data::info(args),
-        Command::DeviceInfo => device_info::run(),
+        Command::DeviceInfo(args) => device_info::run(args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            // Into memory first: the generator panics on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "mlp-cli", &mut script);
+            out!("{}", String::from_utf8_lossy(&script).trim_end());
+            Ok(())
+        }
     }
 }
 
@@ -69,8 +79,10 @@ impl DataArgs {
     }
 }
 
-/// A job stopped by Ctrl-C after saving its finished work; `main` exits
-/// with 130 (the shell's code for SIGINT) and prints how to go on.
+/// A job stopped by Ctrl-C (or SIGTERM) after saving its finished work;
+/// `main` exits with 128 + the signal's number (130 for SIGINT, 143 for
+/// SIGTERM, as a shell reports a process the signal ended) and prints how
+/// to go on.
 #[derive(Debug)]
 pub struct Interrupted {
     pub message: String,
@@ -91,7 +103,7 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 /// The error of a job stopped with `finished` of its `total` runs saved in `dir`.
-pub fn interrupted(dir: &Path, finished: usize, total: usize) -> Interrupted {
+fn interrupted(dir: &Path, finished: usize, total: usize) -> Interrupted {
     Interrupted {
         message: format!(
             "interrupted: {finished} of {total} runs are finished and saved in {}",
@@ -115,14 +127,49 @@ fn resume_command() -> String {
     words.join(" ")
 }
 
-/// What a job does with finished results in its output directory.
-pub fn existing(job: &JobArgs) -> Existing {
-    if job.resume {
-        Existing::Resume
-    } else if job.overwrite {
-        Existing::Overwrite
-    } else {
-        Existing::Refuse
+impl DeviceArgs {
+    /// The device `--device` names, opened (see [`device::choose`]).
+    pub fn choose(&self, quiet: bool) -> anyhow::Result<device::ChosenDevice> {
+        device::choose(self.device, self.software_gpu.allow_software_gpu, quiet)
+    }
+}
+
+impl JobArgs {
+    /// How the job runs: into `out`, keeping (`--resume`), replacing
+    /// (`--overwrite`) or refusing earlier results, `workers` units at a time.
+    pub fn run<'a>(
+        &self,
+        out: &'a Path,
+        command: &'a str,
+        progress: Progress,
+        stop: &'a StopSignal,
+        workers: usize,
+    ) -> JobRun<'a> {
+        let existing = if self.resume {
+            Existing::Resume
+        } else if self.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        };
+        JobRun {
+            out,
+            command,
+            existing,
+            progress,
+            stop,
+            workers,
+        }
+    }
+}
+
+/// A job's error as `main` reports it: a stopped job is [`Interrupted`]
+/// (with the command that finishes it); any other gets `context`, if any.
+pub fn job_error(error: TrainError, context: Option<&'static str>) -> anyhow::Error {
+    match (error, context) {
+        (TrainError::Interrupted { dir, finished, total }, _) => interrupted(&dir, finished, total).into(),
+        (other, Some(context)) => anyhow::Error::new(other).context(context),
+        (other, None) => other.into(),
     }
 }
 
@@ -133,7 +180,7 @@ pub fn invocation() -> String {
         // The program's own path differs between machines; its name does not.
         *first = "mlp-cli".to_owned();
     }
-    mlp_train::records::command_line(&args)
+    mlp_train::jobs::command_line(&args)
 }
 
 /// Writing to standard output failed.

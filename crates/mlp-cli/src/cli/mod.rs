@@ -1,0 +1,276 @@
+//! Command-line definitions. Doc comments become `--help`. The commands
+//! and their own flags are here; shared flags in `shared`, the two-layer
+//! commands in `two_layer`.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use mlp_data::Preprocess;
+use mlp_train::bench::ModelWidths;
+use mlp_train::depth_study::{LayerRange, Variant};
+
+mod shared;
+mod two_layer;
+
+pub use shared::{DataArgs, DeviceArgs, EngineArgs, JobArgs, RecipeArgs, SoftwareGpuArgs};
+pub use two_layer::{CheckArgs, TuneArgs, TwoLayerCommand, TwoLayerTrainArgs};
+
+const EXAMPLES: &str = "\
+Examples:
+  # The depth study on the bundled CIFAR-10 subset, on the CPU:
+  mlp-cli depth-study --layers 2..6 --device cpu \\
+      --data-dir ../shared/data/cifar-10-subset --num-train 4170 --num-val 1000 --num-test 1000
+
+  # The same study on the full dataset and the GPU, three seeds (mean ± std):
+  mlp-cli download --dir data
+  mlp-cli depth-study --layers 2..6 --device gpu --data-dir data --seeds 0..2
+
+  # Interrupted (Ctrl-C, a killed job)? The same command with --resume
+  # trains only the runs that are missing:
+  mlp-cli depth-study --layers 2..6 --device gpu --data-dir data --seeds 0..2 --resume
+
+  # Spread a study over 4 machines (e.g. a Slurm job array), then combine:
+  mlp-cli depth-study --data-dir data --out results --shard 1/4   # … 2/4, 3/4, 4/4
+  mlp-cli merge results
+
+  # The from-scratch two-layer network: gradient checks, a run, a tuning run:
+  mlp-cli two-layer check
+  mlp-cli two-layer train --toy
+  mlp-cli two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25 --iters 2000
+
+Environment:
+  MLP_ALLOW_SOFTWARE_GPU=1     the same as --allow-software-gpu
+  CUBECL_WGPU_DEFAULT_DEVICE   which wgpu adapter --device gpu opens (read by Burn's wgpu backend:
+                               Cpu, DiscreteGpu(0), IntegratedGpu(0), ...)
+
+Exit status:
+  0    success
+  1    error (bad data or files, a failed job; the message says what and where)
+  2    usage error (an unknown flag or a bad value, named by the message)
+  130  stopped by Ctrl-C (SIGINT) after saving every finished run
+  143  stopped by SIGTERM (e.g. Slurm before a time limit) after saving every finished run";
+
+/// A parser for a library enum's names (`FromStr`), listing them in `--help`.
+fn names<T>(names: impl IntoIterator<Item = &'static str>) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    PossibleValuesParser::new(names).map(|name| name.parse::<T>().expect("every listed name parses"))
+}
+
+/// Multi-layer perceptrons on CIFAR-10 with Burn: a two-layer network written
+/// from scratch with its gradients checked, and a layer-depth study that shows
+/// why deep plain MLPs fail and what fixes them.
+#[derive(Debug, Parser)]
+#[command(name = "mlp-cli", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print nothing but errors and final results (no progress bars).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train MLPs of every depth in a range, plain and with fixes (Kaiming
+    /// init, BatchNorm, dropout); write CSV tables and plots.
+    DepthStudy(DepthStudyArgs),
+    /// The two-layer network written from scratch (assignment Q1–Q3).
+    #[command(subcommand)]
+    TwoLayer(TwoLayerCommand),
+    /// Download the official CIFAR-10 binary archive (170 MB), check its MD5
+    /// and extract it.
+    Download(DownloadArgs),
+    /// Show the layout, files, record counts and class counts of a CIFAR-10 directory.
+    DataInfo(DataInfoArgs),
+    /// Show the wgpu adapter `--device gpu` would open (name, type, backend,
+    /// driver) and which device `--device gpu` and `--device auto` pick; exit
+    /// 1, saying what to check, when none opens.
+    DeviceInfo(DeviceInfoArgs),
+    /// Time the assignment's MLPs ([50] and [50,40,30,25,20]) through the real
+    /// training path on full-size synthetic data: seconds per epoch, images
+    /// per second, peak memory, GFLOP/s and the share of the measured matmul peak.
+    Bench(BenchArgs),
+    /// Combine the shards of a depth study or a tuning run (`--shard K/N`)
+    /// into the tables and plots of a single run; refuses shards that do not
+    /// belong together.
+    Merge(MergeArgs),
+    /// Print a shell completion script, e.g. `mlp-cli completions bash >
+    /// ~/.local/share/bash-completion/completions/mlp-cli`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceInfoArgs {
+    #[command(flatten)]
+    pub software_gpu: SoftwareGpuArgs,
+}
+
+impl Command {
+    /// Whether the command trains runs one by one and saves each as it
+    /// finishes, so Ctrl-C should let it stop cleanly.
+    pub fn saves_runs(&self) -> bool {
+        matches!(
+            self,
+            Command::DepthStudy(_) | Command::TwoLayer(TwoLayerCommand::Train(_) | TwoLayerCommand::Tune(_))
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DepthStudyArgs {
+    /// Depths to train, counted in Linear layers (2 = one hidden layer): `A..B` or `A`.
+    #[arg(long, default_value = "2..6")]
+    pub layers: LayerRange,
+    /// Hidden widths, outermost first; a network of L layers uses the first L-1.
+    #[arg(long, value_delimiter = ',', default_value = "50,40,30,25,20")]
+    pub widths: Vec<usize>,
+    /// What to compare at each depth (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "plain,kaiming,batchnorm,batchnorm-dropout",
+        value_parser = names::<Variant>(Variant::ALL.map(Variant::name))
+    )]
+    pub variants: Vec<Variant>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Input preprocessing: assignment ((x/255-0.5)/0.5), standardize
+    /// (per-channel train statistics) or mean-image.
+    #[arg(long, default_value = "assignment", value_parser = names::<Preprocess>(Preprocess::ALL.map(Preprocess::name)))]
+    pub preprocess: Preprocess,
+    /// Directory for the CSV tables, plots and the command line.
+    #[arg(long, default_value = "experiments")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Directory to download into; the archive extracts to DIR/cifar-10-batches-bin.
+    #[arg(long, default_value = "data")]
+    pub dir: PathBuf,
+    /// Where to fetch the archive from: the dataset's home by default, or a
+    /// mirror or proxy serving the same file (http or https).
+    #[arg(long, default_value = mlp_data::CIFAR10_BINARY_URL)]
+    pub url: String,
+    /// The MD5 the archive must have (32 hex digits): the official archive's
+    /// by default. Change it only for a mirror that repacks the files.
+    #[arg(long, default_value = mlp_data::CIFAR10_BINARY_MD5, value_parser = parse_md5)]
+    pub md5: String,
+}
+
+/// `--md5`: 32 hex digits, in either case.
+fn parse_md5(value: &str) -> Result<String, String> {
+    if value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(format!("'{value}' is not an MD5 (32 hexadecimal digits)"))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Models to time, as hidden widths: dash within a model, comma between models.
+    #[arg(long, value_delimiter = ',', default_value = "50,50-40-30-25-20")]
+    pub models: Vec<ModelWidths>,
+    /// Timed epochs per model (the table shows their median and minimum).
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    pub epochs: usize,
+    /// Untimed epochs first (kernel compilation, allocator warm-up).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub warmup: usize,
+    /// Synthetic training images per epoch (the assignment's 49,000).
+    #[arg(long, default_value_t = 49_000, allow_negative_numbers = true)]
+    pub num_train: usize,
+    /// Synthetic validation images, evaluated at the end of every epoch.
+    #[arg(long, default_value_t = 1_000, allow_negative_numbers = true)]
+    pub num_val: usize,
+    /// Images per optimiser step.
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
+    pub batch_size: usize,
+    /// Side of the square f32 matrix product that measures the device's peak.
+    #[arg(long, default_value_t = 2048, allow_negative_numbers = true)]
+    pub peak_size: usize,
+    /// Output: an aligned table, CSV (the columns of scripts/pytorch_reference.py)
+    /// or JSON (an array of those rows).
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard directories (…/shard-K-of-N), or one directory holding them.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the combined study [default: the directory that holds
+    /// the shards, when they share one].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DataInfoArgs {
+    /// CIFAR-10 directory: the binary layout (data_batch_1.bin …) or the
+    /// Python layout (data_batch_1 …), or a directory holding
+    /// cifar-10-batches-bin / cifar-10-batches-py.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Also count classes per split, the training split being the first N
+    /// training images [default: 49000 when the data holds the full set].
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_train: Option<usize>,
+    /// Validation split: the next N training images [default: 1000].
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_val: Option<usize>,
+    /// Test split: the first N test images [default: 1000].
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_test: Option<usize>,
+    /// Output: text for people, or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = InfoFormat::Text)]
+    pub format: InfoFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InfoFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

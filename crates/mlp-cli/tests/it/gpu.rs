@@ -1,0 +1,210 @@
+//! The GPU code path (`--device gpu`, Burn's wgpu backend) through the
+//! binary, on whatever wgpu adapter this machine has. CI installs Mesa's
+//! software Vulkan driver (llvmpipe), so these run on every CI run: a broken
+//! wgpu path fails them. Without any adapter they fail too, saying how to
+//! install one, unless `MLP_SKIP_GPU_TESTS=1` says to skip them.
+
+use std::process::{Command, Output};
+
+use crate::common::*;
+
+/// What `mlp-cli device-info` reports of the adapter `--device gpu` opens.
+struct Adapter {
+    name: String,
+    software: bool,
+}
+
+/// The binary with `MLP_ALLOW_SOFTWARE_GPU` set to 1 or removed, and `env` set.
+fn cli(args: &[&str], allow_software: bool, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mlp-cli"));
+    command.args(args).env_remove("MLP_ALLOW_SOFTWARE_GPU");
+    if allow_software {
+        command.env("MLP_ALLOW_SOFTWARE_GPU", "1");
+    }
+    command.envs(env.iter().copied()).output().expect("the binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The machine's adapter, or `None` (skip) when there is none and
+/// `MLP_SKIP_GPU_TESTS=1`. No adapter without that variable fails the test.
+fn adapter() -> Option<Adapter> {
+    let out = cli(&["device-info"], false, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        if std::env::var("MLP_SKIP_GPU_TESTS").as_deref() == Ok("1") {
+            eprintln!("skipped: no wgpu adapter and MLP_SKIP_GPU_TESTS=1");
+            return None;
+        }
+        panic!(
+            "no wgpu adapter: install a Vulkan driver (Debian/Ubuntu: apt install mesa-vulkan-drivers) \
+             or set MLP_SKIP_GPU_TESTS=1 to skip the GPU tests\n{}",
+            stderr(&out)
+        );
+    }
+    let field = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .unwrap_or_else(|| panic!("device-info has no '{key}' line: {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    for key in ["backend:", "driver:", "driver info:", "--device gpu:", "--device auto:"] {
+        field(key);
+    }
+    let kind = field("type:");
+    Some(Adapter {
+        name: field("wgpu adapter:"),
+        software: kind.contains("software renderer"),
+    })
+}
+
+/// One row of depth_study.csv, the columns these tests read.
+#[derive(Debug, serde::Deserialize)]
+struct Row {
+    layers: usize,
+    variant: String,
+    seed: u64,
+    device: String,
+    engine: String,
+    test_acc: f64,
+    val_acc: f64,
+    diverged: bool,
+}
+
+fn rows(dir: &std::path::Path) -> Vec<Row> {
+    csv::Reader::from_path(dir.join("depth_study.csv"))
+        .unwrap()
+        .deserialize()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A short study (2..3 layers, every variant, 2 epochs on 1,000 images) on
+/// the GPU path gives the CPU's accuracies within noise. The two devices draw
+/// different initial weights (Burn's wgpu and flex generators differ) and
+/// train through different engines, so rows are compared by their mean:
+/// measured here, the means differ by about 1 point; the tolerance is 4.
+#[test]
+fn a_short_study_on_the_gpu_path_matches_the_cpu() {
+    let Some(adapter) = adapter() else { return };
+    let subset = subset();
+    let study = |device: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec!["depth-study", "--quiet", "--device", device];
+        args.extend_from_slice(&["--data-dir", subset.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+        args.extend_from_slice(&["--num-train", "1000", "--num-val", "300", "--num-test", "300"]);
+        args.extend_from_slice(&["--layers", "2..3", "--epochs", "2", "--seeds", "0..1"]);
+        let run = cli(&args, true, &[]);
+        assert!(run.status.success(), "{device}: {}", stderr(&run));
+        let rows = rows(out.path());
+        assert!(out.path().join("depth_study_summary.csv").is_file());
+        assert!(out.path().join("depth_study_accuracy.png").is_file());
+        rows
+    };
+    let gpu = study("gpu");
+    let cpu = study("cpu");
+    assert_eq!(gpu.len(), 2 * 4 * 2, "2 depths x 4 variants x 2 seeds: {gpu:?}");
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert_eq!((g.layers, &g.variant, g.seed), (c.layers, &c.variant, c.seed));
+        assert!(g.device.starts_with(&format!("wgpu {}", adapter.name)), "{g:?}");
+        if adapter.software {
+            assert!(g.device.ends_with("software adapter, not a GPU)"), "{g:?}");
+        }
+        assert_eq!(g.engine, "autodiff", "networks on a GPU train through Burn's autodiff");
+        assert!(!g.diverged && (0.0..=1.0).contains(&g.test_acc), "{g:?}");
+    }
+    let mean = |rows: &[Row], acc: fn(&Row) -> f64| rows.iter().map(acc).sum::<f64>() / rows.len() as f64;
+    for (split, acc) in [("val", (|r: &Row| r.val_acc) as fn(&Row) -> f64), ("test", |r: &Row| r.test_acc)] {
+        let (g, c) = (mean(&gpu, acc), mean(&cpu, acc));
+        assert!((g - c).abs() <= 0.04, "{split}: gpu {g:.3} vs cpu {c:.3}\n{gpu:?}\n{cpu:?}");
+        // Both learn: ten classes give 0.1 by chance.
+        assert!(g > 0.15, "{split}: gpu mean {g:.3}");
+    }
+}
+
+/// A software adapter is no GPU: `--device gpu` refuses it unless
+/// MLP_ALLOW_SOFTWARE_GPU=1, writing nothing, and `--device auto` picks the
+/// CPU and says why. On a hardware adapter, auto picks it.
+#[test]
+fn a_software_adapter_is_refused_without_the_variable_and_auto_picks_the_cpu() {
+    let Some(adapter) = adapter() else { return };
+    let subset = subset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("study");
+    let args = |device: &'static str| {
+        let mut args = vec!["depth-study", "--device", device, "--data-dir", subset.to_str().unwrap()];
+        args.extend_from_slice(&["--out", out_dir.to_str().unwrap()]);
+        args.extend_from_slice(&["--num-train", "200", "--num-val", "20", "--num-test", "20"]);
+        args.extend_from_slice(&["--layers", "2", "--variants", "plain", "--epochs", "1"]);
+        args
+    };
+    let auto = cli(&args("auto"), false, &[]);
+    let auto_err = stderr(&auto);
+    assert!(auto.status.success(), "{auto_err}");
+    let chosen = auto_err.lines().find(|l| l.starts_with("device: ")).unwrap_or_else(|| panic!("{auto_err}"));
+    if !adapter.software {
+        assert!(chosen.starts_with("device: wgpu "), "{auto_err}");
+        return;
+    }
+    assert_eq!(chosen, "device: cpu (flex)", "{auto_err}");
+    assert!(
+        auto_err.contains(&format!("--device auto: wgpu adapter '{}' is a software renderer; using the CPU", adapter.name)),
+        "{auto_err}"
+    );
+    std::fs::remove_dir_all(&out_dir).unwrap();
+
+    let refused = cli(&args("gpu"), false, &[]);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Mesa's driver may print its own lines first (without XDG_RUNTIME_DIR).
+    let error = err.lines().find(|l| l.starts_with("error: --device")).unwrap_or_default();
+    assert!(error.starts_with("error: --device gpu: the only wgpu adapter is '"), "{err}");
+    assert!(err.contains("software renderer") && err.contains("MLP_ALLOW_SOFTWARE_GPU=1"), "{err}");
+    assert!(!out_dir.join("depth_study.csv").exists(), "nothing is trained");
+}
+
+/// When no adapter opens, the error says what to check: the Vulkan loader,
+/// the driver's ICD file and the variables that choose it, the adapter
+/// override, and the CPU as the way on. Needs no adapter: pointing the
+/// loader at a driver file that does not exist hides every one.
+#[test]
+fn no_adapter_is_an_error_that_says_what_to_check() {
+    let subset = subset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("study");
+    let hide_drivers = [("VK_DRIVER_FILES", "/nonexistent"), ("XDG_RUNTIME_DIR", "/tmp")];
+    let mut args = vec!["depth-study", "--device", "gpu", "--data-dir", subset.to_str().unwrap()];
+    args.extend_from_slice(&["--out", out_dir.to_str().unwrap(), "--layers", "2", "--epochs", "1"]);
+    args.extend_from_slice(&["--num-train", "200", "--num-val", "20", "--num-test", "20"]);
+    for (what, run) in [
+        ("--device gpu", cli(&args, true, &hide_drivers)),
+        ("device-info", cli(&["device-info"], false, &hide_drivers)),
+    ] {
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains(&format!("error: {what}: no wgpu adapter could be opened")), "{err}");
+        for hint in [
+            "libvulkan.so.1",
+            "VK_DRIVER_FILES is set, so only it is read: /nonexistent (missing)",
+            "VK_ICD_FILENAMES",
+            "CUBECL_WGPU_DEFAULT_DEVICE",
+            "--device cpu",
+        ] {
+            assert!(err.contains(hint), "'{hint}' missing: {err}");
+        }
+    }
+    assert!(!out_dir.exists(), "nothing is written");
+
+    // --device auto goes on, on the CPU.
+    args[2] = "auto";
+    let auto = cli(&args, false, &hide_drivers);
+    let err = stderr(&auto);
+    assert!(auto.status.success(), "{err}");
+    assert!(err.contains("--device auto: no GPU (") && err.contains("device: cpu (flex)"), "{err}");
+}

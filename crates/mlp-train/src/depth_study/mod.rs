@@ -1,0 +1,237 @@
+//! The depth study: every depth × variant × seed trained with one recipe, a
+//! [`Job`] (so it can be resumed, sharded and merged), summarised as tables
+//! and charts.
+
+mod charts;
+mod results;
+mod summary;
+mod variant;
+
+pub use results::{HistoryRow, RunKey, SignalRow, StudyFiles, StudyResults, StudyRow};
+pub use summary::{SummaryRow, markdown_summary, summarize};
+pub use variant::{DEFAULT_WIDTHS, LayerRange, Variant, hidden_widths};
+
+use std::path::{Path, PathBuf};
+
+use mlp_data::Preprocess;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::merge::{collect, write_merged};
+use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, run_job};
+use crate::train::{EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, train_mlp};
+use crate::{Progress, StopSignal, TrainError};
+
+/// Everything that defines a study; saved as JSON beside the results, and
+/// compared on `--resume` and by `merge`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudyConfig {
+    pub layers: LayerRange,
+    pub widths: Vec<usize>,
+    pub variants: Vec<Variant>,
+    /// The recipe of every run, trained once per seed of the header.
+    pub recipe: TrainConfig,
+    #[serde(flatten)]
+    pub header: JobHeader,
+    pub preprocess: Preprocess,
+    /// The step engine asked for; each row records the one that ran.
+    #[serde(default)]
+    pub engine: EngineChoice,
+}
+
+impl Job for StudyConfig {
+    type Unit = RunKey;
+    type Records = StudyResults;
+    const KIND: JobKind = JobKind {
+        name: "study",
+        plural: "studies",
+        description: "depth-study configuration",
+        config_file: "depth_study_config.json",
+        command_file: "depth_study_command.txt",
+        units: "runs",
+        dealt: "runs",
+    };
+
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    fn header_mut(&mut self) -> &mut JobHeader {
+        &mut self.header
+    }
+
+    fn check(&self) -> Result<(), TrainError> {
+        self.recipe.validate()?;
+        if self.variants.is_empty() {
+            return Err(TrainError::invalid("--variants", "name at least one variant"));
+        }
+        if let Some(w) = self.widths.iter().find(|&&w| w == 0) {
+            return Err(TrainError::invalid(
+                "--widths",
+                format!("width {w} is not allowed; every hidden layer needs at least 1 unit"),
+            ));
+        }
+        hidden_widths(self.layers.last, &self.widths)?;
+        Ok(())
+    }
+
+    /// Depth, then variant, then seed.
+    fn plan(&self) -> Vec<RunKey> {
+        let mut plan = Vec::new();
+        for layers in self.layers.depths() {
+            for &variant in &self.variants {
+                for &seed in &self.header.seeds.0 {
+                    plan.push(RunKey { layers, variant, seed });
+                }
+            }
+        }
+        plan
+    }
+
+    fn describe(key: RunKey) -> String {
+        format!("the run {}L {} seed {}", key.layers, key.variant, key.seed)
+    }
+
+    fn read_records(dir: &Path) -> Result<StudyResults, TrainError> {
+        StudyResults::read(&StudyFiles::in_dir(dir))
+    }
+
+    fn write_tables(dir: &Path, records: &StudyResults) -> Result<(), TrainError> {
+        records.write_tables(&StudyFiles::in_dir(dir))
+    }
+
+    /// A stopped study writes its summaries too: they describe what is finished.
+    fn write_summaries(&self, dir: &Path, records: &StudyResults, _complete: bool) -> Result<(), TrainError> {
+        records.write_summaries(&StudyFiles::in_dir(dir))
+    }
+
+    fn remove_results(dir: &Path) -> Result<(), TrainError> {
+        StudyFiles::in_dir(dir).remove_results()
+    }
+}
+
+/// Trains one network of the study.
+struct StudyTrainer<'a> {
+    config: &'a StudyConfig,
+    data: &'a TrainData<'a>,
+    target: &'a Target,
+}
+
+impl Trainer<StudyConfig> for StudyTrainer<'_> {
+    /// The hidden widths and what the run produced.
+    type Outcome = (Vec<usize>, RunOutcome);
+
+    fn label(&self, key: RunKey, done: usize, owned: usize) -> String {
+        format!(
+            "[{}/{owned}] {}L {} seed {}",
+            done + 1,
+            key.layers,
+            key.variant,
+            key.seed
+        )
+    }
+
+    fn train(
+        &self,
+        key: RunKey,
+        label: &str,
+        progress: Progress,
+        stop: &StopSignal,
+    ) -> Result<Self::Outcome, TrainError> {
+        let hidden = hidden_widths(key.layers, &self.config.widths)?;
+        let model = key.variant.model_config(hidden.clone());
+        let control = RunControl { progress, label, stop };
+        let outcome = train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)?;
+        Ok((hidden, outcome))
+    }
+
+    fn record(&self, results: &mut StudyResults, key: RunKey, (hidden, outcome): Self::Outcome) -> String {
+        results.record(key, &hidden, self.config, &outcome);
+        results.describe(key)
+    }
+
+    /// Allowed (both engines compute the same networks), but worth knowing.
+    fn resuming(&self, results: &StudyResults, todo: &[RunKey], progress: Progress) {
+        let now = self.target.engine;
+        let mut mixed: Vec<(Variant, String)> = Vec::new();
+        for key in todo {
+            let before = results
+                .runs
+                .iter()
+                .find(|r| r.variant == key.variant && r.engine != now.name());
+            if let Some(row) = before
+                && !mixed.iter().any(|(v, _)| *v == key.variant)
+            {
+                mixed.push((key.variant, row.engine.clone()));
+            }
+        }
+        for (variant, before) in mixed {
+            progress.note(format!(
+                "note: finished {variant} runs were trained by the {before} engine, the rest will be by {now}; \
+                 add --engine {before} to keep one engine per variant"
+            ));
+        }
+    }
+}
+
+/// Runs the study's runs (or its shard's) on `target` and writes its files
+/// into `config.output_dir(run.out)`; see [`run_job`]. The runs take turns:
+/// Burn's random generator is one per process.
+pub fn run_depth_study(
+    config: &StudyConfig,
+    data: &TrainData,
+    target: &Target,
+    run: JobRun,
+) -> Result<StudyResults, TrainError> {
+    let trainer = StudyTrainer { config, data, target };
+    let Finished { records, .. } = run_job(config, &trainer, JobRun { workers: 1, ..run })?;
+    Ok(records)
+}
+
+/// Checks that `shard_dirs` are all the finished shards of one study and
+/// writes the combined study into `out`: the same files a single unsharded
+/// run would have written, with every shard's command line recorded.
+pub fn merge_depth_studies(
+    shard_dirs: &[PathBuf],
+    out: &Path,
+    command: &str,
+) -> Result<(StudyConfig, StudyResults), TrainError> {
+    let collected = collect::<StudyConfig>(shard_dirs)?;
+    write_merged(&collected, out, command, &crate::JOB_KINDS)?;
+    Ok((collected.whole, collected.records))
+}
+
+/// Reads a study's saved `depth_study_config.json`.
+pub fn read_config(path: &Path) -> Result<StudyConfig, TrainError> {
+    crate::jobs::read_config(path)
+}
+
+pub(crate) fn percent(x: Option<f64>) -> String {
+    x.map_or("-".to_owned(), |x| format!("{:.1}%", 100.0 * x))
+}
+
+impl Records<RunKey> for StudyResults {
+    fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn units(&self) -> Vec<RunKey> {
+        self.runs.iter().map(StudyRow::key).collect()
+    }
+
+    fn keep_owned(&mut self, owned: &[RunKey], plan: &[RunKey]) {
+        self.runs.retain(|r| owned.contains(&r.key()));
+        self.history.retain(|h| owned.contains(&h.key()));
+        self.signal.retain(|s| owned.contains(&s.key()));
+        self.sort_by_plan(plan);
+    }
+
+    fn sort_by_plan(&mut self, plan: &[RunKey]) {
+        StudyResults::sort_by_plan(self, plan);
+    }
+
+    fn append(&mut self, other: Self) {
+        self.runs.extend(other.runs);
+        self.history.extend(other.history);
+        self.signal.extend(other.signal);
+    }
+}

@@ -1,0 +1,270 @@
+//! A study's result tables: one row per run, per epoch and per layer; read
+//! back for `--resume` and `merge`, written atomically after every run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::summary::{markdown_summary, summarize};
+use super::variant::join_widths;
+use super::{StudyConfig, Variant, charts, percent};
+use crate::TrainError;
+use crate::jobs::{read_csv, remove_files, write_csv, write_text};
+use crate::train::{Engine, RunOutcome};
+
+/// Which run a row belongs to: a study trains each key once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunKey {
+    pub layers: usize,
+    pub variant: Variant,
+    pub seed: u64,
+}
+
+/// One row of `depth_study.csv`: one trained network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyRow {
+    pub layers: usize,
+    pub widths: String,
+    pub variant: Variant,
+    pub seed: u64,
+    pub device: String,
+    /// The step engine that trained the run (`fused` or `autodiff`); tables
+    /// written before engines existed were all `autodiff`.
+    #[serde(default = "autodiff")]
+    pub engine: String,
+    pub epochs: usize,
+    pub best_epoch: Option<usize>,
+    pub train_acc: Option<f64>,
+    pub val_acc: Option<f64>,
+    pub test_acc: Option<f64>,
+    pub final_train_loss: Option<f64>,
+    pub diverged: bool,
+    pub seconds: f64,
+}
+
+fn autodiff() -> String {
+    Engine::Autodiff.to_string()
+}
+
+/// One row of `depth_study_history.csv`: one epoch of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub layers: usize,
+    pub variant: Variant,
+    pub seed: u64,
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub seconds: f64,
+}
+
+/// One row of `depth_study_signal.csv`: one layer of one network at initialisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalRow {
+    pub layers: usize,
+    pub variant: Variant,
+    pub seed: u64,
+    pub layer: usize,
+    pub activation_rms: f64,
+    pub weight_grad_norm: f64,
+}
+
+macro_rules! keyed {
+    ($($row:ty),*) => {$(
+        impl $row {
+            pub fn key(&self) -> RunKey {
+                RunKey { layers: self.layers, variant: self.variant, seed: self.seed }
+            }
+        }
+    )*};
+}
+keyed!(StudyRow, HistoryRow, SignalRow);
+
+/// Files a study writes into its output directory.
+pub struct StudyFiles {
+    pub dir: PathBuf,
+    /// One row per run: the record of which runs are finished.
+    pub runs: PathBuf,
+    pub history: PathBuf,
+    pub signal: PathBuf,
+    /// Mean ± standard deviation over seeds, one row per depth × variant.
+    pub summary_csv: PathBuf,
+    pub summary: PathBuf,
+    pub config: PathBuf,
+    pub command: PathBuf,
+    pub accuracy_plot: PathBuf,
+    pub curves_plot: PathBuf,
+    pub signal_plot: PathBuf,
+}
+
+impl StudyFiles {
+    /// Removes the result tables, summaries and plots (not the config and
+    /// command, which the new job writes next).
+    pub(crate) fn remove_results(&self) -> Result<(), TrainError> {
+        remove_files(&[
+            &self.runs,
+            &self.history,
+            &self.signal,
+            &self.summary_csv,
+            &self.summary,
+            &self.accuracy_plot,
+            &self.curves_plot,
+            &self.signal_plot,
+        ])
+    }
+
+    pub fn in_dir(dir: &Path) -> Self {
+        StudyFiles {
+            dir: dir.to_owned(),
+            runs: dir.join("depth_study.csv"),
+            history: dir.join("depth_study_history.csv"),
+            signal: dir.join("depth_study_signal.csv"),
+            summary_csv: dir.join("depth_study_summary.csv"),
+            summary: dir.join("depth_study.md"),
+            config: dir.join("depth_study_config.json"),
+            command: dir.join("depth_study_command.txt"),
+            accuracy_plot: dir.join("depth_study_accuracy.png"),
+            curves_plot: dir.join("depth_study_val_curves.png"),
+            signal_plot: dir.join("depth_study_signal.png"),
+        }
+    }
+}
+
+/// All results of a study (or of a shard of one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StudyResults {
+    pub runs: Vec<StudyRow>,
+    pub history: Vec<HistoryRow>,
+    pub signal: Vec<SignalRow>,
+}
+
+impl StudyResults {
+    pub fn has_run(&self, key: RunKey) -> bool {
+        self.runs.iter().any(|r| r.key() == key)
+    }
+
+    /// Adds the rows of one finished run.
+    pub(crate) fn record(&mut self, key: RunKey, hidden: &[usize], config: &StudyConfig, outcome: &RunOutcome) {
+        let best = outcome.best_record();
+        let RunKey { layers, variant, seed } = key;
+        self.runs.push(StudyRow {
+            layers,
+            widths: join_widths(hidden),
+            variant,
+            seed,
+            device: config.header.device.clone(),
+            engine: outcome.engine.to_string(),
+            epochs: config.recipe.epochs,
+            best_epoch: outcome.best_epoch,
+            train_acc: best.map(|r| r.train_acc),
+            val_acc: best.map(|r| r.val_acc),
+            test_acc: outcome.test.map(|t| t.accuracy),
+            final_train_loss: outcome.history.last().map(|r| r.train_loss),
+            diverged: outcome.diverged_at.is_some(),
+            seconds: outcome.seconds,
+        });
+        self.history.extend(outcome.history.iter().map(|r| HistoryRow {
+            layers,
+            variant,
+            seed,
+            epoch: r.epoch,
+            lr: r.lr,
+            train_loss: r.train_loss,
+            train_acc: r.train_acc,
+            val_loss: r.val_loss,
+            val_acc: r.val_acc,
+            seconds: r.seconds,
+        }));
+        self.signal.extend(outcome.signal.iter().map(|s| SignalRow {
+            layers,
+            variant,
+            seed,
+            layer: s.layer,
+            activation_rms: s.activation_rms,
+            weight_grad_norm: s.weight_grad_norm,
+        }));
+    }
+
+    /// Orders every table by the study's plan, so a resumed or merged study's
+    /// tables read exactly like those of one uninterrupted run.
+    pub(crate) fn sort_by_plan(&mut self, plan: &[RunKey]) {
+        let position = |key: RunKey| plan.iter().position(|k| *k == key).unwrap_or(usize::MAX);
+        self.runs.sort_by_key(|r| position(r.key()));
+        self.history.sort_by_key(|h| (position(h.key()), h.epoch));
+        self.signal.sort_by_key(|s| (position(s.key()), s.layer));
+    }
+
+    /// Writes the three tables. The run table goes last: a run counts as
+    /// finished only once its row is there, so a crash between the writes
+    /// leaves per-epoch rows that `read` discards, never a run without them.
+    pub(crate) fn write_tables(&self, files: &StudyFiles) -> Result<(), TrainError> {
+        write_csv(&files.history, &self.history)?;
+        write_csv(&files.signal, &self.signal)?;
+        write_csv(&files.runs, &self.runs)
+    }
+
+    /// Writes the tables, the mean ± std summary (CSV and Markdown) and the plots.
+    pub(crate) fn write_summaries(&self, files: &StudyFiles) -> Result<(), TrainError> {
+        self.write_tables(files)?;
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        write_csv(&files.summary_csv, &summarize(&self.runs))?;
+        write_text(&files.summary, &markdown_summary(&self.runs))?;
+        charts::accuracy_vs_depth(&files.accuracy_plot, &self.runs)?;
+        charts::validation_curves(&files.curves_plot, &self.history)?;
+        charts::signal_at_init(&files.signal_plot, &self.signal)
+    }
+
+    /// The recorded tables of a study directory. Missing tables are empty;
+    /// per-epoch and per-layer rows of runs with no run row (a run cut off
+    /// between writes) are dropped.
+    pub fn read(files: &StudyFiles) -> Result<Self, TrainError> {
+        let runs = Self::read_runs(&files.runs)?;
+        let finished = |key: RunKey| runs.iter().any(|r| r.key() == key);
+        let history: Vec<HistoryRow> = read_csv(&files.history)?;
+        let signal: Vec<SignalRow> = read_csv(&files.signal)?;
+        Ok(StudyResults {
+            history: history.into_iter().filter(|h| finished(h.key())).collect(),
+            signal: signal.into_iter().filter(|s| finished(s.key())).collect(),
+            runs,
+        })
+    }
+
+    /// The run table alone (empty when the file does not exist); a run recorded twice is an error.
+    pub fn read_runs(path: &Path) -> Result<Vec<StudyRow>, TrainError> {
+        let runs: Vec<StudyRow> = read_csv(path)?;
+        for (i, row) in runs.iter().enumerate() {
+            if runs[..i].iter().any(|r| r.key() == row.key()) {
+                return Err(TrainError::Read {
+                    path: path.to_owned(),
+                    message: format!(
+                        "the run {}L {} seed {} is recorded twice",
+                        row.layers, row.variant, row.seed
+                    ),
+                });
+            }
+        }
+        Ok(runs)
+    }
+
+    /// One line on a finished run, for the progress log.
+    pub(crate) fn describe(&self, key: RunKey) -> String {
+        let Some(row) = self.runs.iter().find(|r| r.key() == key) else {
+            return "not run".to_owned();
+        };
+        if row.diverged {
+            return "diverged".to_owned();
+        }
+        format!(
+            "best epoch {}, val {}, test {} ({:.1}s)",
+            row.best_epoch.map_or("-".into(), |e| e.to_string()),
+            percent(row.val_acc),
+            percent(row.test_acc),
+            row.seconds
+        )
+    }
+}

@@ -1,0 +1,429 @@
+//! The fused CPU training step for the MLPs of mlp-model (Linear, optional
+//! BatchNorm, ReLU, optional dropout): forward, cross-entropy, backward and
+//! Adam written out by hand on host buffers, with the large matrix products
+//! split across the cores.
+//!
+//! Why it exists: on a 2-core CPU, Burn's autodiff step for the assignment's
+//! [50] model spends about half its time outside the two large products
+//! (about a hundred small tensor ops per step: graph bookkeeping, bias,
+//! cross-entropy, Adam's separate passes over every parameter), and its
+//! matrix products use `gemm`'s threading, which scales badly on these
+//! skinny shapes. Here every element-wise stage is one loop, and the large
+//! products run as one single-threaded `gemm` per core (see [`gemm`]).
+//!
+//! It computes the same function as the autodiff step: the same initial
+//! weights (taken from the Burn model), the same cross-entropy, the same
+//! Adam with L2 (Burn's formula; see [`adam`]). Each step agrees with the
+//! autodiff step to float rounding (tested), not bit for bit: the products
+//! sum in another order. Over whole epochs two such runs drift apart, as
+//! any two float orderings of SGD do, and end at the same accuracies within
+//! noise (tested on real images).
+//!
+//! This file is one concept, the step of the whole network (its layers'
+//! forward and backward passes and the step that ties them), so it stays one
+//! file of about 420 lines; the parts that stand alone are beside it (Adam,
+//! BatchNorm, dropout, the split matrix products) and its tests in `tests.rs`.
+
+mod adam;
+mod batch_norm;
+mod dropout;
+pub mod gemm;
+
+use std::ops::Range;
+
+use burn::prelude::*;
+use mlp_model::Mlp;
+
+pub use adam::{AdamStep, Moments};
+use batch_norm::FusedBatchNorm;
+use dropout::{FusedDropout, dropout_rng};
+use gemm::{MatRef, matmul, matmul_serial};
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+
+/// One Linear layer. The weight is stored `[in, out]`, as Burn's `Linear`
+/// holds it, and its gradient `[out, in]`: measured on the first layer's
+/// shapes, `x · W` runs fastest with the former and `δᵀ · x` with the latter
+/// (`gemm`'s microkernels favour one orientation of the output; about 20%
+/// each); Adam reads the gradient transposed.
+struct FusedLinear {
+    input: usize,
+    output: usize,
+    /// [input, output]
+    weight: Vec<f32>,
+    /// [output]
+    bias: Vec<f32>,
+    /// [output, input]
+    weight_grad_t: Vec<f32>,
+    /// [output]
+    bias_grad: Vec<f32>,
+    weight_moments: Moments,
+    bias_moments: Moments,
+}
+
+impl FusedLinear {
+    fn from_burn(linear: &burn::nn::Linear) -> Self {
+        let [input, output] = linear.weight.val().dims();
+        let weight = linear
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 weights");
+        // Every `Mlp` layer has a bias (mlp-model sets one at zero).
+        let bias = linear
+            .bias
+            .as_ref()
+            .expect("the fused step trains Linear layers with a bias");
+        let bias = bias.val().into_data().try_to_vec::<f32>().expect("f32 bias");
+        FusedLinear {
+            input,
+            output,
+            weight,
+            bias,
+            weight_grad_t: vec![0.0; input * output],
+            bias_grad: vec![0.0; output],
+            weight_moments: Moments::zeros(input * output),
+            bias_moments: Moments::zeros(output),
+        }
+    }
+
+    /// The weight as the `[in, out]` matrix of `y = x · W + b`.
+    fn weight_in_out(&self) -> MatRef<'_> {
+        MatRef::row_major(&self.weight, self.input, self.output)
+    }
+
+    /// Writes the weight and bias into `linear` (its `[in, out]` layout).
+    fn write_into(&self, linear: burn::nn::Linear, device: &Device) -> burn::nn::Linear {
+        let weight = TensorData::new(self.weight.clone(), [self.input, self.output]);
+        let bias = TensorData::new(self.bias.clone(), [self.output]);
+        burn::nn::Linear {
+            weight: linear.weight.map(|_| Tensor::from_data(weight, device)),
+            bias: linear.bias.map(|b| b.map(|_| Tensor::from_data(bias, device))),
+        }
+    }
+}
+
+/// Writes the batch's images `rows` into a buffer of `rows.len()` images.
+pub type Fill<'a> = dyn Fn(Range<usize>, &mut [f32]) + Sync + 'a;
+
+/// out = input · W + b, then ReLU (keeping NaN, as Burn's does, so a
+/// diverging run shows a NaN loss rather than silently zeroed units) when
+/// `relu`. out: [rows, layer.output].
+fn linear_relu(
+    layer: &FusedLinear,
+    input: MatRef,
+    out: &mut [f32],
+    relu: bool,
+    product: fn(&mut [f32], MatRef, MatRef, bool),
+) {
+    // The bias first, then the product accumulated onto it: no extra pass.
+    for row in out.chunks_exact_mut(layer.output) {
+        row.copy_from_slice(&layer.bias);
+    }
+    product(out, input, layer.weight_in_out(), true);
+    if relu {
+        relu_in_place(out);
+    }
+}
+
+/// ReLU that keeps NaN.
+fn relu_in_place(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| {
+        if *v < 0.0 {
+            *v = 0.0
+        }
+    });
+}
+
+/// What follows a hidden layer's Linear besides the ReLU.
+struct HiddenExtras {
+    norm: Option<FusedBatchNorm>,
+    dropout: Option<FusedDropout>,
+}
+
+/// Loss and correct predictions of one step's minibatch (training mode).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Sum over the batch of the per-image cross-entropy.
+    pub loss_sum: f64,
+    pub correct: usize,
+}
+
+/// An MLP and its Adam state on host buffers, trained one minibatch at a time.
+pub struct FusedMlp {
+    layers: Vec<FusedLinear>,
+    /// Per hidden layer, its BatchNorm and dropout, if any.
+    extras: Vec<HiddenExtras>,
+    /// Draws the dropout masks.
+    rng: StdRng,
+    /// The current batch's images: [batch, input].
+    x: Vec<f32>,
+    /// Per layer, its output for the current batch: [batch, out], after ReLU
+    /// for hidden layers, the logits for the last.
+    outputs: Vec<Vec<f32>>,
+    /// Per layer, dLoss/d(pre-activation): [batch, out].
+    deltas: Vec<Vec<f32>>,
+    /// Adam steps taken.
+    time: i32,
+}
+
+impl FusedMlp {
+    /// Takes the weights (and BatchNorm state) of `model` as the starting
+    /// point; `seed` seeds the dropout masks.
+    pub fn from_model(model: &Mlp, seed: u64) -> Self {
+        let layers: Vec<FusedLinear> = model
+            .hidden
+            .iter()
+            .map(|block| FusedLinear::from_burn(&block.linear))
+            .chain(std::iter::once(FusedLinear::from_burn(&model.output)))
+            .collect();
+        let extras = model
+            .hidden
+            .iter()
+            .map(|block| HiddenExtras {
+                norm: block.norm.as_ref().map(FusedBatchNorm::from_burn),
+                dropout: block
+                    .dropout
+                    .as_ref()
+                    .filter(|d| d.prob > 0.0)
+                    .map(|d| FusedDropout::new(d.prob)),
+            })
+            .collect();
+        FusedMlp {
+            x: Vec::new(),
+            outputs: vec![Vec::new(); layers.len()],
+            deltas: vec![Vec::new(); layers.len()],
+            layers,
+            extras,
+            rng: dropout_rng(seed),
+            time: 0,
+        }
+    }
+
+    /// Features per input image.
+    pub fn input(&self) -> usize {
+        self.layers[0].input
+    }
+
+    /// One Adam step on the minibatch x: [batch, input] with `labels`: [batch].
+    /// `adam.time` is ignored: the step counter is kept here.
+    pub fn step(&mut self, x: &[f32], labels: &[u8], adam: AdamStep) -> StepStats {
+        let input = self.input();
+        assert_eq!(x.len(), labels.len() * input, "x must be [batch, {input}]");
+        self.step_filled(
+            labels,
+            &|rows, out| out.copy_from_slice(&x[rows.start * input..rows.end * input]),
+            adam,
+        )
+    }
+
+    /// [`step`](Self::step) on a batch whose images `fill` writes:
+    /// `fill(rows, out)` writes the batch's images `rows` into out:
+    /// [rows.len(), input]. It runs in parallel parts, each just before the
+    /// first layer's product over the same rows, while they are in cache.
+    pub fn step_filled(&mut self, labels: &[u8], fill: &Fill<'_>, adam: AdamStep) -> StepStats {
+        let batch = labels.len();
+        self.forward(batch, fill);
+        let stats = self.softmax_cross_entropy(labels);
+        self.backward(batch);
+        self.time += 1;
+        let adam = AdamStep {
+            time: self.time,
+            ..adam
+        };
+        for layer in &mut self.layers {
+            adam.apply_transposed(
+                &mut layer.weight,
+                &layer.weight_grad_t,
+                layer.input,
+                &mut layer.weight_moments,
+            );
+            adam.apply(&mut layer.bias, &layer.bias_grad, &mut layer.bias_moments);
+        }
+        for norm in self.extras.iter_mut().filter_map(|e| e.norm.as_mut()) {
+            norm.adam(&adam);
+        }
+        stats
+    }
+
+    /// Fills `x` and `outputs`: z = a · W + b per layer; on the hidden ones
+    /// then BatchNorm, ReLU and dropout (those present).
+    fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
+        let last = self.layers.len() - 1;
+        let first_relu = self.relu_with_product(0);
+        let first = &self.layers[0];
+        self.x.resize(batch * first.input, 0.0);
+        let out = &mut self.outputs[0];
+        out.resize(batch * first.output, 0.0);
+        // The first layer by row parts, one per thread: fill the images, then
+        // their product, while the rows are in cache.
+        let rows_per_part = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        self.x
+            .par_chunks_mut(rows_per_part * first.input)
+            .zip(out.par_chunks_mut(rows_per_part * first.output))
+            .enumerate()
+            .for_each(|(part, (x, out))| {
+                let start = part * rows_per_part;
+                let rows = x.len() / first.input;
+                fill(start..start + rows, x);
+                linear_relu(
+                    first,
+                    MatRef::row_major(x, rows, first.input),
+                    out,
+                    first_relu,
+                    matmul_serial,
+                );
+            });
+        if last > 0 {
+            self.finish_hidden(0);
+        }
+        for l in 1..=last {
+            let relu = self.relu_with_product(l);
+            let (before, rest) = self.outputs.split_at_mut(l);
+            let layer = &self.layers[l];
+            let out = &mut rest[0];
+            out.resize(batch * layer.output, 0.0);
+            let input = MatRef::row_major(&before[l - 1], batch, layer.input);
+            linear_relu(layer, input, out, relu, matmul);
+            if l < last {
+                self.finish_hidden(l);
+            }
+        }
+    }
+
+    /// Whether layer `l`'s ReLU goes with its product: on hidden layers,
+    /// unless a BatchNorm comes between.
+    fn relu_with_product(&self, l: usize) -> bool {
+        l + 1 < self.layers.len() && self.extras[l].norm.is_none()
+    }
+
+    /// After hidden layer `l`'s product: its BatchNorm and ReLU (when the
+    /// product did not take the ReLU), then its dropout.
+    fn finish_hidden(&mut self, l: usize) {
+        let out = &mut self.outputs[l];
+        let extras = &mut self.extras[l];
+        if let Some(norm) = &mut extras.norm {
+            norm.forward_train(out);
+            relu_in_place(out);
+        }
+        if let Some(dropout) = &mut extras.dropout {
+            dropout.forward_train(out, &mut self.rng);
+        }
+    }
+
+    /// Turns the logits into the last layer's delta, (softmax - onehot) / batch,
+    /// and returns the summed loss and the correct count.
+    fn softmax_cross_entropy(&mut self, labels: &[u8]) -> StepStats {
+        let last = self.layers.len() - 1;
+        let classes = self.layers[last].output;
+        let logits = &self.outputs[last];
+        let delta = &mut self.deltas[last];
+        delta.resize(logits.len(), 0.0);
+        let scale = 1.0 / labels.len() as f32;
+        let mut stats = StepStats {
+            loss_sum: 0.0,
+            correct: 0,
+        };
+        for ((z, d), &label) in logits
+            .chunks_exact(classes)
+            .zip(delta.chunks_exact_mut(classes))
+            .zip(labels)
+        {
+            let label = usize::from(label);
+            let (argmax, max) =
+                z.iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+                );
+            let mut sum = 0.0;
+            for (d, &v) in d.iter_mut().zip(z) {
+                *d = (v - max).exp();
+                sum += *d;
+            }
+            stats.loss_sum += f64::from(sum.ln() - (z[label] - max));
+            stats.correct += usize::from(argmax == label);
+            let norm = scale / sum;
+            d.iter_mut().for_each(|d| *d *= norm);
+            d[label] -= scale;
+        }
+        stats
+    }
+
+    /// From the last layer's delta: every weight and bias gradient, and the
+    /// deltas of the hidden layers (through the ReLU masks).
+    fn backward(&mut self, batch: usize) {
+        for l in (0..self.layers.len()).rev() {
+            let input = if l == 0 { &self.x[..] } else { &self.outputs[l - 1][..] };
+            let (lower, upper) = self.deltas.split_at_mut(l);
+            let delta = &upper[0][..batch * self.layers[l].output];
+            let layer = &mut self.layers[l];
+            // dWᵀ = δᵀ · a, db = column sums of δ.
+            matmul(
+                &mut layer.weight_grad_t,
+                MatRef::row_major(delta, batch, layer.output).t(),
+                MatRef::row_major(input, batch, layer.input),
+                false,
+            );
+            layer.bias_grad.fill(0.0);
+            // Before a BatchNorm the bias's gradient is zero (the batch mean
+            // cancels any shift); summed, rounding leaves ~1e-9 of noise that
+            // Adam would scale up into learning-rate-sized random steps. (Burn's
+            // autodiff step takes them, which moves the running mean too.)
+            let before_norm = l < self.extras.len() && self.extras[l].norm.is_some();
+            if !before_norm {
+                for row in delta.chunks_exact(layer.output) {
+                    layer.bias_grad.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+                }
+            }
+            if l > 0 {
+                // δ of the layer below: back from its output a through its
+                // dropout (the mask), its ReLU (a > 0, also false where
+                // dropped) and its BatchNorm to its product.
+                let below = &mut lower[l - 1];
+                below.resize(batch * layer.input, 0.0);
+                matmul(
+                    below,
+                    MatRef::row_major(delta, batch, layer.output),
+                    layer.weight_in_out().t(),
+                    false,
+                );
+                let extras = &mut self.extras[l - 1];
+                if let Some(dropout) = &extras.dropout {
+                    dropout.backward(below);
+                }
+                below.iter_mut().zip(&self.outputs[l - 1]).for_each(|(d, &a)| {
+                    if a <= 0.0 {
+                        *d = 0.0
+                    }
+                });
+                if let Some(norm) = &mut extras.norm {
+                    norm.backward(below);
+                }
+            }
+        }
+    }
+
+    /// Writes the current weights into `model`, a copy of the network this was made from.
+    pub fn write_into(&self, mut model: Mlp, device: &Device) -> Mlp {
+        let (hidden, output) = self.layers.split_at(self.layers.len() - 1);
+        model.hidden = model
+            .hidden
+            .into_iter()
+            .zip(hidden.iter().zip(&self.extras))
+            .map(|(mut block, (layer, extras))| {
+                block.linear = layer.write_into(block.linear, device);
+                block.norm = block
+                    .norm
+                    .zip(extras.norm.as_ref())
+                    .map(|(n, f)| f.write_into(n, device));
+                block
+            })
+            .collect();
+        model.output = output[0].write_into(model.output, device);
+        model
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,26 @@
+//! Training an [`mlp_model::Mlp`]: one loop for every device (the
+//! assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
+//! validation model, test evaluated once), whose steps run on Burn's
+//! autodiff or on [`fused`], a hand-written CPU step; and the splits it
+//! reads, placed on the host or the device.
+//!
+//! Dependencies point one way: `run` → `steps` → (`config`, `data`, `fused`);
+//! `data` → `target` → `engine`.
+
+mod config;
+mod data;
+mod device_split;
+mod engine;
+pub mod fused;
+mod host_split;
+mod run;
+mod steps;
+mod target;
+
+pub use config::TrainConfig;
+pub use data::{Split, TrainData};
+pub use device_split::DeviceSplit;
+pub use engine::{Engine, EngineChoice};
+pub use host_split::HostSplit;
+pub use run::{EpochRecord, Evaluation, LayerSignal, RunControl, RunOutcome, evaluate, train_mlp};
+pub use target::{Placement, Target};

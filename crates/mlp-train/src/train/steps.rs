@@ -1,0 +1,175 @@
+//! The two ways [`train_mlp`](super::train_mlp) takes an optimiser
+//! step: Burn's autodiff on any device, or the fused CPU step
+//! ([`super::fused`]). The loop around them (shuffles, epochs, validation,
+//! best weights, test) is one and the same.
+
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use mlp_model::Mlp;
+
+use super::config::TrainConfig;
+use super::data::Split;
+use super::fused::{AdamStep, FusedMlp};
+use super::host_split::HostSplit;
+
+/// Adam's moment decay rates for both engines (Burn's and PyTorch's defaults).
+const ADAM_BETA_1: f32 = 0.9;
+const ADAM_BETA_2: f32 = 0.999;
+
+/// One engine's state while a network trains.
+pub(crate) trait Stepper {
+    /// One optimiser step at learning rate `lr` on the training images `indices`.
+    fn step(&mut self, indices: &[usize], lr: f64);
+    /// Summed loss and correct count of the epoch's steps so far; reading
+    /// them may wait for the device.
+    fn epoch_sums(&self) -> (f64, f64);
+    /// Starts the next epoch's sums at zero.
+    fn reset_sums(&mut self);
+    /// The current weights as a plain (no autodiff), eval-mode model.
+    fn eval_model(&self) -> Mlp;
+}
+
+/// Burn's autodiff step.
+pub(crate) struct AutodiffStepper<'a> {
+    model: Option<Mlp>,
+    optimizer: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    train: Split<'a>,
+    device: Device,
+    /// Running sums stay on the device: reading them every step would
+    /// synchronise a GPU after every batch.
+    loss_sum: Tensor<1>,
+    correct: Tensor<1, Int>,
+}
+
+impl<'a> AutodiffStepper<'a> {
+    /// `model` lives on the autodiff device `device`.
+    pub fn new(model: Mlp, recipe: &TrainConfig, train: Split<'a>, device: &Device) -> Self {
+        let optimizer = AdamConfig::new()
+            .with_beta_1(ADAM_BETA_1)
+            .with_beta_2(ADAM_BETA_2)
+            .with_epsilon(recipe.adam_epsilon as f32)
+            .with_weight_decay(Some(WeightDecayConfig::new(recipe.weight_decay as f32)))
+            .init();
+        let plain = device.clone().without_autodiff();
+        AutodiffStepper {
+            model: Some(model),
+            optimizer,
+            loss_fn: CrossEntropyLossConfig::new().init(device),
+            train,
+            device: device.clone(),
+            loss_sum: Tensor::zeros([1], &plain),
+            correct: Tensor::zeros([1], &plain),
+        }
+    }
+}
+
+impl Stepper for AutodiffStepper<'_> {
+    fn step(&mut self, indices: &[usize], lr: f64) {
+        let model = self.model.take().expect("the model is put back after every step");
+        let (x, y) = self.train.batch(indices, &self.device);
+        let logits = model.forward(x); // [batch, classes]
+        let loss = self.loss_fn.forward(logits.clone(), y.clone()); // [1]
+        self.loss_sum = self.loss_sum.clone() + loss.clone().detach().inner().mul_scalar(indices.len() as f64);
+        self.correct = self.correct.clone() + count_correct(logits.detach().inner(), y.inner());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optimizer.step(lr, model, grads));
+    }
+
+    fn epoch_sums(&self) -> (f64, f64) {
+        (
+            self.loss_sum.clone().into_scalar::<f64>(),
+            self.correct.clone().into_scalar::<i64>() as f64,
+        )
+    }
+
+    fn reset_sums(&mut self) {
+        self.loss_sum = self.loss_sum.clone().zeros_like();
+        self.correct = self.correct.clone().zeros_like();
+    }
+
+    fn eval_model(&self) -> Mlp {
+        self.model
+            .as_ref()
+            .expect("the model is put back after every step")
+            .valid()
+    }
+}
+
+/// The fused CPU step on host buffers.
+pub(crate) struct FusedStepper<'a> {
+    net: FusedMlp,
+    /// The Burn model the weights are written into for evaluation.
+    template: Mlp,
+    adam: AdamStep,
+    train: HostSplit<'a>,
+    device: Device,
+    /// The labels of the current batch.
+    labels: Vec<u8>,
+    loss_sum: f64,
+    correct: usize,
+}
+
+impl<'a> FusedStepper<'a> {
+    /// Starts from the weights of `model` (any device); `seed` seeds the dropout masks.
+    pub fn new(model: &Mlp, recipe: &TrainConfig, seed: u64, train: HostSplit<'a>, device: &Device) -> Self {
+        let plain = device.clone().without_autodiff();
+        FusedStepper {
+            net: FusedMlp::from_model(model, seed),
+            template: model.valid(),
+            adam: AdamStep {
+                lr: recipe.lr as f32,
+                weight_decay: recipe.weight_decay as f32,
+                beta_1: ADAM_BETA_1,
+                beta_2: ADAM_BETA_2,
+                epsilon: recipe.adam_epsilon as f32,
+                time: 0,
+            },
+            train,
+            device: plain,
+            labels: Vec::new(),
+            loss_sum: 0.0,
+            correct: 0,
+        }
+    }
+}
+
+impl Stepper for FusedStepper<'_> {
+    fn step(&mut self, indices: &[usize], lr: f64) {
+        let (images, normalizer) = (self.train.images, self.train.normalizer);
+        self.labels.clear();
+        self.labels.extend(indices.iter().map(|&i| images.label(i)));
+        let fill = |rows: std::ops::Range<usize>, out: &mut [f32]| normalizer.write_to(images, &indices[rows], out);
+        let stats = self.net.step_filled(
+            &self.labels,
+            &fill,
+            AdamStep {
+                lr: lr as f32,
+                ..self.adam
+            },
+        );
+        self.loss_sum += stats.loss_sum;
+        self.correct += stats.correct;
+    }
+
+    fn epoch_sums(&self) -> (f64, f64) {
+        (self.loss_sum, self.correct as f64)
+    }
+
+    fn reset_sums(&mut self) {
+        self.loss_sum = 0.0;
+        self.correct = 0;
+    }
+
+    fn eval_model(&self) -> Mlp {
+        self.net.write_into(self.template.clone(), &self.device)
+    }
+}
+
+/// logits: [batch, classes], y: [batch] -> number of correct predictions, [1]
+pub(crate) fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1, Int> {
+    logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum()
+}
