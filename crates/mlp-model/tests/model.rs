@@ -73,6 +73,73 @@ mod mlp {
     }
 
     #[test]
+    fn a_gain_sets_the_weight_scale_and_kaiming_is_gain_sqrt_2() {
+        let device = device();
+        let std = |w: Tensor<2>| w.square().mean().sqrt().into_scalar::<f64>();
+        for gain in [0.1, 1.0, std::f64::consts::SQRT_2, 4.0] {
+            device.seed(5);
+            let model = MlpConfig::new(vec![256, 256]).with_init(WeightInit::Gain { gain }).init(&device);
+            for (block, fan_in) in model.hidden.iter().zip([3072.0f64, 256.0]) {
+                let measured = std(block.linear.weight.val());
+                let expected = gain / fan_in.sqrt();
+                assert!((measured / expected - 1.0).abs() < 0.02, "gain {gain}: std {measured} vs {expected}");
+            }
+        }
+        // Kaiming draws exactly what gain sqrt(2) draws.
+        let weights = |init| {
+            device.seed(9);
+            floats(MlpConfig::new(vec![8]).with_input(6).with_init(init).init(&device).hidden[0].linear.weight.val())
+        };
+        assert_eq!(
+            weights(WeightInit::Kaiming),
+            weights(WeightInit::Gain { gain: std::f64::consts::SQRT_2 })
+        );
+        // The assignment's Normal(0, 1e-3) as a gain: 1e-3 * sqrt(fan_in).
+        assert!((WeightInit::ASSIGNMENT.effective_gain(3072) - 0.0554).abs() < 1e-4);
+        assert!((WeightInit::ASSIGNMENT.effective_gain(50) - 0.00707).abs() < 1e-5);
+        assert_eq!(WeightInit::Gain { gain: 2.0 }.to_string(), "gain(2)");
+    }
+
+    #[test]
+    fn residual_layers_add_their_input_where_the_widths_match() {
+        let device = device();
+        let mut model = MlpConfig::new(vec![4, 4, 3])
+            .with_input(5)
+            .with_classes(2)
+            .with_residual(true)
+            .init(&device);
+        let residual: Vec<bool> = model.hidden.iter().map(|b| b.residual).collect();
+        // 5 -> 4 changes width, 4 -> 4 keeps it, 4 -> 3 changes it.
+        assert_eq!(residual, [false, true, false]);
+        let fill = |shape: [usize; 2], v: f64| Param::from_tensor(Tensor::full(shape, v, &device));
+        model.hidden[0].linear.weight = fill([5, 4], 0.5);
+        model.hidden[1].linear.weight = fill([4, 4], 0.25);
+        model.hidden[2].linear.weight = fill([4, 3], 0.1);
+        model.output.weight = fill([3, 2], 1.0);
+        // A row summing to 2: layer 1 = 1.0 each; layer 2 = 1.0 + ReLU(4 * 0.25) = 2.0;
+        // layer 3 = ReLU(4 * 2.0 * 0.1) = 0.8; logits = 3 * 0.8 = 2.4.
+        let x = Tensor::<2>::from_floats([[1.0, 1.0, 0.0, 0.0, 0.0]], &device);
+        let (logits, acts) = model.forward_trace(x);
+        assert_eq!(floats(acts[1].clone()), [2.0; 4]);
+        for o in floats(logits) {
+            assert!((o - 2.4).abs() < 1e-6, "{o}");
+        }
+        // With weights this small the residual path carries the signal through:
+        // the plain stack's activation shrinks ~100x per layer, the residual one's does not.
+        device.seed(1);
+        let rms = |residual: bool| {
+            device.seed(1);
+            let model = MlpConfig::new(vec![50; 6]).with_residual(residual).init(&device);
+            let x = Tensor::<2>::random([64, 3072], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+            let (_, acts) = model.forward_trace(x);
+            acts.last().unwrap().clone().square().mean().sqrt().into_scalar::<f64>()
+        };
+        let (plain, residual) = (rms(false), rms(true));
+        assert!(plain < 1e-10, "{plain}");
+        assert!(residual > 1e-3, "{residual}");
+    }
+
+    #[test]
     fn batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval() {
         let ad = device().autodiff();
         let model = MlpConfig::new(vec![3]).with_input(3).with_batch_norm(true).init(&ad);

@@ -172,6 +172,12 @@ impl FusedMlp {
     /// Takes the weights (and BatchNorm state) of `model` as the starting
     /// point; `seed` seeds the dropout masks.
     pub fn from_model(model: &Mlp, seed: u64) -> Self {
+        // Residual layers are not written out here; training one as if it were
+        // plain would be silently wrong, so no caller may ask.
+        assert!(
+            model.hidden.iter().all(|block| !block.residual),
+            "the fused step has no residual layers: train residual networks through Burn's autodiff"
+        );
         let layers: Vec<FusedLinear> = model
             .hidden
             .iter()

@@ -1,0 +1,243 @@
+//! Training through the binary: small studies on every backend and edge
+//! size, `bench`, and the same numbers whatever the thread count.
+
+use crate::common::*;
+
+#[test]
+fn ndarray_backend_still_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let out = tmp.path().to_str().unwrap();
+    let mut args = study_args(
+        dir.to_str().unwrap(),
+        out,
+        &["--layers", "2", "--variants", "plain", "--epochs", "1"],
+    );
+    let device = args.iter().position(|a| *a == "cpu").unwrap();
+    args[device] = "ndarray";
+    succeeds(&args);
+    let csv = std::fs::read_to_string(tmp.path().join("depth_study.csv")).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    // ndarray keeps Burn's autodiff step under --engine auto.
+    assert!(row.contains(",cpu (ndarray),autodiff,"), "{row}");
+}
+
+#[test]
+fn a_small_study_writes_its_tables_and_prints_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("exp");
+    let dir = subset();
+    let out = mlp_cli(&study_args(
+        dir.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+        &["--layers", "1..2", "--variants", "plain,batchnorm", "--epochs", "2"],
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("| Linear layers |"), "{stdout}");
+    let csv = std::fs::read_to_string(out_dir.join("depth_study.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4);
+    // Each row names the engine that trained it: fused, on the CPU.
+    for line in csv.lines().skip(1) {
+        assert!(line.contains(",cpu (flex),fused,"), "{line}");
+    }
+    let command = std::fs::read_to_string(out_dir.join("depth_study_command.txt")).unwrap();
+    assert!(
+        command.starts_with("mlp-cli depth-study --quiet --device cpu"),
+        "{command}"
+    );
+}
+
+#[test]
+fn an_unknown_engine_is_a_clear_error() {
+    let dir = subset();
+    let err = fails(&study_args(dir.to_str().unwrap(), "unused", &["--engine", "turbo"]));
+    assert!(err.contains("--engine") && err.contains("turbo"), "{err}");
+}
+
+#[test]
+fn size_one_splits_and_layers_train_without_panicking() {
+    // Any dimension of size 1 (a 1-image split, a last batch of 1 image, a
+    // single hidden unit) once broke squeezing the predictions.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let subset = dir.to_str().unwrap();
+    let out = tmp.path().join("study");
+    succeeds(&[
+        "depth-study",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--data-dir",
+        subset,
+        "--num-train",
+        "401",
+        "--num-val",
+        "1",
+        "--num-test",
+        "1",
+        "--layers",
+        "2",
+        "--variants",
+        "plain",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("two");
+    succeeds(&[
+        "two-layer",
+        "train",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--data-dir",
+        subset,
+        "--num-train",
+        "201",
+        "--num-val",
+        "1",
+        "--num-test",
+        "1",
+        "--hidden",
+        "1",
+        "--iters",
+        "3",
+        "--test",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn an_empty_validation_split_is_refused_for_training() {
+    let dir = subset();
+    let err = fails(&[
+        "depth-study",
+        "--device",
+        "cpu",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--num-train",
+        "4170",
+        "--num-val",
+        "0",
+    ]);
+    assert!(err.contains("--num-val 0"), "{err}");
+}
+
+#[test]
+fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
+    let stdout = succeeds(&[
+        "bench",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--models",
+        "8,8-4",
+        "--num-train",
+        "400",
+        "--num-val",
+        "100",
+        "--epochs",
+        "2",
+        "--warmup",
+        "0",
+        "--peak-size",
+        "64",
+        "--format",
+        "csv",
+    ]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "model,device,engine,threads,epoch_seconds_median,epoch_seconds_min,images_per_second,\
+         peak_memory_mib,gflop_per_epoch,gflops,peak_fraction"
+    );
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (line, model, products) in [
+        (lines[1], "8", vec![3072 * 8, 8 * 10]),
+        (lines[2], "8-4", vec![3072 * 8, 8 * 4, 4 * 10]),
+    ] {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[0], model);
+        // Networks on the flex CPU device take the fused step unless told otherwise.
+        assert_eq!(cells[2], "fused", "{line}");
+        let number = |i: usize| cells[i].parse::<f64>().unwrap();
+        let (median, min, rate, gflop, gflops) = (number(4), number(5), number(6), number(8), number(9));
+        assert!(min > 0.0 && min <= median, "{line}");
+        assert!((rate - 400.0 / median).abs() < 1e-6 * rate, "{line}");
+        // fwd + dW over every layer, dX over all but the first; val: fwd only.
+        let sum: f64 = products.iter().map(|&p| p as f64).sum();
+        let tail: f64 = products[1..].iter().map(|&p| p as f64).sum();
+        let expected = ((4.0 * sum + 2.0 * tail) * 400.0 + 2.0 * sum * 100.0) / 1e9;
+        assert!((gflop - expected).abs() < 1e-12, "{gflop} vs {expected}");
+        assert!((gflops - gflop / median).abs() < 1e-6 * gflops, "{line}");
+    }
+    // Burn's autodiff step on request, named in its rows.
+    let out = mlp_cli(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--models",
+        "8",
+        "--num-train",
+        "200",
+        "--num-val",
+        "50",
+        "--epochs",
+        "1",
+        "--warmup",
+        "0",
+        "--peak-size",
+        "64",
+        "--format",
+        "csv",
+        "--engine",
+        "autodiff",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().nth(1).unwrap().split(',').nth(2),
+        Some("autodiff"),
+        "{stdout}"
+    );
+    let err = fails(&["bench", "--device", "cpu", "--models", "50-x"]);
+    assert!(err.contains("--models") && err.contains("'50-x'"), "{err}");
+}
+
+/// README's promise: on one machine the same seed gives the same numbers,
+/// whatever the number of cores the fused step splits its products over.
+#[test]
+fn the_same_seed_gives_the_same_numbers_whatever_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let tables = |threads: &str| {
+        let out = tmp.path().join(format!("threads-{threads}"));
+        let args = study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &["--layers", "2..3", "--epochs", "2"]);
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
+            .args(&args)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        // Every column but the wall-clock seconds.
+        let without_seconds = |name: &str| {
+            let text = std::fs::read_to_string(out.join(name)).unwrap();
+            text.lines()
+                .map(|line| line.rsplit_once(',').unwrap().0.to_owned())
+                .collect::<Vec<_>>()
+        };
+        (
+            without_seconds("depth_study.csv"),
+            without_seconds("depth_study_history.csv"),
+            std::fs::read_to_string(out.join("depth_study_signal.csv")).unwrap(),
+        )
+    };
+    let one = tables("1");
+    assert_eq!(one.0.len(), 1 + 2 * 4, "{:?}", one.0);
+    assert_eq!(one, tables("2"));
+    assert_eq!(one, tables("3"));
+}
