@@ -85,15 +85,13 @@ mod mlp {
                 assert!((measured / expected - 1.0).abs() < 0.02, "gain {gain}: std {measured} vs {expected}");
             }
         }
-        // Kaiming draws exactly what gain sqrt(2) draws.
-        let weights = |init| {
-            device.seed(9);
-            floats(MlpConfig::new(vec![8]).with_input(6).with_init(init).init(&device).hidden[0].linear.weight.val())
-        };
-        assert_eq!(
-            weights(WeightInit::Kaiming),
-            weights(WeightInit::Gain { gain: std::f64::consts::SQRT_2 })
-        );
+        // Kaiming is gain sqrt(2). (Statistically: Burn's generator is one per
+        // process, so a test running beside this one may draw between the
+        // seed and the init, and exact draws cannot be compared.)
+        let kaiming = MlpConfig::new(vec![256]).with_init(WeightInit::Kaiming).init(&device);
+        let measured = std(kaiming.hidden[0].linear.weight.val());
+        assert!((measured * 3072f64.sqrt() / std::f64::consts::SQRT_2 - 1.0).abs() < 0.02, "{measured}");
+        assert_eq!(WeightInit::Kaiming.effective_gain(3072), std::f64::consts::SQRT_2);
         // The assignment's Normal(0, 1e-3) as a gain: 1e-3 * sqrt(fan_in).
         assert!((WeightInit::ASSIGNMENT.effective_gain(3072) - 0.0554).abs() < 1e-4);
         assert!((WeightInit::ASSIGNMENT.effective_gain(50) - 0.00707).abs() < 1e-5);

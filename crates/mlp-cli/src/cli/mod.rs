@@ -135,7 +135,13 @@ pub struct DepthStudyArgs {
     /// Hidden widths, outermost first; a network of L layers uses the first L-1.
     #[arg(long, value_delimiter = ',', default_value = "50,40,30,25,20")]
     pub widths: Vec<usize>,
-    /// What to compare at each depth (comma-separated).
+    /// Every hidden layer this wide, at any depth (instead of --widths): e.g.
+    /// `--layers 2..20 --width 50`. Equal widths also make every hidden layer
+    /// after the first residual in the `residual` variant.
+    #[arg(long, conflicts_with = "widths", value_parser = parse_width)]
+    pub width: Option<usize>,
+    /// What to compare at each depth (comma-separated; `residual` is not in
+    /// the default list).
     #[arg(
         long,
         value_delimiter = ',',
@@ -178,6 +184,14 @@ pub struct DownloadArgs {
 }
 
 /// `--md5`: 32 hex digits, in either case.
+/// `--width`: a whole number of units, at least 1.
+fn parse_width(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(width) if width > 0 => Ok(width),
+        _ => Err(format!("'{value}' is not a layer width (a whole number of units, at least 1)")),
+    }
+}
+
 fn parse_md5(value: &str) -> Result<String, String> {
     if value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value.to_ascii_lowercase())

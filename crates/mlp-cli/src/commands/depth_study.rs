@@ -25,7 +25,11 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     let splits = args.data.load_splits(progress)?;
     let config = StudyConfig {
         layers: args.layers,
-        widths: args.widths,
+        // --width W: as many layers of W as the deepest network has.
+        widths: match args.width {
+            Some(width) => vec![width; args.layers.last.saturating_sub(1)],
+            None => args.widths,
+        },
         variants: args.variants,
         recipe,
         header: JobHeader {

@@ -241,3 +241,40 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_thread_count() {
     assert_eq!(one, tables("2"));
     assert_eq!(one, tables("3"));
 }
+
+/// `--width 50` builds equal hidden layers at every depth, and the
+/// `residual` variant (through autodiff: the fused step has none) carries a
+/// 6-layer network with the assignment's tiny weights past the plain one,
+/// which stays at chance.
+#[test]
+fn residual_layers_of_one_width_train_where_plain_ones_collapse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let out = tmp.path().join("study");
+    let extra = ["--layers", "6", "--width", "50", "--variants", "plain,residual", "--epochs", "3"];
+    succeeds(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &extra));
+    let mut reader = csv::Reader::from_path(out.join("depth_study.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (widths, variant, engine, test_acc) = (column("widths"), column("variant"), column("engine"), column("test_acc"));
+    assert_eq!(rows.len(), 2);
+    let acc = |row: &csv::StringRecord| row[test_acc].parse::<f64>().unwrap();
+    assert_eq!((&rows[0][variant], &rows[0][engine]), ("plain", "fused"));
+    assert_eq!((&rows[1][variant], &rows[1][engine]), ("residual", "autodiff"));
+    for row in &rows {
+        assert_eq!(&row[widths], "50-50-50-50-50");
+    }
+    assert!(acc(&rows[0]) < 0.15, "plain 6 layers: {}", acc(&rows[0]));
+    assert!(acc(&rows[1]) > 0.25, "residual 6 layers: {}", acc(&rows[1]));
+
+    // The fused step asked for by name refuses them; widths are flags' values.
+    let other = tmp.path().join("other");
+    let fused = ["--layers", "3", "--width", "50", "--variants", "residual", "--engine", "fused"];
+    let err = fails(&study_args(dir.to_str().unwrap(), other.to_str().unwrap(), &fused));
+    assert!(err.contains("--engine") && err.contains("residual"), "{err}");
+    for bad in [&["--width", "0"][..], &["--width", "50", "--widths", "50,40"]] {
+        let out = mlp_cli(&study_args(dir.to_str().unwrap(), other.to_str().unwrap(), bad));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}

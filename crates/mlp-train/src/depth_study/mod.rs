@@ -71,6 +71,13 @@ impl Job for StudyConfig {
             ));
         }
         hidden_widths(self.layers.last, &self.widths)?;
+        if self.engine == EngineChoice::Fused && self.variants.contains(&Variant::Residual) {
+            return Err(TrainError::invalid(
+                "--engine",
+                "fused: the fused step has no residual layers; use --engine auto (residual networks \
+                 then train through autodiff) or --engine autodiff",
+            ));
+        }
         Ok(())
     }
 
@@ -153,7 +160,8 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
     fn resuming(&self, results: &StudyResults, todo: &[RunKey], progress: Progress) {
         let now = self.target.engine;
         let mut mixed: Vec<(Variant, String)> = Vec::new();
-        for key in todo {
+        for key in todo.iter().filter(|key| key.variant != Variant::Residual) {
+            // (Residual networks always train through autodiff.)
             let before = results
                 .runs
                 .iter()

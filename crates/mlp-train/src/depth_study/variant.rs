@@ -24,14 +24,21 @@ pub enum Variant {
     Batchnorm,
     /// BatchNorm plus Dropout(0.4) after every ReLU, as one report did.
     BatchnormDropout,
+    /// Assignment initialisation, and every hidden layer whose input and
+    /// output widths match adds its input to its output (`x + ReLU(Wx + b)`).
+    /// Equal widths (`--width W`) make every hidden layer but the first one
+    /// residual. Trains through Burn's autodiff: the fused step has no
+    /// residual layers.
+    Residual,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::Plain,
         Variant::Kaiming,
         Variant::Batchnorm,
         Variant::BatchnormDropout,
+        Variant::Residual,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +47,7 @@ impl Variant {
             Variant::Kaiming => "kaiming",
             Variant::Batchnorm => "batchnorm",
             Variant::BatchnormDropout => "batchnorm-dropout",
+            Variant::Residual => "residual",
         }
     }
 
@@ -51,6 +59,7 @@ impl Variant {
             Variant::Kaiming => config.with_init(WeightInit::Kaiming),
             Variant::Batchnorm => config.with_batch_norm(true),
             Variant::BatchnormDropout => config.with_batch_norm(true).with_dropout(0.4),
+            Variant::Residual => config.with_residual(true),
         }
     }
 }

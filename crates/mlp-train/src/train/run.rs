@@ -103,7 +103,13 @@ pub fn train_mlp(
     control: RunControl,
 ) -> Result<RunOutcome, TrainError> {
     recipe.validate()?;
-    let engine = target.engine;
+    // The fused step has no residual layers: those networks train through
+    // Burn's autodiff whatever the target's engine, and their rows say so.
+    let engine = if model_config.residual {
+        Engine::Autodiff
+    } else {
+        target.engine
+    };
     let (progress, label) = (control.progress, control.label);
     // Burn's random generator (weights, dropout) is one per process: two
     // trainings at once would interleave their draws and neither would be
