@@ -17,3 +17,5 @@ run two-layer train --toy --out "$OUT/two_layer_toy"
 run two-layer train --device cpu "${SPLITS[@]}" --out "$OUT/two_layer_default"
 run two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25,0.5 --iters 2000 --test --overwrite \
     --device cpu "${SPLITS[@]}" --out "$OUT/two_layer_tuning"
+run trainability --layers 2..20 --width 50 --gains 0.125,0.25,0.5,0.707,1,1.414,2,2.828 --seeds 0..1 --overwrite \
+    --device cpu "${SPLITS[@]}" --out "$OUT/trainability_adam"

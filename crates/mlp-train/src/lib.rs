@@ -8,7 +8,8 @@
 //! - The experiments, each a job of its own: [`depth_study`] (every depth ×
 //!   variant, CSV tables, charts) and [`two_layer`] (SGD training of the
 //!   scratch network, Q3, and its tuning run); [`bench`] (epoch timings
-//!   of the real training path against the matmul peak).
+//!   of the real training path against the matmul peak); [`trainability`]
+//!   (depth × initial gain, a job).
 //! - [`merge`]: `mlp-cli merge`, whichever job the shards hold.
 //! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars.
 //!
@@ -24,6 +25,7 @@ pub mod plots;
 pub mod progress;
 pub mod stats;
 pub mod train;
+pub mod trainability;
 pub mod two_layer;
 
 pub use error::TrainError;
@@ -31,7 +33,8 @@ pub use jobs::StopSignal;
 pub use progress::Progress;
 
 /// Every kind of job `merge` knows.
-pub const JOB_KINDS: [jobs::JobKind; 2] = [
+pub const JOB_KINDS: [jobs::JobKind; 3] = [
     <depth_study::StudyConfig as jobs::Job>::KIND,
     <two_layer::TuningConfig as jobs::Job>::KIND,
+    <trainability::TrainabilityConfig as jobs::Job>::KIND,
 ];

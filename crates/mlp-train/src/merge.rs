@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::depth_study::{StudyConfig, StudyResults, merge_depth_studies};
 use crate::jobs::Job;
 use crate::jobs::merge::{common_parent, expand_shard_dirs, kind_in};
+use crate::trainability::{MapRows, TrainabilityConfig, merge_trainability};
 use crate::two_layer::{TrialRow, TuningConfig, merge_tunings};
 use crate::{JOB_KINDS, TrainError};
 
@@ -13,6 +14,7 @@ pub enum Merged {
     DepthStudy(StudyConfig, StudyResults),
     /// The tuning run, its rows and its best grid point.
     Tuning(TuningConfig, Vec<TrialRow>, Option<usize>),
+    Trainability(TrainabilityConfig, MapRows),
 }
 
 /// A finished merge: how many shards, where the results are, what they hold.
@@ -40,6 +42,9 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, command: &str) -> Result<Merg
     let merged = if kind == Some(TuningConfig::KIND.config_file) {
         let (config, rows, best) = merge_tunings(&shards, &out, command)?;
         Merged::Tuning(config, rows, best)
+    } else if kind == Some(TrainabilityConfig::KIND.config_file) {
+        let (config, rows) = merge_trainability(&shards, &out, command)?;
+        Merged::Trainability(config, rows)
     } else {
         let (config, results) = merge_depth_studies(&shards, &out, command)?;
         Merged::DepthStudy(config, results)

@@ -8,6 +8,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
 use mlp_train::bench::ModelWidths;
+use mlp_train::two_layer::FloatRange;
 use mlp_train::depth_study::{LayerRange, Variant};
 
 mod shared;
@@ -78,6 +79,10 @@ pub enum Command {
     /// Train MLPs of every depth in a range, plain and with fixes (Kaiming
     /// init, BatchNorm, dropout); write CSV tables and plots.
     DepthStudy(DepthStudyArgs),
+    /// Map where depth stops being trainable: plain ReLU MLPs of one width at
+    /// every depth × initial gain (std = gain / sqrt(fan_in)); writes
+    /// trainability.csv and a heat map of mean test accuracy.
+    Trainability(TrainabilityArgs),
     /// The two-layer network written from scratch (assignment Q1–Q3).
     #[command(subcommand)]
     TwoLayer(TwoLayerCommand),
@@ -122,7 +127,9 @@ impl Command {
     pub fn saves_runs(&self) -> bool {
         matches!(
             self,
-            Command::DepthStudy(_) | Command::TwoLayer(TwoLayerCommand::Train(_) | TwoLayerCommand::Tune(_))
+            Command::DepthStudy(_)
+                | Command::Trainability(_)
+                | Command::TwoLayer(TwoLayerCommand::Train(_) | TwoLayerCommand::Tune(_))
         )
     }
 }
@@ -157,6 +164,38 @@ pub struct DepthStudyArgs {
     pub preprocess: Preprocess,
     /// Directory for the CSV tables, plots and the command line.
     #[arg(long, default_value = "experiments")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainabilityArgs {
+    /// Depths to train, counted in Linear layers: `A..B` or `A`.
+    #[arg(long, default_value = "2..20")]
+    pub layers: LayerRange,
+    /// Width of every hidden layer.
+    #[arg(long, default_value_t = 50, value_parser = parse_width)]
+    pub width: usize,
+    /// Initial gains: a list (0.5,1.414), a range multiplied at each step
+    /// (0.25..2.83:x1.41421 gives 0.25, 0.354, ..., 2.83) or a range with an
+    /// added step. sqrt(2) = 1.414 is the critical gain for ReLU (Kaiming's).
+    #[arg(long, value_delimiter = ',', default_value = "0.125,0.25,0.5,0.707,1,1.414,2,2.828")]
+    pub gains: Vec<FloatRange>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Input preprocessing: assignment ((x/255-0.5)/0.5), standardize
+    /// (per-channel train statistics) or mean-image.
+    #[arg(long, default_value = "assignment", value_parser = names::<Preprocess>(Preprocess::ALL.map(Preprocess::name)))]
+    pub preprocess: Preprocess,
+    /// Directory for trainability.csv, the heat map and the command line.
+    #[arg(long, default_value = "experiments/trainability")]
     pub out: PathBuf,
     #[command(flatten)]
     pub job: JobArgs,

@@ -79,6 +79,10 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
             }
             out!("Results in {}", out.display());
         }
+        Merged::Trainability(config, rows) => {
+            out!("merged {shards} shards: {} of {} runs", rows.0.len(), config.plan().len());
+            out!("Results in {}", out.display());
+        }
         Merged::DepthStudy(config, results) => {
             out!(
                 "merged {shards} shards: {} of {} runs",

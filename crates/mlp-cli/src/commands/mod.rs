@@ -14,6 +14,7 @@ mod bench;
 mod data;
 mod depth_study;
 mod device_info;
+mod trainability;
 mod two_layer;
 
 use anyhow::Context;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
     let progress = if cli.quiet { Progress::Quiet } else { Progress::Bars };
     match cli.command {
         Command::DepthStudy(args) => depth_study::run(args, progress, stop),
+        Command::Trainability(args) => trainability::run(args, progress, stop),
         Command::Merge(args) => depth_study::merge(args),
         Command::Bench(args) => bench::run(args, progress),
         Command::TwoLayer(TwoLayerCommand::Check(args)) => two_layer::check(args),
