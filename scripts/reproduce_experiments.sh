@@ -19,3 +19,5 @@ run two-layer tune --hidden 50,100,200 --lr 5e-4,1e-3,2e-3 --reg 0.1,0.25,0.5 --
     --device cpu "${SPLITS[@]}" --out "$OUT/two_layer_tuning"
 run trainability --layers 2..20 --width 50 --gains 0.125,0.25,0.5,0.707,1,1.414,2,2.828 --seeds 0..1 --overwrite \
     --device cpu "${SPLITS[@]}" --out "$OUT/trainability_adam"
+run trainability --layers 2..20 --width 50 --gains 0.125,0.25,0.5,0.707,1,1.414,2,2.828 --seeds 0..1 --overwrite \
+    --optimizer sgd --lr 0.05 --device cpu "${SPLITS[@]}" --out "$OUT/trainability_sgd"

@@ -23,7 +23,7 @@ use crate::jobs::{
 };
 use crate::plots::heatmap;
 use crate::stats::mean_std;
-use crate::train::{EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, train_mlp};
+use crate::train::{EngineChoice, Optimizer, RunControl, RunOutcome, Target, TrainConfig, TrainData, train_mlp};
 use crate::{Progress, StopSignal, TrainError};
 
 /// Everything that defines a map; saved as JSON beside the results.
@@ -35,7 +35,7 @@ pub struct TrainabilityConfig {
     pub width: usize,
     /// Initial gains: weights ~ Normal(0, gain / sqrt(fan_in)).
     pub gains: Vec<f64>,
-    /// The recipe of every run (Adam), trained once per seed of the header.
+    /// The recipe of every run (Adam or SGD), trained once per seed of the header.
     pub recipe: TrainConfig,
     #[serde(flatten)]
     pub header: JobHeader,
@@ -129,6 +129,13 @@ impl Job for TrainabilityConfig {
         if self.width == 0 {
             return Err(TrainError::invalid("--width", "every hidden layer needs at least 1 unit"));
         }
+        if self.engine == EngineChoice::Fused && self.recipe.optimizer() == Optimizer::Sgd {
+            return Err(TrainError::invalid(
+                "--engine",
+                "fused: the fused step has Adam only; use --engine auto (SGD then trains through autodiff) \
+                 or --engine autodiff",
+            ));
+        }
         if self.gains.is_empty() {
             return Err(TrainError::invalid("--gains", "name at least one gain"));
         }
@@ -214,7 +221,12 @@ impl TrainabilityConfig {
         let col_names: Vec<String> = self.gains.iter().map(|&g| gain_label(g)).collect();
         heatmap(
             path,
-            &format!("mean test accuracy, width {}, {} epochs", self.width, self.recipe.epochs),
+            &format!(
+                "mean test accuracy, width {}, {}, {} epochs",
+                self.width,
+                self.recipe.optimizer().name().to_uppercase(),
+                self.recipe.epochs
+            ),
             "Linear layers",
             &row_names,
             "initial gain: std = gain / sqrt(fan_in)   (* critical, sqrt 2;  a: the assignment's 0.007-0.055)",
@@ -293,7 +305,7 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
             layers: key.layers,
             width: self.config.width,
             gain: key.gain,
-            optimizer: "adam".to_owned(),
+            optimizer: self.config.recipe.optimizer().to_string(),
             seed: key.seed,
             device: self.config.header.device.clone(),
             engine: outcome.engine.to_string(),

@@ -8,6 +8,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
 use mlp_train::bench::ModelWidths;
+use mlp_train::train::Optimizer;
 use mlp_train::two_layer::FloatRange;
 use mlp_train::depth_study::{LayerRange, Variant};
 
@@ -194,6 +195,10 @@ pub struct TrainabilityArgs {
     /// (per-channel train statistics) or mean-image.
     #[arg(long, default_value = "assignment", value_parser = names::<Preprocess>(Preprocess::ALL.map(Preprocess::name)))]
     pub preprocess: Preprocess,
+    /// The optimiser: adam, or sgd (plain SGD with the same lr schedule and
+    /// L2 term; it trains through autodiff, and usually wants a larger --lr).
+    #[arg(long, default_value = "adam", value_parser = names::<Optimizer>(Optimizer::ALL.map(Optimizer::name)))]
+    pub optimizer: Optimizer,
     /// Directory for trainability.csv, the heat map and the command line.
     #[arg(long, default_value = "experiments/trainability")]
     pub out: PathBuf,

@@ -16,7 +16,8 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         .with_batch_size(args.recipe.batch_size)
         .with_lr(args.recipe.lr)
         .with_lr_decay(args.recipe.lr_decay)
-        .with_weight_decay(args.recipe.weight_decay);
+        .with_weight_decay(args.recipe.weight_decay)
+        .with_optimizer(Some(args.optimizer));
     let target = args.device.choose(progress == Progress::Quiet)?.target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = TrainabilityConfig {

@@ -17,7 +17,7 @@ mod run;
 mod steps;
 mod target;
 
-pub use config::TrainConfig;
+pub use config::{Optimizer, TrainConfig};
 pub use data::{Split, TrainData};
 pub use device_split::DeviceSplit;
 pub use engine::{Engine, EngineChoice};

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
+use super::config::{Optimizer, TrainConfig};
 use super::data::{Split, TrainData};
 use super::engine::Engine;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
@@ -103,9 +103,9 @@ pub fn train_mlp(
     control: RunControl,
 ) -> Result<RunOutcome, TrainError> {
     recipe.validate()?;
-    // The fused step has no residual layers: those networks train through
+    // The fused step has no residual layers and no SGD: those train through
     // Burn's autodiff whatever the target's engine, and their rows say so.
-    let engine = if model_config.residual {
+    let engine = if model_config.residual || recipe.optimizer() == Optimizer::Sgd {
         Engine::Autodiff
     } else {
         target.engine

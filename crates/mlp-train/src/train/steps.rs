@@ -6,11 +6,11 @@
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use mlp_model::Mlp;
 
-use super::config::TrainConfig;
+use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
 use super::fused::{AdamStep, FusedMlp};
 use super::host_split::HostSplit;
@@ -48,12 +48,16 @@ pub(crate) struct AutodiffStepper<'a> {
 impl<'a> AutodiffStepper<'a> {
     /// `model` lives on the autodiff device `device`.
     pub fn new(model: Mlp, recipe: &TrainConfig, train: Split<'a>, device: &Device) -> Self {
-        let optimizer = AdamConfig::new()
-            .with_beta_1(ADAM_BETA_1)
-            .with_beta_2(ADAM_BETA_2)
-            .with_epsilon(recipe.adam_epsilon as f32)
-            .with_weight_decay(Some(WeightDecayConfig::new(recipe.weight_decay as f32)))
-            .init();
+        let weight_decay = Some(WeightDecayConfig::new(recipe.weight_decay as f32));
+        let optimizer = match recipe.optimizer() {
+            Optimizer::Adam => AdamConfig::new()
+                .with_beta_1(ADAM_BETA_1)
+                .with_beta_2(ADAM_BETA_2)
+                .with_epsilon(recipe.adam_epsilon as f32)
+                .with_weight_decay(weight_decay)
+                .init(),
+            Optimizer::Sgd => SgdConfig::new().with_weight_decay(weight_decay).init(),
+        };
         let plain = device.clone().without_autodiff();
         AutodiffStepper {
             model: Some(model),
