@@ -187,7 +187,12 @@ pub struct TrainabilityArgs {
     /// Initial gains: a list (0.5,1.414), a range multiplied at each step
     /// (0.25..2.83:x1.41421 gives 0.25, 0.354, ..., 2.83) or a range with an
     /// added step. sqrt(2) = 1.414 is the critical gain for ReLU (Kaiming's).
-    #[arg(long, value_delimiter = ',', default_value = "0.125,0.25,0.5,0.707,1,1.414,2,2.828")]
+    #[arg(
+        long,
+        visible_alias = "init-gains",
+        value_delimiter = ',',
+        default_value = "0.125,0.25,0.5,0.707,1,1.414,2,2.828"
+    )]
     pub gains: Vec<FloatRange>,
     #[command(flatten)]
     pub recipe: RecipeArgs,

@@ -66,7 +66,8 @@ fn a_map_resumes_and_its_shards_merge_into_the_whole() {
         tmp.path().join("whole"),
         tmp.path().join("sharded"),
     );
-    let small = ["--layers", "2..3", "--gains", "0.5,1.414", "--epochs", "1"];
+    // (--init-gains is --gains by the name the issue gave it.)
+    let small = ["--layers", "2..3", "--init-gains", "0.5..1.414:x2.828", "--epochs", "1"];
     let args = |out: &Path, extra: &[&'static str]| {
         let mut args: Vec<String> = subset_args(&["trainability"], subset, out.to_str().unwrap(), &small)
             .into_iter()
