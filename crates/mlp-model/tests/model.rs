@@ -78,11 +78,16 @@ mod mlp {
         let std = |w: Tensor<2>| w.square().mean().sqrt().into_scalar::<f64>();
         for gain in [0.1, 1.0, std::f64::consts::SQRT_2, 4.0] {
             device.seed(5);
-            let model = MlpConfig::new(vec![256, 256]).with_init(WeightInit::Gain { gain }).init(&device);
+            let model = MlpConfig::new(vec![256, 256])
+                .with_init(WeightInit::Gain { gain })
+                .init(&device);
             for (block, fan_in) in model.hidden.iter().zip([3072.0f64, 256.0]) {
                 let measured = std(block.linear.weight.val());
                 let expected = gain / fan_in.sqrt();
-                assert!((measured / expected - 1.0).abs() < 0.02, "gain {gain}: std {measured} vs {expected}");
+                assert!(
+                    (measured / expected - 1.0).abs() < 0.02,
+                    "gain {gain}: std {measured} vs {expected}"
+                );
             }
         }
         // Kaiming is gain sqrt(2). (Statistically: Burn's generator is one per
@@ -90,7 +95,10 @@ mod mlp {
         // seed and the init, and exact draws cannot be compared.)
         let kaiming = MlpConfig::new(vec![256]).with_init(WeightInit::Kaiming).init(&device);
         let measured = std(kaiming.hidden[0].linear.weight.val());
-        assert!((measured * 3072f64.sqrt() / std::f64::consts::SQRT_2 - 1.0).abs() < 0.02, "{measured}");
+        assert!(
+            (measured * 3072f64.sqrt() / std::f64::consts::SQRT_2 - 1.0).abs() < 0.02,
+            "{measured}"
+        );
         assert_eq!(WeightInit::Kaiming.effective_gain(3072), std::f64::consts::SQRT_2);
         // The assignment's Normal(0, 1e-3) as a gain: 1e-3 * sqrt(fan_in).
         assert!((WeightInit::ASSIGNMENT.effective_gain(3072) - 0.0554).abs() < 1e-4);

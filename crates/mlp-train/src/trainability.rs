@@ -127,7 +127,10 @@ impl Job for TrainabilityConfig {
     fn check(&self) -> Result<(), TrainError> {
         self.recipe.validate()?;
         if self.width == 0 {
-            return Err(TrainError::invalid("--width", "every hidden layer needs at least 1 unit"));
+            return Err(TrainError::invalid(
+                "--width",
+                "every hidden layer needs at least 1 unit",
+            ));
         }
         if self.engine == EngineChoice::Fused && self.recipe.optimizer() == Optimizer::Sgd {
             return Err(TrainError::invalid(
@@ -290,7 +293,13 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
     type Outcome = RunOutcome;
 
     fn label(&self, key: MapKey, done: usize, owned: usize) -> String {
-        format!("[{}/{owned}] {}L gain {} seed {}", done + 1, key.layers, key.gain, key.seed)
+        format!(
+            "[{}/{owned}] {}L gain {} seed {}",
+            done + 1,
+            key.layers,
+            key.gain,
+            key.seed
+        )
     }
 
     fn train(&self, key: MapKey, label: &str, progress: Progress, stop: &StopSignal) -> Result<RunOutcome, TrainError> {

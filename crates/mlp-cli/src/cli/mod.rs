@@ -8,9 +8,9 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
 use mlp_train::bench::ModelWidths;
+use mlp_train::depth_study::{LayerRange, Variant};
 use mlp_train::train::Optimizer;
 use mlp_train::two_layer::FloatRange;
-use mlp_train::depth_study::{LayerRange, Variant};
 
 mod shared;
 mod two_layer;
@@ -100,9 +100,9 @@ pub enum Command {
     /// training path on full-size synthetic data: seconds per epoch, images
     /// per second, peak memory, GFLOP/s and the share of the measured matmul peak.
     Bench(BenchArgs),
-    /// Combine the shards of a depth study or a tuning run (`--shard K/N`)
-    /// into the tables and plots of a single run; refuses shards that do not
-    /// belong together.
+    /// Combine the shards of a depth study, a trainability map or a tuning
+    /// run (`--shard K/N`) into the tables and plots of a single run; refuses
+    /// shards that do not belong together.
     Merge(MergeArgs),
     /// Print a shell completion script, e.g. `mlp-cli completions bash >
     /// ~/.local/share/bash-completion/completions/mlp-cli`.
@@ -237,7 +237,9 @@ pub struct DownloadArgs {
 fn parse_width(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(width) if width > 0 => Ok(width),
-        _ => Err(format!("'{value}' is not a layer width (a whole number of units, at least 1)")),
+        _ => Err(format!(
+            "'{value}' is not a layer width (a whole number of units, at least 1)"
+        )),
     }
 }
 

@@ -21,7 +21,10 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     // together, once, by the job (before it writes anything), on a
     // configuration built whole: the device it runs on and the data it reads
     // are part of it.
-    let target = args.device.choose(progress == Progress::Quiet)?.target(args.engine.engine)?;
+    let target = args
+        .device
+        .choose(progress == Progress::Quiet)?
+        .target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = StudyConfig {
         layers: args.layers,
@@ -80,7 +83,11 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
             out!("Results in {}", out.display());
         }
         Merged::Trainability(config, rows) => {
-            out!("merged {shards} shards: {} of {} runs", rows.0.len(), config.plan().len());
+            out!(
+                "merged {shards} shards: {} of {} runs",
+                rows.0.len(),
+                config.plan().len()
+            );
             out!("Results in {}", out.display());
         }
         Merged::DepthStudy(config, results) => {

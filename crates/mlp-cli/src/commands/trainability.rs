@@ -3,8 +3,8 @@
 use mlp_data::Normalizer;
 use mlp_train::Progress;
 use mlp_train::jobs::{JobHeader, StopSignal};
-use mlp_train::trainability::{MapFiles, TrainabilityConfig, run_trainability};
 use mlp_train::train::{HostSplit, TrainConfig, TrainData};
+use mlp_train::trainability::{MapFiles, TrainabilityConfig, run_trainability};
 use mlp_train::two_layer::grid_values;
 
 use super::{invocation, job_error};
@@ -18,7 +18,10 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         .with_lr_decay(args.recipe.lr_decay)
         .with_weight_decay(args.recipe.weight_decay)
         .with_optimizer(Some(args.optimizer));
-    let target = args.device.choose(progress == Progress::Quiet)?.target(args.engine.engine)?;
+    let target = args
+        .device
+        .choose(progress == Progress::Quiet)?
+        .target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = TrainabilityConfig {
         layers: args.layers,
@@ -43,8 +46,8 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
     );
     let command = invocation();
     let run = args.job.run(&args.out, &command, progress, stop, 1);
-    let rows = run_trainability(&config, &data, &target, run)
-        .map_err(|e| job_error(e, Some("trainability map failed")))?;
+    let rows =
+        run_trainability(&config, &data, &target, run).map_err(|e| job_error(e, Some("trainability map failed")))?;
     let files = MapFiles::in_dir(&dir);
     out!(
         "{} runs; results: {} (one row per run), {} (mean test accuracy over depth x gain)",

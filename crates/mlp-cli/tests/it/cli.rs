@@ -201,7 +201,17 @@ fn an_unwritable_output_directory_fails_before_training() {
 #[test]
 fn help_shows_examples_and_every_command() {
     let help = succeeds(&["--help"]);
-    for command in ["depth-study", "merge", "bench", "two-layer", "download", "data-info", "device-info"] {
+    for command in [
+        "depth-study",
+        "merge",
+        "bench",
+        "two-layer",
+        "download",
+        "data-info",
+        "device-info",
+        "trainability",
+        "completions",
+    ] {
         assert!(help.contains(command), "{command} missing from --help: {help}");
     }
     assert!(help.contains("Examples"), "{help}");

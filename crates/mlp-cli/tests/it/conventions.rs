@@ -16,12 +16,27 @@ fn bad_values_are_usage_errors_naming_the_flag() {
         (study_args(subset, "unused", &["--shard", "3/2"]), "--shard"),
         (study_args(subset, "unused", &["--layers", "6..2"]), "--layers"),
         (study_args(subset, "unused", &["--seeds", "1,1"]), "--seeds"),
-        (study_args(subset, "unused", &["--preprocess", "whiten"]), "--preprocess"),
+        (
+            study_args(subset, "unused", &["--preprocess", "whiten"]),
+            "--preprocess",
+        ),
         (study_args(subset, "unused", &["--engine", "turbo"]), "--engine"),
-        (subset_args(&["two-layer", "tune"], subset, "unused", &["--lr", "1e-3..x"]), "--lr"),
-        (subset_args(&["two-layer", "tune"], subset, "unused", &["--reg", "0.1..0.5"]), "--reg"),
-        (subset_args(&["two-layer", "tune"], subset, "unused", &["--hidden", "50..x"]), "--hidden"),
-        (subset_args(&["two-layer", "tune"], subset, "unused", &["--iters", "-5"]), "--iters"),
+        (
+            subset_args(&["two-layer", "tune"], subset, "unused", &["--lr", "1e-3..x"]),
+            "--lr",
+        ),
+        (
+            subset_args(&["two-layer", "tune"], subset, "unused", &["--reg", "0.1..0.5"]),
+            "--reg",
+        ),
+        (
+            subset_args(&["two-layer", "tune"], subset, "unused", &["--hidden", "50..x"]),
+            "--hidden",
+        ),
+        (
+            subset_args(&["two-layer", "tune"], subset, "unused", &["--iters", "-5"]),
+            "--iters",
+        ),
         (vec!["bench", "--device", "cpu", "--models", "50-x"], "--models"),
     ] {
         let out = mlp_cli(&args);
@@ -34,7 +49,14 @@ fn bad_values_are_usage_errors_naming_the_flag() {
 #[test]
 fn help_lists_the_choices_the_environment_and_the_exit_codes() {
     let help = succeeds(&["depth-study", "--help"]);
-    for value in ["plain", "kaiming", "batchnorm-dropout", "assignment", "mean-image", "autodiff"] {
+    for value in [
+        "plain",
+        "kaiming",
+        "batchnorm-dropout",
+        "assignment",
+        "mean-image",
+        "autodiff",
+    ] {
         assert!(help.contains(value), "{value} missing: {help}");
     }
     assert!(help.contains("MLP_ALLOW_SOFTWARE_GPU"), "{help}");
@@ -106,7 +128,16 @@ fn sigterm_stops_a_study_with_its_runs_saved_and_exit_143() {
     let args = study_args(
         dir.to_str().unwrap(),
         out.to_str().unwrap(),
-        &["--layers", "2..3", "--variants", "plain", "--seeds", "0..49", "--epochs", "1"],
+        &[
+            "--layers",
+            "2..3",
+            "--variants",
+            "plain",
+            "--seeds",
+            "0..49",
+            "--epochs",
+            "1",
+        ],
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
         .args(&args)
@@ -118,13 +149,22 @@ fn sigterm_stops_a_study_with_its_runs_saved_and_exit_143() {
     let table = out.join("depth_study.csv");
     while std::fs::read_to_string(&table).map_or(0, |t| t.lines().count()) < 2 {
         assert!(start.elapsed().as_secs() < 300, "no run finished in 5 minutes");
-        assert!(child.try_wait().unwrap().is_none(), "the study ended before it was stopped");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the study ended before it was stopped"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains("runs are finished and saved in") && stderr.contains("--resume"), "{stderr}");
+    assert!(
+        stderr.contains("runs are finished and saved in") && stderr.contains("--resume"),
+        "{stderr}"
+    );
 }

@@ -63,7 +63,16 @@ fn download_from_a_mirror_checks_the_md5() {
     // A mirror serving this archive, with its MD5 given: fetched, checked, extracted, readable.
     let dir = tmp.path().join("data");
     let (url, server) = serve_once(archive.clone());
-    let stdout = succeeds(&["download", "--quiet", "--dir", dir.to_str().unwrap(), "--url", &url, "--md5", &md5.to_uppercase()]);
+    let stdout = succeeds(&[
+        "download",
+        "--quiet",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--url",
+        &url,
+        "--md5",
+        &md5.to_uppercase(),
+    ]);
     server.join().unwrap();
     assert!(stdout.contains("CIFAR-10 is ready in"), "{stdout}");
     let info = succeeds(&["data-info", "--data-dir", dir.to_str().unwrap()]);
@@ -76,7 +85,13 @@ fn download_from_a_mirror_checks_the_md5() {
     let err = fails(&["download", "--quiet", "--dir", dir.to_str().unwrap(), "--url", &url]);
     server.join().unwrap();
     let kept = dir.join(format!("cifar-10-binary.tar.gz.md5-{md5}"));
-    for part in [url.as_str(), &md5, mlp_data::CIFAR10_BINARY_MD5, "nothing was extracted", &kept.display().to_string()] {
+    for part in [
+        url.as_str(),
+        &md5,
+        mlp_data::CIFAR10_BINARY_MD5,
+        "nothing was extracted",
+        &kept.display().to_string(),
+    ] {
         assert!(err.contains(part), "'{part}' missing: {err}");
     }
     assert_eq!(std::fs::read(&kept).unwrap(), archive);

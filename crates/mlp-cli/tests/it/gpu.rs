@@ -95,7 +95,12 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
     let study = |device: &str| {
         let out = tempfile::tempdir().unwrap();
         let mut args = vec!["depth-study", "--quiet", "--device", device];
-        args.extend_from_slice(&["--data-dir", subset.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+        args.extend_from_slice(&[
+            "--data-dir",
+            subset.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
         args.extend_from_slice(&["--num-train", "1000", "--num-val", "300", "--num-test", "300"]);
         args.extend_from_slice(&["--layers", "2..3", "--epochs", "2", "--seeds", "0..1"]);
         let run = cli(&args, true, &[]);
@@ -118,9 +123,15 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
         assert!(!g.diverged && (0.0..=1.0).contains(&g.test_acc), "{g:?}");
     }
     let mean = |rows: &[Row], acc: fn(&Row) -> f64| rows.iter().map(acc).sum::<f64>() / rows.len() as f64;
-    for (split, acc) in [("val", (|r: &Row| r.val_acc) as fn(&Row) -> f64), ("test", |r: &Row| r.test_acc)] {
+    for (split, acc) in [
+        ("val", (|r: &Row| r.val_acc) as fn(&Row) -> f64),
+        ("test", |r: &Row| r.test_acc),
+    ] {
         let (g, c) = (mean(&gpu, acc), mean(&cpu, acc));
-        assert!((g - c).abs() <= 0.04, "{split}: gpu {g:.3} vs cpu {c:.3}\n{gpu:?}\n{cpu:?}");
+        assert!(
+            (g - c).abs() <= 0.04,
+            "{split}: gpu {g:.3} vs cpu {c:.3}\n{gpu:?}\n{cpu:?}"
+        );
         // Both learn: ten classes give 0.1 by chance.
         assert!(g > 0.15, "{split}: gpu mean {g:.3}");
     }
@@ -136,7 +147,13 @@ fn a_software_adapter_is_refused_without_the_variable_and_auto_picks_the_cpu() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("study");
     let args = |device: &'static str| {
-        let mut args = vec!["depth-study", "--device", device, "--data-dir", subset.to_str().unwrap()];
+        let mut args = vec![
+            "depth-study",
+            "--device",
+            device,
+            "--data-dir",
+            subset.to_str().unwrap(),
+        ];
         args.extend_from_slice(&["--out", out_dir.to_str().unwrap()]);
         args.extend_from_slice(&["--num-train", "200", "--num-val", "20", "--num-test", "20"]);
         args.extend_from_slice(&["--layers", "2", "--variants", "plain", "--epochs", "1"]);
@@ -145,14 +162,20 @@ fn a_software_adapter_is_refused_without_the_variable_and_auto_picks_the_cpu() {
     let auto = cli(&args("auto"), false, &[]);
     let auto_err = stderr(&auto);
     assert!(auto.status.success(), "{auto_err}");
-    let chosen = auto_err.lines().find(|l| l.starts_with("device: ")).unwrap_or_else(|| panic!("{auto_err}"));
+    let chosen = auto_err
+        .lines()
+        .find(|l| l.starts_with("device: "))
+        .unwrap_or_else(|| panic!("{auto_err}"));
     if !adapter.software {
         assert!(chosen.starts_with("device: wgpu "), "{auto_err}");
         return;
     }
     assert_eq!(chosen, "device: cpu (flex)", "{auto_err}");
     assert!(
-        auto_err.contains(&format!("--device auto: wgpu adapter '{}' is a software renderer; using the CPU", adapter.name)),
+        auto_err.contains(&format!(
+            "--device auto: wgpu adapter '{}' is a software renderer; using the CPU",
+            adapter.name
+        )),
         "{auto_err}"
     );
     std::fs::remove_dir_all(&out_dir).unwrap();
@@ -162,9 +185,18 @@ fn a_software_adapter_is_refused_without_the_variable_and_auto_picks_the_cpu() {
     assert_eq!(refused.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // Mesa's driver may print its own lines first (without XDG_RUNTIME_DIR).
-    let error = err.lines().find(|l| l.starts_with("error: --device")).unwrap_or_default();
-    assert!(error.starts_with("error: --device gpu: the only wgpu adapter is '"), "{err}");
-    assert!(err.contains("software renderer") && err.contains("MLP_ALLOW_SOFTWARE_GPU=1"), "{err}");
+    let error = err
+        .lines()
+        .find(|l| l.starts_with("error: --device"))
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("error: --device gpu: the only wgpu adapter is '"),
+        "{err}"
+    );
+    assert!(
+        err.contains("software renderer") && err.contains("MLP_ALLOW_SOFTWARE_GPU=1"),
+        "{err}"
+    );
     assert!(!out_dir.join("depth_study.csv").exists(), "nothing is trained");
 }
 
@@ -188,7 +220,10 @@ fn no_adapter_is_an_error_that_says_what_to_check() {
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(1), "{err}");
         assert!(!err.contains("panicked"), "{err}");
-        assert!(err.contains(&format!("error: {what}: no wgpu adapter could be opened")), "{err}");
+        assert!(
+            err.contains(&format!("error: {what}: no wgpu adapter could be opened")),
+            "{err}"
+        );
         for hint in [
             "libvulkan.so.1",
             "VK_DRIVER_FILES is set, so only it is read: /nonexistent (missing)",
@@ -206,5 +241,8 @@ fn no_adapter_is_an_error_that_says_what_to_check() {
     let auto = cli(&args, false, &hide_drivers);
     let err = stderr(&auto);
     assert!(auto.status.success(), "{err}");
-    assert!(err.contains("--device auto: no GPU (") && err.contains("device: cpu (flex)"), "{err}");
+    assert!(
+        err.contains("--device auto: no GPU (") && err.contains("device: cpu (flex)"),
+        "{err}"
+    );
 }

@@ -163,7 +163,10 @@ fn shards_merged_by_the_cli_equal_one_unsharded_study() {
 
     // Shards trained on separate machines, each with its own --out, copied
     // back side by side: `merge host1 host2 --out DIR`.
-    let hosts = [(tmp.path().join("host1"), vec![1]), (tmp.path().join("host2"), vec![2, 3])];
+    let hosts = [
+        (tmp.path().join("host1"), vec![1]),
+        (tmp.path().join("host2"), vec![2, 3]),
+    ];
     for (host, ks) in &hosts {
         for k in ks {
             let name = format!("shard-{k}-of-3");

@@ -10,6 +10,6 @@ mod conventions;
 mod data_commands;
 mod gpu;
 mod jobs;
-mod training;
 mod trainability;
+mod training;
 mod two_layer_outputs;

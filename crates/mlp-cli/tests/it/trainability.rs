@@ -40,7 +40,10 @@ fn the_map_shows_vanishing_critical_and_exploding_gains() {
     assert!(stdout.contains("15 runs"), "{stdout}");
     let rows = rows(&out);
     assert_eq!(rows.len(), 5 * 3, "5 depths x 3 gains");
-    assert!(rows.iter().all(|r| r.width == 50 && r.optimizer == "adam" && !r.diverged));
+    assert!(
+        rows.iter()
+            .all(|r| r.width == 50 && r.optimizer == "adam" && !r.diverged)
+    );
     let png = std::fs::read(out.join("trainability_heatmap.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
     let at = |layers: usize, gain: f64| rows.iter().find(|r| r.layers == layers && r.gain == gain).unwrap();
@@ -49,7 +52,11 @@ fn the_map_shows_vanishing_critical_and_exploding_gains() {
     for layers in 3..=6 {
         let ratio = |gain: f64| at(layers, gain).output_rms_at_init / at(layers - 1, gain).output_rms_at_init;
         assert!(ratio(0.25) < 0.3, "{layers}L gain 0.25: x{}", ratio(0.25));
-        assert!((0.5..2.0).contains(&ratio(1.414)), "{layers}L gain 1.414: x{}", ratio(1.414));
+        assert!(
+            (0.5..2.0).contains(&ratio(1.414)),
+            "{layers}L gain 1.414: x{}",
+            ratio(1.414)
+        );
         assert!(ratio(4.0) > 2.0, "{layers}L gain 4: x{}", ratio(4.0));
     }
     // Trained: the vanishing 6-layer net stays at chance; the critical one learns.
@@ -92,7 +99,9 @@ fn a_map_resumes_and_its_shards_merge_into_the_whole() {
     let numbers = |dir: &Path| {
         let text = std::fs::read_to_string(dir.join("trainability.csv")).unwrap();
         // Every column but the wall-clock seconds.
-        text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_owned()).collect::<Vec<_>>()
+        text.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_owned())
+            .collect::<Vec<_>>()
     };
     assert_eq!(numbers(&sharded), numbers(&whole));
 }

@@ -216,7 +216,11 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_thread_count() {
     let dir = subset();
     let tables = |threads: &str| {
         let out = tmp.path().join(format!("threads-{threads}"));
-        let args = study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &["--layers", "2..3", "--epochs", "2"]);
+        let args = study_args(
+            dir.to_str().unwrap(),
+            out.to_str().unwrap(),
+            &["--layers", "2..3", "--epochs", "2"],
+        );
         let run = std::process::Command::new(env!("CARGO_BIN_EXE_mlp-cli"))
             .args(&args)
             .env("RAYON_NUM_THREADS", threads)
@@ -251,13 +255,27 @@ fn residual_layers_of_one_width_train_where_plain_ones_collapse() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = subset();
     let out = tmp.path().join("study");
-    let extra = ["--layers", "6", "--width", "50", "--variants", "plain,residual", "--epochs", "3"];
+    let extra = [
+        "--layers",
+        "6",
+        "--width",
+        "50",
+        "--variants",
+        "plain,residual",
+        "--epochs",
+        "3",
+    ];
     succeeds(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &extra));
     let mut reader = csv::Reader::from_path(out.join("depth_study.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (widths, variant, engine, test_acc) = (column("widths"), column("variant"), column("engine"), column("test_acc"));
+    let (widths, variant, engine, test_acc) = (
+        column("widths"),
+        column("variant"),
+        column("engine"),
+        column("test_acc"),
+    );
     assert_eq!(rows.len(), 2);
     let acc = |row: &csv::StringRecord| row[test_acc].parse::<f64>().unwrap();
     assert_eq!((&rows[0][variant], &rows[0][engine]), ("plain", "fused"));
@@ -270,7 +288,16 @@ fn residual_layers_of_one_width_train_where_plain_ones_collapse() {
 
     // The fused step asked for by name refuses them; widths are flags' values.
     let other = tmp.path().join("other");
-    let fused = ["--layers", "3", "--width", "50", "--variants", "residual", "--engine", "fused"];
+    let fused = [
+        "--layers",
+        "3",
+        "--width",
+        "50",
+        "--variants",
+        "residual",
+        "--engine",
+        "fused",
+    ];
     let err = fails(&study_args(dir.to_str().unwrap(), other.to_str().unwrap(), &fused));
     assert!(err.contains("--engine") && err.contains("residual"), "{err}");
     for bad in [&["--width", "0"][..], &["--width", "50", "--widths", "50,40"]] {

@@ -152,7 +152,14 @@ fn wrong_md5_is_refused_nothing_extracted_and_the_archive_kept_aside() {
     let kept = tmp.path().join(format!("cifar-10-binary.tar.gz.md5-{actual}"));
     let err = assert_error(
         result,
-        &[&url, wrong, &actual, "expected", "nothing was extracted", &kept.display().to_string()],
+        &[
+            &url,
+            wrong,
+            &actual,
+            "expected",
+            "nothing was extracted",
+            &kept.display().to_string(),
+        ],
     );
     assert!(matches!(err, DataError::Md5Mismatch { .. }));
     assert_eq!(fs::read(&kept).unwrap(), body, "kept aside, as fetched");

@@ -99,7 +99,7 @@ fn row(rows: &[StudyRow], layers: usize, variant: Variant) -> &StudyRow {
 
 mod depth_study;
 mod jobs;
-mod two_layer;
-mod records;
 mod plots;
+mod records;
+mod two_layer;
 mod wgpu_path;

@@ -70,7 +70,10 @@ pub fn copy_subset(dir: &std::path::Path) {
 pub fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/mirror/cifar-10-binary.tar.gz", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/mirror/cifar-10-binary.tar.gz",
+        listener.local_addr().unwrap()
+    );
     let handle = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut request = Vec::new();
@@ -81,7 +84,10 @@ pub fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
                 n => request.extend_from_slice(&buf[..n]),
             }
         }
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(&body).unwrap();
     });

@@ -2,9 +2,7 @@ use super::*;
 use mlp_model::scratch::ToyProblem;
 use mlp_train::jobs::Shard;
 use mlp_train::two_layer::{SgdConfig, TensorSplit, TrialRow, TrialSettings, TuneGrid, init_cifar_net, train_sgd};
-use mlp_train::two_layer::{
-    TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune,
-};
+use mlp_train::two_layer::{TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune};
 
 #[test]
 fn toy_sgd_run_reaches_the_assignments_loss() {
