@@ -3,20 +3,14 @@ use std::path::Path;
 use mlp_data::Normalizer;
 use mlp_train::Progress;
 use mlp_train::depth_study::{StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study};
-use mlp_train::jobs::{Job, JobHeader, StopSignal};
+use mlp_train::jobs::{Job, StopSignal};
 use mlp_train::merge::{MergeOutcome, Merged, merge as merge_shards};
-use mlp_train::train::{HostSplit, TrainConfig, TrainData};
+use mlp_train::train::{HostSplit, TrainData};
 
-use super::{invocation, job_error};
+use super::{invocation, job_error, job_header};
 use crate::cli::{DepthStudyArgs, MergeArgs};
 
 pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
-    let recipe = TrainConfig::new()
-        .with_epochs(args.recipe.epochs)
-        .with_batch_size(args.recipe.batch_size)
-        .with_lr(args.recipe.lr)
-        .with_lr_decay(args.recipe.lr_decay)
-        .with_weight_decay(args.recipe.weight_decay);
     // Bad values are clap's usage errors already; the settings are checked
     // together, once, by the job (before it writes anything), on a
     // configuration built whole: the device it runs on and the data it reads
@@ -34,14 +28,8 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
             None => args.widths,
         },
         variants: args.variants,
-        recipe,
-        header: JobHeader {
-            seeds: args.recipe.seeds,
-            splits: args.data.sizes(),
-            data_fingerprint: splits.fingerprint(),
-            shard: args.job.shard,
-            device: target.description.clone(),
-        },
+        recipe: args.recipe.train_config(),
+        header: job_header(&args.recipe, &args.data, &args.job, &splits, &target),
         preprocess: args.preprocess,
         engine: args.engine.engine,
     };

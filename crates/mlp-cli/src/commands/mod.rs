@@ -25,9 +25,10 @@ use mlp_train::jobs::StopSignal;
 use std::path::Path;
 
 use mlp_train::TrainError;
-use mlp_train::jobs::{Existing, JobRun};
+use mlp_train::jobs::{Existing, JobHeader, JobRun};
+use mlp_train::train::{Target, TrainConfig};
 
-use crate::cli::{Cli, Command, DataArgs, DeviceArgs, JobArgs, TwoLayerCommand};
+use crate::cli::{Cli, Command, DataArgs, DeviceArgs, JobArgs, RecipeArgs, TwoLayerCommand};
 use crate::device;
 
 pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
@@ -133,6 +134,30 @@ impl DeviceArgs {
     /// The device `--device` names, opened (see [`device::choose`]).
     pub fn choose(&self, quiet: bool) -> anyhow::Result<device::ChosenDevice> {
         device::choose(self.device, self.software_gpu.allow_software_gpu, quiet)
+    }
+}
+
+impl RecipeArgs {
+    /// The training recipe these flags give (the seeds go to the job's header).
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig::new()
+            .with_epochs(self.epochs)
+            .with_batch_size(self.batch_size)
+            .with_lr(self.lr)
+            .with_lr_decay(self.lr_decay)
+            .with_weight_decay(self.weight_decay)
+    }
+}
+
+/// The header every job records: its seeds, splits and data, its shard, and
+/// the device it runs on.
+pub fn job_header(recipe: &RecipeArgs, data: &DataArgs, job: &JobArgs, splits: &Splits, target: &Target) -> JobHeader {
+    JobHeader {
+        seeds: recipe.seeds.clone(),
+        splits: data.sizes(),
+        data_fingerprint: splits.fingerprint(),
+        shard: job.shard,
+        device: target.description.clone(),
     }
 }
 

@@ -2,22 +2,15 @@
 
 use mlp_data::Normalizer;
 use mlp_train::Progress;
-use mlp_train::jobs::{JobHeader, StopSignal};
-use mlp_train::train::{HostSplit, TrainConfig, TrainData};
+use mlp_train::jobs::{Job, StopSignal};
+use mlp_train::train::{HostSplit, TrainData};
 use mlp_train::trainability::{MapFiles, TrainabilityConfig, run_trainability};
 use mlp_train::two_layer::grid_values;
 
-use super::{invocation, job_error};
+use super::{invocation, job_error, job_header};
 use crate::cli::TrainabilityArgs;
 
 pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
-    let recipe = TrainConfig::new()
-        .with_epochs(args.recipe.epochs)
-        .with_batch_size(args.recipe.batch_size)
-        .with_lr(args.recipe.lr)
-        .with_lr_decay(args.recipe.lr_decay)
-        .with_weight_decay(args.recipe.weight_decay)
-        .with_optimizer(Some(args.optimizer));
     let target = args
         .device
         .choose(progress == Progress::Quiet)?
@@ -27,18 +20,12 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         layers: args.layers,
         width: args.width,
         gains: grid_values(&args.gains),
-        recipe,
-        header: JobHeader {
-            seeds: args.recipe.seeds,
-            splits: args.data.sizes(),
-            data_fingerprint: splits.fingerprint(),
-            shard: args.job.shard,
-            device: target.description.clone(),
-        },
+        recipe: args.recipe.train_config().with_optimizer(Some(args.optimizer)),
+        header: job_header(&args.recipe, &args.data, &args.job, &splits, &target),
         preprocess: args.preprocess,
         engine: args.engine.engine,
     };
-    let dir = mlp_train::jobs::Job::output_dir(&config, &args.out);
+    let dir = config.output_dir(&args.out);
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
     let data = TrainData::new(
         [&splits.train, &splits.val, &splits.test].map(|images| HostSplit::new(images, &normalizer)),

@@ -90,26 +90,7 @@ fn data_info_prints_json_that_parses() {
 
 #[test]
 fn bench_prints_json_that_parses() {
-    let stdout = succeeds(&[
-        "bench",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--models",
-        "8",
-        "--num-train",
-        "200",
-        "--num-val",
-        "50",
-        "--epochs",
-        "1",
-        "--warmup",
-        "0",
-        "--peak-size",
-        "64",
-        "--format",
-        "json",
-    ]);
+    let stdout = succeeds(&tiny_bench_args("json", &[]));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     assert_eq!(rows.len(), 1, "{stdout}");
     assert_eq!(rows[0]["model"], "8");

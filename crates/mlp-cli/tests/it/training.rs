@@ -176,27 +176,7 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
         assert!((gflops - gflop / median).abs() < 1e-6 * gflops, "{line}");
     }
     // Burn's autodiff step on request, named in its rows.
-    let out = mlp_cli(&[
-        "bench",
-        "--device",
-        "cpu",
-        "--models",
-        "8",
-        "--num-train",
-        "200",
-        "--num-val",
-        "50",
-        "--epochs",
-        "1",
-        "--warmup",
-        "0",
-        "--peak-size",
-        "64",
-        "--format",
-        "csv",
-        "--engine",
-        "autodiff",
-    ]);
+    let out = mlp_cli(&tiny_bench_args("csv", &["--engine", "autodiff"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

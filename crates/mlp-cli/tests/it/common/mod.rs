@@ -93,3 +93,22 @@ pub fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
     });
     (url, handle)
 }
+
+/// `bench` on the CPU timing one tiny model ([8]) for one epoch of 200
+/// images, untimed warm-up off, printed as `format`, then `extra`.
+pub fn tiny_bench_args<'a>(format: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "bench",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--models",
+        "8",
+        "--num-train",
+        "200",
+    ];
+    args.extend_from_slice(&["--num-val", "50", "--epochs", "1", "--warmup", "0", "--peak-size", "64"]);
+    args.extend_from_slice(&["--format", format]);
+    args.extend_from_slice(extra);
+    args
+}
