@@ -10,4 +10,4 @@
 pub mod mlp;
 pub mod scratch;
 
-pub use mlp::{HiddenBlock, Mlp, MlpConfig, WeightInit};
+pub use mlp::{HiddenBlock, HiddenTrace, Mlp, MlpConfig, NormStatistics, WeightInit};

@@ -3,6 +3,7 @@
 use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 /// How every Linear weight is initialised. Biases always start at zero, as in
@@ -97,7 +98,8 @@ impl MlpConfig {
         self.hidden.len() + 1
     }
 
-    /// Builds the model on `device` (seed the device first for reproducible weights).
+    /// Builds the model on `device`, drawing its weights now (seed the
+    /// device first for reproducible weights).
     pub fn init(&self, device: &Device) -> Mlp {
         let mut d_in = self.input;
         let mut hidden = Vec::with_capacity(self.hidden.len());
@@ -124,6 +126,11 @@ impl MlpConfig {
         // Burn initialises the bias with the weight's initializer; the assignment
         // (and PyTorch's practice for these studies) starts biases at zero.
         linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+        // Burn draws a parameter when it is first read. Read it now, so that
+        // the weights depend on the seed alone, not on what else draws from
+        // the generator before a layer's first use (a dropout mask of the
+        // layer before, a probe that reads every layer first).
+        let _ = linear.weight.val();
         linear
     }
 }
@@ -159,6 +166,52 @@ impl HiddenBlock {
     }
 }
 
+/// What one hidden layer computed in [`Mlp::forward_pure`].
+#[derive(Debug, Clone)]
+pub struct HiddenTrace {
+    /// The ReLU's output, before dropout and the residual sum: [batch, width]
+    pub relu: Tensor<2>,
+    /// The layer's output, what the next layer reads: [batch, width]
+    pub output: Tensor<2>,
+}
+
+/// The statistics BatchNorm normalises with in [`Mlp::forward_pure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormStatistics {
+    /// The running statistics, as the eval-mode network does.
+    Running,
+    /// The batch's own mean and variance, as a training step does.
+    Batch,
+}
+
+impl HiddenBlock {
+    /// See [`Mlp::forward_pure`]. x: [batch, d_in] -> [batch, d_out]
+    fn forward_pure(&self, x: Tensor<2>, statistics: NormStatistics) -> HiddenTrace {
+        let mut z = self.linear.forward(x.clone());
+        if let Some(norm) = &self.norm {
+            let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
+            z = match statistics {
+                NormStatistics::Batch => burn::tensor::module::batch_norm_train(z, gamma, beta, norm.epsilon).output,
+                NormStatistics::Running => {
+                    let device = z.device();
+                    // `value` may lag one training update behind on this
+                    // thread; `value_sync` folds it in (as the next training
+                    // pass would) and changes nothing else.
+                    let mean = norm.running_mean.value_sync().to_device(&device);
+                    let var = norm.running_var.value_sync().to_device(&device);
+                    burn::tensor::module::batch_norm(z, gamma, beta, mean, var, norm.epsilon)
+                }
+            };
+        }
+        let relu = relu(z);
+        let output = match self.residual {
+            true => x + relu.clone(),
+            false => relu.clone(),
+        };
+        HiddenTrace { relu, output }
+    }
+}
+
 /// Multi-layer perceptron with any number of hidden layers.
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -185,6 +238,37 @@ impl Mlp {
             activations.push(x.clone());
         }
         (self.output.forward(x), activations)
+    }
+
+    /// The forward pass as a pure function of the weights and `x`, on any
+    /// device, with what every hidden layer computed: dropout passes its
+    /// input through, BatchNorm normalises with `statistics` and leaves its
+    /// running statistics alone, and nothing is drawn from Burn's random
+    /// generator (a training-mode pass changes the first and draws from the
+    /// second). On an autodiff device it gives gradients too. With
+    /// `Running` it computes `forward` of the eval-mode model; with `Batch`,
+    /// that of a training step without dropout.
+    ///
+    /// x: [batch, input] -> (logits [batch, classes], one trace per hidden layer)
+    pub fn forward_pure(&self, x: Tensor<2>, statistics: NormStatistics) -> (Tensor<2>, Vec<HiddenTrace>) {
+        let mut traces = Vec::with_capacity(self.hidden.len());
+        let mut x = x;
+        for block in &self.hidden {
+            let trace = block.forward_pure(x, statistics);
+            x = trace.output.clone();
+            traces.push(trace);
+        }
+        (self.output.forward(x), traces)
+    }
+
+    /// The weights of every Linear layer, first to last: [d_in, d_out] each.
+    pub fn linear_weights(&self) -> Vec<Tensor<2>> {
+        self.hidden
+            .iter()
+            .map(|block| &block.linear.weight)
+            .chain(std::iter::once(&self.output.weight))
+            .map(|weight| weight.val())
+            .collect()
     }
 
     /// Number of Linear layers.

@@ -4,7 +4,7 @@
 mod mlp {
     use burn::module::Param;
     use burn::prelude::*;
-    use mlp_model::{MlpConfig, WeightInit};
+    use mlp_model::{MlpConfig, NormStatistics, WeightInit};
 
     fn device() -> Device {
         Device::flex()
@@ -143,6 +143,68 @@ mod mlp {
         let (plain, residual) = (rms(false), rms(true));
         assert!(plain < 1e-10, "{plain}");
         assert!(residual > 1e-3, "{residual}");
+    }
+
+    #[test]
+    fn the_pure_forward_matches_eval_and_training_and_leaves_the_state_alone() {
+        let ad = device().autodiff();
+        let x = Tensor::<2>::random([9, 8], burn::tensor::Distribution::Normal(0.5, 2.0), &ad);
+        let config = |dropout: f64| {
+            MlpConfig::new(vec![6, 6, 5])
+                .with_input(8)
+                .with_classes(3)
+                .with_batch_norm(true)
+                .with_dropout(dropout)
+                .with_residual(true)
+                .with_init(WeightInit::Kaiming)
+        };
+        let close = |a: Tensor<2>, b: Tensor<2>| {
+            for (a, b) in floats(a).iter().zip(floats(b)) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        };
+        let running = |m: &mlp_model::Mlp| floats(m.hidden[1].norm.as_ref().unwrap().running_mean.value_sync());
+        // Batch statistics: a training step's forward pass, less its dropout
+        // (compared on a copy without dropout, whose training pass is exact).
+        // `init` draws the weights at once: the same seed gives the same
+        // weights whatever is drawn afterwards.
+        let init = |dropout: f64| {
+            ad.seed(4);
+            config(dropout).init(&ad)
+        };
+        let (model, no_dropout) = (init(0.3), init(0.0));
+        let (logits, _) = model.forward_pure(x.clone(), NormStatistics::Batch);
+        assert_eq!(running(&model), [0.0; 6], "the running statistics are untouched");
+        close(logits.inner(), no_dropout.forward(x.clone()).inner());
+
+        // That training pass moved the running mean off 0; the running
+        // statistics give the eval model's logits, and gradients, and stay put.
+        let before = running(&no_dropout);
+        assert!(before.iter().any(|v| v.abs() > 1e-4), "{before:?}");
+        let (logits, traces) = no_dropout.forward_pure(x.clone(), NormStatistics::Running);
+        close(logits.clone().inner(), no_dropout.valid().forward(x.clone().inner()));
+        assert_eq!(running(&no_dropout), before);
+        let grads = logits.sum().backward();
+        let grad = no_dropout.hidden[0]
+            .linear
+            .weight
+            .val()
+            .grad(&grads)
+            .expect("a weight gradient");
+        assert!(grad.abs().sum().into_scalar::<f64>() > 0.0);
+
+        // Each trace: the ReLU's output, then the layer's (plus its input where residual).
+        assert_eq!(traces.len(), 3);
+        for (i, trace) in traces.iter().enumerate() {
+            assert!(floats(trace.relu.clone().inner()).iter().all(|&v| v >= 0.0));
+            let sum = match no_dropout.hidden[i].residual {
+                true => traces[i - 1].output.clone() + trace.relu.clone(),
+                false => trace.relu.clone(),
+            };
+            assert_eq!(floats(sum.inner()), floats(trace.output.clone().inner()), "layer {i}");
+        }
+        let shapes: Vec<[usize; 2]> = model.linear_weights().iter().map(|w| w.dims()).collect();
+        assert_eq!(shapes, [[8, 6], [6, 6], [6, 5], [5, 3]]);
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub fn run_bench(
             progress,
             label: &name,
             stop: &stop,
+            dynamics: false,
         };
         let outcome = train_mlp(&model, &recipe, 0, &data, target, control)?;
         let mut times: Vec<f64> = outcome

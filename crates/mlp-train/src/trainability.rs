@@ -304,7 +304,12 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
 
     fn train(&self, key: MapKey, label: &str, progress: Progress, stop: &StopSignal) -> Result<RunOutcome, TrainError> {
         let model = self.config.model_config(key);
-        let control = RunControl { progress, label, stop };
+        let control = RunControl {
+            progress,
+            label,
+            stop,
+            dynamics: false,
+        };
         train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)
     }
 

@@ -163,6 +163,16 @@ pub struct DepthStudyArgs {
     /// (per-channel train statistics) or mean-image.
     #[arg(long, default_value = "assignment", value_parser = names::<Preprocess>(Preprocess::ALL.map(Preprocess::name)))]
     pub preprocess: Preprocess,
+    /// Skip the dynamics probe: per-layer activation statistics, dead ReLUs,
+    /// gradient norms and update ratios at init and after every epoch, on a
+    /// fixed batch of 500 training images (depth_study_dynamics.csv and
+    /// .png). The training and its results are the same either way.
+    #[arg(long)]
+    pub no_dynamics: bool,
+    /// The depth whose dynamics are drawn in depth_study_dynamics.png
+    /// (default: the deepest); the CSV has every depth.
+    #[arg(long, value_name = "L", conflicts_with = "no_dynamics")]
+    pub dynamics_depth: Option<usize>,
     /// Directory for the CSV tables, plots and the command line.
     #[arg(long, default_value = "experiments")]
     pub out: PathBuf,

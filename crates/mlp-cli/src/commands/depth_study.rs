@@ -2,7 +2,9 @@ use std::path::Path;
 
 use mlp_data::Normalizer;
 use mlp_train::Progress;
-use mlp_train::depth_study::{StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study};
+use mlp_train::depth_study::{
+    DynamicsSettings, StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study,
+};
 use mlp_train::jobs::{Job, StopSignal};
 use mlp_train::merge::{MergeOutcome, Merged, merge as merge_shards};
 use mlp_train::train::{HostSplit, TrainData};
@@ -32,6 +34,10 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         header: job_header(&args.recipe, &args.data, &args.job, &splits, &target),
         preprocess: args.preprocess,
         engine: args.engine.engine,
+        dynamics: DynamicsSettings {
+            enabled: !args.no_dynamics,
+            plot_depth: args.dynamics_depth,
+        },
     };
     let dir = config.output_dir(&args.out);
     let normalizer = Normalizer::fit(config.preprocess, &splits.train);
@@ -103,5 +109,12 @@ fn print_results(dir: &Path, results: &StudyResults) -> anyhow::Result<()> {
         files.curves_plot.display(),
         files.signal_plot.display()
     );
+    if !results.dynamics.is_empty() {
+        out!(
+            "Dynamics per epoch and layer: {}; plot {}",
+            files.dynamics.display(),
+            files.dynamics_plot.display()
+        );
+    }
     Ok(())
 }

@@ -83,6 +83,45 @@ fn rows(dir: &std::path::Path) -> Vec<Row> {
         .collect()
 }
 
+/// One row of depth_study_dynamics.csv, the columns these tests read.
+#[derive(Debug, serde::Deserialize)]
+struct DynamicsRow {
+    layers: usize,
+    variant: String,
+    seed: u64,
+    epoch: usize,
+    layer: usize,
+    activation_rms: f64,
+    weight_grad_norm: f64,
+}
+
+/// The dynamics probe ran on `device`: init and 2 epochs of every layer of
+/// the 16 runs, finite, and a plain 3-layer net's logits at init far below
+/// a Kaiming one's.
+fn check_dynamics(dir: &std::path::Path, device: &str) {
+    let rows: Vec<DynamicsRow> = csv::Reader::from_path(dir.join("depth_study_dynamics.csv"))
+        .unwrap()
+        .deserialize()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 3 * (2 + 3) * 4 * 2, "{device}");
+    assert!(dir.join("depth_study_dynamics.png").is_file());
+    for row in &rows {
+        assert!(
+            row.activation_rms.is_finite() && row.weight_grad_norm.is_finite(),
+            "{device}: {row:?}"
+        );
+    }
+    let logits_at_init = |variant: &str| {
+        rows.iter()
+            .find(|r| r.layers == 3 && r.variant == variant && r.seed == 0 && r.epoch == 0 && r.layer == 3)
+            .unwrap()
+            .activation_rms
+    };
+    let (plain, kaiming) = (logits_at_init("plain"), logits_at_init("kaiming"));
+    assert!(plain < 1e-2 * kaiming, "{device}: plain {plain} vs kaiming {kaiming}");
+}
+
 /// A short study (2..3 layers, every variant, 2 epochs on 1,000 images) on
 /// the GPU path gives the CPU's accuracies within noise. The two devices draw
 /// different initial weights (Burn's wgpu and flex generators differ) and
@@ -108,6 +147,7 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
         let rows = rows(out.path());
         assert!(out.path().join("depth_study_summary.csv").is_file());
         assert!(out.path().join("depth_study_accuracy.png").is_file());
+        check_dynamics(out.path(), device);
         rows
     };
     let gpu = study("gpu");

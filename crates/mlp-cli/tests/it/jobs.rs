@@ -57,8 +57,10 @@ fn assert_same_study(a: &Path, b: &Path) {
     for table in ["depth_study.csv", "depth_study_history.csv"] {
         assert_eq!(numbers(&a.join(table)), numbers(&b.join(table)), "{table}");
     }
-    let signal = |dir: &Path| std::fs::read_to_string(dir.join("depth_study_signal.csv")).unwrap();
-    assert_eq!(signal(a), signal(b));
+    let text = |dir: &Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    for table in ["depth_study_signal.csv", "depth_study_dynamics.csv"] {
+        assert_eq!(text(a, table), text(b, table), "{table}");
+    }
     let summary = |dir: &Path| std::fs::read_to_string(dir.join("depth_study_summary.csv")).unwrap();
     assert_eq!(summary(a), summary(b));
 }

@@ -218,6 +218,7 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_thread_count() {
             without_seconds("depth_study.csv"),
             without_seconds("depth_study_history.csv"),
             std::fs::read_to_string(out.join("depth_study_signal.csv")).unwrap(),
+            std::fs::read_to_string(out.join("depth_study_dynamics.csv")).unwrap(),
         )
     };
     let one = tables("1");
@@ -284,4 +285,61 @@ fn residual_layers_of_one_width_train_where_plain_ones_collapse() {
         let out = mlp_cli(&study_args(dir.to_str().unwrap(), other.to_str().unwrap(), bad));
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
+}
+
+/// The dynamics probe changes no number of a study: `--no-dynamics` gives
+/// the same tables, without the dynamics table and plot. `--dynamics-depth`
+/// picks the depth drawn, one of the study's.
+#[test]
+fn the_dynamics_probe_changes_no_result_and_can_be_turned_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let study = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut flags = vec!["--layers", "2..3", "--epochs", "2"];
+        flags.extend_from_slice(extra);
+        succeeds(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &flags));
+        out
+    };
+    let with = study("with", &["--dynamics-depth", "2"]);
+    let without = study("without", &["--no-dynamics"]);
+    let without_seconds = |dir: &std::path::Path, name: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_owned()).collect()
+    };
+    for table in ["depth_study.csv", "depth_study_history.csv"] {
+        assert_eq!(
+            without_seconds(&with, table),
+            without_seconds(&without, table),
+            "{table}"
+        );
+    }
+    let text = |dir: &std::path::Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(
+        text(&with, "depth_study_signal.csv"),
+        text(&without, "depth_study_signal.csv")
+    );
+    // 2 + 3 layers x 4 variants, at init and after 2 epochs.
+    let dynamics = text(&with, "depth_study_dynamics.csv");
+    assert_eq!(dynamics.lines().count(), 1 + 3 * (2 + 3) * 4, "{dynamics}");
+    assert!(with.join("depth_study_dynamics.png").is_file());
+    assert!(!without.join("depth_study_dynamics.csv").exists());
+    assert!(!without.join("depth_study_dynamics.png").exists());
+    let config = text(&with, "depth_study_config.json");
+    assert!(config.contains("\"plot_depth\": 2"), "{config}");
+
+    let out = tmp.path().join("bad");
+    let err = fails(&study_args(
+        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &["--layers", "2..3", "--dynamics-depth", "5"],
+    ));
+    assert!(err.contains("--dynamics-depth") && err.contains("2..3"), "{err}");
+    assert!(!out.join("depth_study_config.json").exists(), "nothing written: {err}");
+    let err = fails(&study_args(
+        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &["--no-dynamics", "--dynamics-depth", "2"],
+    ));
+    assert!(err.contains("cannot be used with"), "{err}");
 }

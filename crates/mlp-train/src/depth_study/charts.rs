@@ -1,12 +1,13 @@
 //! The depth study's charts: accuracy against depth, validation curves per
-//! variant, and the signal at initialisation layer by layer.
+//! variant, the signal at initialisation layer by layer, and how the signal
+//! and the gradients move during training.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{HistoryRow, SignalRow, StudyRow, Variant};
+use super::{DynamicsRow, HistoryRow, SignalRow, StudyRow, Variant};
 use crate::TrainError;
 use crate::plots::{Axes, Series, bounds, canvas, draw_lines, max_y, plot_error};
 use crate::stats::mean_std;
@@ -178,6 +179,59 @@ pub fn signal_at_init(path: &Path, signal: &[SignalRow]) -> Result<(), TrainErro
             error_bars: &[],
         };
         draw_lines(panel, &axes, &series).map_err(|e| plot_error(path, e))?;
+    }
+    root.present().map_err(|e| plot_error(path, e))
+}
+
+/// How the signal and the gradients move during training, for one depth
+/// (`None`: the deepest recorded): one row of panels per variant, activation
+/// RMS on the left and ‖dL/dW‖ on the right, one line per layer over the
+/// epochs (0 = initialisation; the mean over seeds), log scale.
+pub fn dynamics(path: &Path, rows: &[DynamicsRow], depth: Option<usize>) -> Result<(), TrainError> {
+    let Some(depth) = depth.or_else(|| rows.iter().map(|d| d.layers).max()) else {
+        return Ok(());
+    };
+    let rows: Vec<&DynamicsRow> = rows.iter().filter(|d| d.layers == depth).collect();
+    let mut variants: Vec<Variant> = rows.iter().map(|d| d.variant).collect();
+    variants.sort();
+    variants.dedup();
+    let root = canvas(path, 2, variants.len().max(1) as u32);
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let panels = root.split_evenly((variants.len().max(1), 2));
+    // log10 of 0 is undefined: a value that underflowed to 0 is drawn at the floor.
+    const FLOOR: f64 = 1e-30;
+    let (_, max_epoch) = bounds(rows.iter().map(|d| d.epoch as f64));
+    let measures: [(&str, &str, fn(&DynamicsRow) -> f64); 2] = [
+        ("activation RMS", "RMS of layer output", |d| d.activation_rms),
+        ("gradient norm", "||dL/dW||", |d| d.weight_grad_norm),
+    ];
+    for (i, variant) in variants.iter().enumerate() {
+        for (j, (name, y_label, pick)) in measures.iter().enumerate() {
+            let values = || {
+                rows.iter()
+                    .filter(|d| d.variant == *variant)
+                    .map(|d| (d.layer, d.epoch as u32, pick(d)))
+                    .filter(|(_, _, v)| v.is_finite())
+                    .map(|(layer, epoch, v)| (layer, epoch, v.max(FLOOR)))
+            };
+            let (low, high) = bounds(values().map(|(_, _, v)| v));
+            let series: Vec<Series> = seed_means(values())
+                .into_iter()
+                .map(|(layer, points)| (format!("layer {layer}"), points))
+                .collect();
+            let title = format!("{variant}, {depth} layers: {name}");
+            let axes = Axes {
+                title: &title,
+                x_label: "epoch (0 = init)",
+                y_label,
+                x: (-0.2, max_epoch.max(1.0) + 0.2),
+                y: (low.max(FLOOR) / 10.0, high.max(FLOOR) * 10.0),
+                log_y: true,
+                reference: None,
+                error_bars: &[],
+            };
+            draw_lines(&panels[2 * i + j], &axes, &series).map_err(|e| plot_error(path, e))?;
+        }
     }
     root.present().map_err(|e| plot_error(path, e))
 }

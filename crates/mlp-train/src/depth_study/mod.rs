@@ -7,7 +7,7 @@ mod results;
 mod summary;
 mod variant;
 
-pub use results::{HistoryRow, RunKey, SignalRow, StudyFiles, StudyResults, StudyRow};
+pub use results::{DynamicsRow, HistoryRow, RunKey, SignalRow, StudyFiles, StudyResults, StudyRow};
 pub use summary::{SummaryRow, markdown_summary, summarize};
 pub use variant::{DEFAULT_WIDTHS, LayerRange, Variant, hidden_widths};
 
@@ -36,6 +36,18 @@ pub struct StudyConfig {
     /// The step engine asked for; each row records the one that ran.
     #[serde(default)]
     pub engine: EngineChoice,
+    /// The dynamics probe; studies recorded before it existed had none.
+    #[serde(default)]
+    pub dynamics: DynamicsSettings,
+}
+
+/// Whether the study's runs record their dynamics (`depth_study_dynamics.csv`)
+/// and which depth the dynamics chart draws.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DynamicsSettings {
+    pub enabled: bool,
+    /// The depth drawn in `depth_study_dynamics.png`; `None`: the deepest.
+    pub plot_depth: Option<usize>,
 }
 
 impl Job for StudyConfig {
@@ -71,6 +83,17 @@ impl Job for StudyConfig {
             ));
         }
         hidden_widths(self.layers.last, &self.widths)?;
+        if let Some(depth) = self.dynamics.plot_depth
+            && !self.layers.depths().any(|d| d == depth)
+        {
+            return Err(TrainError::invalid(
+                "--dynamics-depth",
+                format!(
+                    "{depth} is not a depth of this study; choose one of {}..{}",
+                    self.layers.first, self.layers.last
+                ),
+            ));
+        }
         if self.engine == EngineChoice::Fused && self.variants.contains(&Variant::Residual) {
             return Err(TrainError::invalid(
                 "--engine",
@@ -108,7 +131,7 @@ impl Job for StudyConfig {
 
     /// A stopped study writes its summaries too: they describe what is finished.
     fn write_summaries(&self, dir: &Path, records: &StudyResults, _complete: bool) -> Result<(), TrainError> {
-        records.write_summaries(&StudyFiles::in_dir(dir))
+        records.write_summaries(&StudyFiles::in_dir(dir), self.dynamics.plot_depth)
     }
 
     fn remove_results(dir: &Path) -> Result<(), TrainError> {
@@ -146,7 +169,12 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
     ) -> Result<Self::Outcome, TrainError> {
         let hidden = hidden_widths(key.layers, &self.config.widths)?;
         let model = key.variant.model_config(hidden.clone());
-        let control = RunControl { progress, label, stop };
+        let control = RunControl {
+            progress,
+            label,
+            stop,
+            dynamics: self.config.dynamics.enabled,
+        };
         let outcome = train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)?;
         Ok((hidden, outcome))
     }
@@ -230,6 +258,7 @@ impl Records<RunKey> for StudyResults {
         self.runs.retain(|r| owned.contains(&r.key()));
         self.history.retain(|h| owned.contains(&h.key()));
         self.signal.retain(|s| owned.contains(&s.key()));
+        self.dynamics.retain(|d| owned.contains(&d.key()));
         self.sort_by_plan(plan);
     }
 
@@ -241,5 +270,6 @@ impl Records<RunKey> for StudyResults {
         self.runs.extend(other.runs);
         self.history.extend(other.history);
         self.signal.extend(other.signal);
+        self.dynamics.extend(other.dynamics);
     }
 }

@@ -61,6 +61,26 @@ pub struct HistoryRow {
     pub seconds: f64,
 }
 
+/// One row of `depth_study_dynamics.csv`: one layer of one network at the
+/// end of one epoch (epoch 0: at initialisation), measured on the fixed
+/// probe batch (see [`crate::train::LayerDynamics`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsRow {
+    pub layers: usize,
+    pub variant: Variant,
+    pub seed: u64,
+    pub epoch: usize,
+    pub layer: usize,
+    pub activation_mean: f64,
+    pub activation_std: f64,
+    pub activation_rms: f64,
+    /// Empty for the output layer (no ReLU).
+    pub dead_fraction: Option<f64>,
+    pub weight_grad_norm: f64,
+    /// Empty at epoch 0.
+    pub update_ratio: Option<f64>,
+}
+
 /// One row of `depth_study_signal.csv`: one layer of one network at initialisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalRow {
@@ -81,7 +101,7 @@ macro_rules! keyed {
         }
     )*};
 }
-keyed!(StudyRow, HistoryRow, SignalRow);
+keyed!(StudyRow, HistoryRow, SignalRow, DynamicsRow);
 
 /// Files a study writes into its output directory.
 pub struct StudyFiles {
@@ -90,6 +110,8 @@ pub struct StudyFiles {
     pub runs: PathBuf,
     pub history: PathBuf,
     pub signal: PathBuf,
+    /// Written only by studies that ran the dynamics probe.
+    pub dynamics: PathBuf,
     /// Mean ± standard deviation over seeds, one row per depth × variant.
     pub summary_csv: PathBuf,
     pub summary: PathBuf,
@@ -98,6 +120,7 @@ pub struct StudyFiles {
     pub accuracy_plot: PathBuf,
     pub curves_plot: PathBuf,
     pub signal_plot: PathBuf,
+    pub dynamics_plot: PathBuf,
 }
 
 impl StudyFiles {
@@ -108,11 +131,13 @@ impl StudyFiles {
             &self.runs,
             &self.history,
             &self.signal,
+            &self.dynamics,
             &self.summary_csv,
             &self.summary,
             &self.accuracy_plot,
             &self.curves_plot,
             &self.signal_plot,
+            &self.dynamics_plot,
         ])
     }
 
@@ -122,6 +147,7 @@ impl StudyFiles {
             runs: dir.join("depth_study.csv"),
             history: dir.join("depth_study_history.csv"),
             signal: dir.join("depth_study_signal.csv"),
+            dynamics: dir.join("depth_study_dynamics.csv"),
             summary_csv: dir.join("depth_study_summary.csv"),
             summary: dir.join("depth_study.md"),
             config: dir.join("depth_study_config.json"),
@@ -129,6 +155,7 @@ impl StudyFiles {
             accuracy_plot: dir.join("depth_study_accuracy.png"),
             curves_plot: dir.join("depth_study_val_curves.png"),
             signal_plot: dir.join("depth_study_signal.png"),
+            dynamics_plot: dir.join("depth_study_dynamics.png"),
         }
     }
 }
@@ -139,6 +166,7 @@ pub struct StudyResults {
     pub runs: Vec<StudyRow>,
     pub history: Vec<HistoryRow>,
     pub signal: Vec<SignalRow>,
+    pub dynamics: Vec<DynamicsRow>,
 }
 
 impl StudyResults {
@@ -186,6 +214,19 @@ impl StudyResults {
             activation_rms: s.activation_rms,
             weight_grad_norm: s.weight_grad_norm,
         }));
+        self.dynamics.extend(outcome.dynamics.iter().map(|d| DynamicsRow {
+            layers,
+            variant,
+            seed,
+            epoch: d.epoch,
+            layer: d.layer,
+            activation_mean: d.activation_mean,
+            activation_std: d.activation_std,
+            activation_rms: d.activation_rms,
+            dead_fraction: d.dead_fraction,
+            weight_grad_norm: d.weight_grad_norm,
+            update_ratio: d.update_ratio,
+        }));
     }
 
     /// Orders every table by the study's plan, so a resumed or merged study's
@@ -195,19 +236,25 @@ impl StudyResults {
         self.runs.sort_by_key(|r| position(r.key()));
         self.history.sort_by_key(|h| (position(h.key()), h.epoch));
         self.signal.sort_by_key(|s| (position(s.key()), s.layer));
+        self.dynamics.sort_by_key(|d| (position(d.key()), d.epoch, d.layer));
     }
 
-    /// Writes the three tables. The run table goes last: a run counts as
+    /// Writes the tables (the dynamics table only where there are dynamics:
+    /// a study without the probe has none). The run table goes last: a run counts as
     /// finished only once its row is there, so a crash between the writes
     /// leaves per-epoch rows that `read` discards, never a run without them.
     pub(crate) fn write_tables(&self, files: &StudyFiles) -> Result<(), TrainError> {
         write_csv(&files.history, &self.history)?;
         write_csv(&files.signal, &self.signal)?;
+        if !self.dynamics.is_empty() {
+            write_csv(&files.dynamics, &self.dynamics)?;
+        }
         write_csv(&files.runs, &self.runs)
     }
 
     /// Writes the tables, the mean ± std summary (CSV and Markdown) and the plots.
-    pub(crate) fn write_summaries(&self, files: &StudyFiles) -> Result<(), TrainError> {
+    /// `dynamics_depth`: the depth whose dynamics are drawn (`None`: the deepest recorded).
+    pub(crate) fn write_summaries(&self, files: &StudyFiles, dynamics_depth: Option<usize>) -> Result<(), TrainError> {
         self.write_tables(files)?;
         if self.runs.is_empty() {
             return Ok(());
@@ -216,7 +263,11 @@ impl StudyResults {
         write_text(&files.summary, &markdown_summary(&self.runs))?;
         charts::accuracy_vs_depth(&files.accuracy_plot, &self.runs)?;
         charts::validation_curves(&files.curves_plot, &self.history)?;
-        charts::signal_at_init(&files.signal_plot, &self.signal)
+        charts::signal_at_init(&files.signal_plot, &self.signal)?;
+        if !self.dynamics.is_empty() {
+            charts::dynamics(&files.dynamics_plot, &self.dynamics, dynamics_depth)?;
+        }
+        Ok(())
     }
 
     /// The recorded tables of a study directory. Missing tables are empty;
@@ -227,7 +278,9 @@ impl StudyResults {
         let finished = |key: RunKey| runs.iter().any(|r| r.key() == key);
         let history: Vec<HistoryRow> = read_csv(&files.history)?;
         let signal: Vec<SignalRow> = read_csv(&files.signal)?;
+        let dynamics: Vec<DynamicsRow> = read_csv(&files.dynamics)?;
         Ok(StudyResults {
+            dynamics: dynamics.into_iter().filter(|d| finished(d.key())).collect(),
             history: history.into_iter().filter(|h| finished(h.key())).collect(),
             signal: signal.into_iter().filter(|s| finished(s.key())).collect(),
             runs,

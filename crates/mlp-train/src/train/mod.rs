@@ -10,6 +10,7 @@
 mod config;
 mod data;
 mod device_split;
+mod dynamics;
 mod engine;
 pub mod fused;
 mod host_split;
@@ -20,6 +21,7 @@ mod target;
 pub use config::{Optimizer, TrainConfig};
 pub use data::{Split, TrainData};
 pub use device_split::DeviceSplit;
+pub use dynamics::{LayerDynamics, PROBE_IMAGES};
 pub use engine::{Engine, EngineChoice};
 pub use host_split::HostSplit;
 pub use run::{EpochRecord, Evaluation, LayerSignal, RunControl, RunOutcome, evaluate, train_mlp};

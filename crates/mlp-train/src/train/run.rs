@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::{Split, TrainData};
+use super::dynamics::{DynamicsProbe, LayerDynamics};
 use super::engine::Engine;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 use super::target::Target;
@@ -63,6 +64,9 @@ pub struct RunOutcome {
     /// The epoch in which the training loss became NaN or infinite.
     pub diverged_at: Option<usize>,
     pub signal: Vec<LayerSignal>,
+    /// Per layer at initialisation and after every finished epoch, when
+    /// [`RunControl::dynamics`] asked for it; else empty.
+    pub dynamics: Vec<LayerDynamics>,
     pub seconds: f64,
     /// The best-on-validation model in eval mode.
     pub best_model: Option<Mlp>,
@@ -79,7 +83,7 @@ impl RunOutcome {
 /// Held while a network trains; see [`train_mlp`].
 static TRAINING: Mutex<()> = Mutex::new(());
 
-/// How one training run reports and stops.
+/// How one training run reports and stops, and what it measures on the way.
 #[derive(Clone, Copy)]
 pub struct RunControl<'a> {
     pub progress: Progress,
@@ -87,6 +91,9 @@ pub struct RunControl<'a> {
     pub label: &'a str,
     /// Checked before every step.
     pub stop: &'a StopSignal,
+    /// Runs the dynamics probe (see [`super::dynamics`]) at initialisation
+    /// and after every epoch; the training itself is the same either way.
+    pub dynamics: bool,
 }
 
 /// Trains `model_config` with `recipe` on `data`, on the target's device
@@ -140,6 +147,11 @@ pub fn train_mlp(
         Engine::Autodiff => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
     };
 
+    let mut probe = control.dynamics.then(|| DynamicsProbe::new(data, &ad));
+    let mut dynamics = match &mut probe {
+        Some(probe) => probe.measure(0, &stepper.eval_model()),
+        None => Vec::new(),
+    };
     let mut history = Vec::new();
     let mut best: Option<(usize, f64, Mlp)> = None;
     let mut diverged_at = None;
@@ -204,6 +216,10 @@ pub fn train_mlp(
             100.0 * val.accuracy,
             epoch_start.elapsed().as_secs_f64()
         ));
+        // After the epoch's clock has stopped: the probe is not training time.
+        if let Some(probe) = &mut probe {
+            dynamics.extend(probe.measure(epoch, &eval_model));
+        }
         if best.as_ref().is_none_or(|(_, acc, _)| val.accuracy > *acc) {
             best = Some((epoch, val.accuracy, eval_model));
         }
@@ -220,6 +236,7 @@ pub fn train_mlp(
         test,
         diverged_at,
         signal,
+        dynamics,
         seconds: start.elapsed().as_secs_f64(),
         best_model: best.map(|(_, _, model)| model),
         engine,

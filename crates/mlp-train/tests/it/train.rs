@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
-use mlp_train::depth_study::{LayerRange, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study};
+use mlp_train::depth_study::{
+    DynamicsSettings, LayerRange, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study,
+};
 use mlp_train::jobs::Existing;
 use mlp_train::jobs::{Job, JobHeader, JobRun, SeedList, StopSignal};
 use mlp_train::train::HostSplit;
@@ -78,6 +80,11 @@ fn study_with_seed(layers: &str, variants: Vec<Variant>, recipe: TrainConfig, se
         recipe,
         preprocess: Preprocess::Assignment,
         engine: EngineChoice::Auto,
+        // On, so that resuming, sharding and merging are tested with its table.
+        dynamics: DynamicsSettings {
+            enabled: true,
+            plot_depth: None,
+        },
     }
 }
 
@@ -98,6 +105,7 @@ fn row(rows: &[StudyRow], layers: usize, variant: Variant) -> &StudyRow {
 }
 
 mod depth_study;
+mod dynamics;
 mod jobs;
 mod plots;
 mod records;
