@@ -98,8 +98,10 @@ impl MlpConfig {
         self.hidden.len() + 1
     }
 
-    /// Builds the model on `device`, drawing its weights now (seed the
-    /// device first for reproducible weights).
+    /// Builds the model on `device` (seed the device first for reproducible
+    /// weights). Burn draws each weight when it is first read, so read them
+    /// all ([`Mlp::linear_weights`]) before anything else draws from the
+    /// generator: then the weights depend on the seed alone.
     pub fn init(&self, device: &Device) -> Mlp {
         let mut d_in = self.input;
         let mut hidden = Vec::with_capacity(self.hidden.len());
@@ -126,11 +128,6 @@ impl MlpConfig {
         // Burn initialises the bias with the weight's initializer; the assignment
         // (and PyTorch's practice for these studies) starts biases at zero.
         linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
-        // Burn draws a parameter when it is first read. Read it now, so that
-        // the weights depend on the seed alone, not on what else draws from
-        // the generator before a layer's first use (a dropout mask of the
-        // layer before, a probe that reads every layer first).
-        let _ = linear.weight.val();
         linear
     }
 }

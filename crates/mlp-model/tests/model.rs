@@ -166,11 +166,12 @@ mod mlp {
         let running = |m: &mlp_model::Mlp| floats(m.hidden[1].norm.as_ref().unwrap().running_mean.value_sync());
         // Batch statistics: a training step's forward pass, less its dropout
         // (compared on a copy without dropout, whose training pass is exact).
-        // `init` draws the weights at once: the same seed gives the same
-        // weights whatever is drawn afterwards.
+        // Burn draws a weight when it is first read: read them right away.
         let init = |dropout: f64| {
             ad.seed(4);
-            config(dropout).init(&ad)
+            let model = config(dropout).init(&ad);
+            let _ = model.linear_weights();
+            model
         };
         let (model, no_dropout) = (init(0.3), init(0.0));
         let (logits, _) = model.forward_pure(x.clone(), NormStatistics::Batch);

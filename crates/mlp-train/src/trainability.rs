@@ -349,7 +349,7 @@ pub fn run_trainability(
     run: JobRun,
 ) -> Result<MapRows, TrainError> {
     let trainer = MapTrainer { config, data, target };
-    let Finished { records, .. } = run_job(config, &trainer, JobRun { workers: 1, ..run })?;
+    let Finished { records, .. } = run_job(config, &trainer, run)?;
     Ok(records)
 }
 

@@ -15,7 +15,7 @@ use mlp_train::two_layer::FloatRange;
 mod shared;
 mod two_layer;
 
-pub use shared::{DataArgs, DeviceArgs, EngineArgs, JobArgs, RecipeArgs, SoftwareGpuArgs};
+pub use shared::{DataArgs, DeviceArgs, EngineArgs, JobArgs, NetworkJobsArgs, RecipeArgs, SoftwareGpuArgs};
 pub use two_layer::{CheckArgs, TuneArgs, TwoLayerCommand, TwoLayerTrainArgs};
 
 const EXAMPLES: &str = "\
@@ -179,6 +179,8 @@ pub struct DepthStudyArgs {
     #[command(flatten)]
     pub job: JobArgs,
     #[command(flatten)]
+    pub jobs: NetworkJobsArgs,
+    #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -219,6 +221,8 @@ pub struct TrainabilityArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub job: JobArgs,
+    #[command(flatten)]
+    pub jobs: NetworkJobsArgs,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]

@@ -68,6 +68,35 @@ pub struct JobArgs {
     pub shard: Option<Shard>,
 }
 
+/// How many networks of a study or map train at the same time.
+#[derive(Debug, Clone, Args)]
+pub struct NetworkJobsArgs {
+    /// Networks trained at the same time [default: 1 on a GPU; on the CPU,
+    /// half the cores, at least 1]. They share the loaded data and the
+    /// cores; every number in the tables is the same for every value.
+    #[arg(long, value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
+}
+
+impl NetworkJobsArgs {
+    /// `--jobs`, or its default for the device.
+    pub fn workers(&self, is_gpu: bool) -> usize {
+        self.jobs.unwrap_or_else(|| match is_gpu {
+            true => 1,
+            false => std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1),
+        })
+    }
+}
+
+fn parse_jobs(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(jobs) if jobs > 0 => Ok(jobs),
+        _ => Err(format!(
+            "'{value}' is not a number of jobs (a whole number, at least 1)"
+        )),
+    }
+}
+
 /// The MLP training recipe (assignment Q4 defaults).
 #[derive(Debug, Clone, Args)]
 pub struct RecipeArgs {

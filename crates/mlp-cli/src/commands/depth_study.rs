@@ -17,10 +17,9 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     // together, once, by the job (before it writes anything), on a
     // configuration built whole: the device it runs on and the data it reads
     // are part of it.
-    let target = args
-        .device
-        .choose(progress == Progress::Quiet)?
-        .target(args.engine.engine)?;
+    let chosen = args.device.choose(progress == Progress::Quiet)?;
+    let workers = args.jobs.workers(chosen.is_gpu);
+    let target = chosen.target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = StudyConfig {
         layers: args.layers,
@@ -47,7 +46,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         &target,
     );
     let command = invocation();
-    let run = args.job.run(&args.out, &command, progress, stop, 1);
+    let run = args.job.run(&args.out, &command, progress, stop, workers);
     let results =
         run_depth_study(&config, &data, &target, run).map_err(|e| job_error(e, Some("depth study failed")))?;
     print_results(&dir, &results)?;

@@ -11,10 +11,9 @@ use super::{invocation, job_error, job_header};
 use crate::cli::TrainabilityArgs;
 
 pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
-    let target = args
-        .device
-        .choose(progress == Progress::Quiet)?
-        .target(args.engine.engine)?;
+    let chosen = args.device.choose(progress == Progress::Quiet)?;
+    let workers = args.jobs.workers(chosen.is_gpu);
+    let target = chosen.target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = TrainabilityConfig {
         layers: args.layers,
@@ -32,7 +31,7 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         &target,
     );
     let command = invocation();
-    let run = args.job.run(&args.out, &command, progress, stop, 1);
+    let run = args.job.run(&args.out, &command, progress, stop, workers);
     let rows =
         run_trainability(&config, &data, &target, run).map_err(|e| job_error(e, Some("trainability map failed")))?;
     let files = MapFiles::in_dir(&dir);

@@ -343,3 +343,40 @@ fn the_dynamics_probe_changes_no_result_and_can_be_turned_off() {
     ));
     assert!(err.contains("cannot be used with"), "{err}");
 }
+
+/// `--jobs N` trains N networks at a time and changes no number: the same
+/// tables for 1 and 3 jobs, with fused runs, autodiff runs without dropout
+/// (residual) that train side by side, and autodiff runs with dropout, which
+/// take turns on Burn's generator.
+#[test]
+fn studies_give_the_same_tables_for_every_number_of_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let tables = |name: &str, jobs: &str, extra: &[&str]| {
+        let out = tmp.path().join(format!("{name}-{jobs}"));
+        let mut flags = vec!["--layers", "2..3", "--epochs", "2", "--seeds", "0..1", "--jobs", jobs];
+        flags.extend_from_slice(extra);
+        succeeds(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &flags));
+        let without_seconds = |name: &str| -> Vec<String> {
+            let text = std::fs::read_to_string(out.join(name)).unwrap();
+            text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_owned()).collect()
+        };
+        (
+            without_seconds("depth_study.csv"),
+            without_seconds("depth_study_history.csv"),
+            std::fs::read_to_string(out.join("depth_study_signal.csv")).unwrap(),
+            std::fs::read_to_string(out.join("depth_study_dynamics.csv")).unwrap(),
+        )
+    };
+    let mixed = ["--width", "40", "--variants", "plain,batchnorm-dropout,residual"];
+    let one = tables("mixed", "1", &mixed);
+    assert_eq!(one.0.len(), 1 + 2 * 3 * 2, "{:?}", one.0);
+    assert!(
+        one.0
+            .iter()
+            .any(|row| row.contains(",residual,") && row.contains(",autodiff,"))
+    );
+    assert_eq!(one, tables("mixed", "3", &mixed));
+    let dropout = ["--engine", "autodiff", "--variants", "kaiming,batchnorm-dropout"];
+    assert_eq!(tables("dropout", "1", &dropout), tables("dropout", "3", &dropout));
+}

@@ -209,9 +209,10 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
     }
 }
 
-/// Runs the study's runs (or its shard's) on `target` and writes its files
-/// into `config.output_dir(run.out)`; see [`run_job`]. The runs take turns:
-/// Burn's random generator is one per process.
+/// Runs the study's runs (or its shard's) on `target`, `run.workers` at a
+/// time, and writes its files into `config.output_dir(run.out)`; see
+/// [`run_job`]. The tables do not depend on `run.workers` (see
+/// [`train_mlp`] on Burn's random generator).
 pub fn run_depth_study(
     config: &StudyConfig,
     data: &TrainData,
@@ -219,7 +220,7 @@ pub fn run_depth_study(
     run: JobRun,
 ) -> Result<StudyResults, TrainError> {
     let trainer = StudyTrainer { config, data, target };
-    let Finished { records, .. } = run_job(config, &trainer, JobRun { workers: 1, ..run })?;
+    let Finished { records, .. } = run_job(config, &trainer, run)?;
     Ok(records)
 }
 

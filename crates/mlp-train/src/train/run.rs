@@ -80,8 +80,13 @@ impl RunOutcome {
     }
 }
 
-/// Held while a network trains; see [`train_mlp`].
-static TRAINING: Mutex<()> = Mutex::new(());
+/// Burn's random generator (weights, Burn's dropout masks) is one per
+/// process, reseeded by `Device::seed`: the draws of two runs at once must
+/// not interleave, or neither would be reproducible. A run holds this while
+/// it seeds and draws its weights, and for the whole of its training only
+/// when its steps draw dropout masks from it (autodiff with dropout; the
+/// fused step draws its masks from its own seeded generator).
+static GENERATOR: Mutex<()> = Mutex::new(());
 
 /// How one training run reports and stops, and what it measures on the way.
 #[derive(Clone, Copy)]
@@ -118,10 +123,7 @@ pub fn train_mlp(
         target.engine
     };
     let (progress, label) = (control.progress, control.label);
-    // Burn's random generator (weights, dropout) is one per process: two
-    // trainings at once would interleave their draws and neither would be
-    // reproducible, so a process trains one network at a time.
-    let _one_at_a_time = TRAINING.lock().unwrap_or_else(PoisonError::into_inner);
+    let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
     let start = Instant::now();
     let plain = target.device.clone().without_autodiff();
     let ad = plain.clone().autodiff();
@@ -142,10 +144,17 @@ pub fn train_mlp(
     // Both engines start from the same weights: the seeded Burn model.
     ad.seed(seed);
     let model = model_config.init(&ad);
+    // Burn draws a weight when it is first read. Read them all now, in layer
+    // order, so that they depend on the seed alone: not on dropout masks
+    // drawn between the layers' first reads in the first step, nor on the
+    // dynamics probe reading them first.
+    let _ = model.linear_weights();
     let mut stepper: Box<dyn Stepper + '_> = match engine {
         Engine::Fused => Box::new(FusedStepper::new(&model, recipe, seed, data.train, &plain)),
         Engine::Autodiff => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
     };
+    // Every draw but Burn's dropout masks is done: other runs may go on.
+    let _generator = (engine == Engine::Autodiff && model_config.dropout > 0.0).then_some(generator);
 
     let mut probe = control.dynamics.then(|| DynamicsProbe::new(data, &ad));
     let mut dynamics = match &mut probe {
