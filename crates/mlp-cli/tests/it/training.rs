@@ -379,4 +379,12 @@ fn studies_give_the_same_tables_for_every_number_of_jobs() {
     assert_eq!(one, tables("mixed", "3", &mixed));
     let dropout = ["--engine", "autodiff", "--variants", "kaiming,batchnorm-dropout"];
     assert_eq!(tables("dropout", "1", &dropout), tables("dropout", "3", &dropout));
+
+    // No jobs at all is a usage error (exit 2) that names the flag, for both jobs.
+    for command in ["depth-study", "trainability"] {
+        let out = mlp_cli(&[command, "--jobs", "0"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("--jobs") && err.contains("at least 1"), "{command}: {err}");
+    }
 }
