@@ -98,10 +98,8 @@ impl MlpConfig {
         self.hidden.len() + 1
     }
 
-    /// Builds the model on `device` (seed the device first for reproducible
-    /// weights). Burn draws each weight when it is first read, so read them
-    /// all ([`Mlp::linear_weights`]) before anything else draws from the
-    /// generator: then the weights depend on the seed alone.
+    /// Builds the model on `device`, its weights drawn before it returns
+    /// (seed the device first for reproducible weights).
     pub fn init(&self, device: &Device) -> Mlp {
         let mut d_in = self.input;
         let mut hidden = Vec::with_capacity(self.hidden.len());
@@ -115,10 +113,17 @@ impl MlpConfig {
             });
             d_in = width;
         }
-        Mlp {
+        let model = Mlp {
             hidden,
             output: self.linear(d_in, self.classes, device),
-        }
+        };
+        // Burn draws a weight when it is first read. Read them all now, in
+        // layer order, so that they depend on the seed alone: not on what a
+        // caller draws before a layer's first use (the dropout masks of the
+        // layers before it in a first training pass) nor on the order in
+        // which a caller reads them.
+        let _ = model.linear_weights();
+        model
     }
 
     fn linear(&self, d_in: usize, d_out: usize, device: &Device) -> Linear {

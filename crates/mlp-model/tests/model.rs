@@ -149,26 +149,24 @@ mod mlp {
     fn the_pure_forward_matches_eval_and_training_and_leaves_the_state_alone() {
         let ad = device().autodiff();
         let x = Tensor::<2>::random([9, 8], burn::tensor::Distribution::Normal(0.5, 2.0), &ad);
-        let config = |dropout: f64| {
-            MlpConfig::new(vec![6, 6, 5])
-                .with_input(8)
-                .with_classes(3)
-                .with_batch_norm(true)
-                .with_dropout(dropout)
-                .with_residual(true)
-                .with_init(WeightInit::Kaiming)
-        };
+        let model = MlpConfig::new(vec![6, 6, 5])
+            .with_input(8)
+            .with_classes(3)
+            .with_batch_norm(true)
+            .with_dropout(0.3)
+            .with_residual(true)
+            .with_init(WeightInit::Kaiming)
+            .init(&ad);
         let close = |a: Tensor<2>, b: Tensor<2>| {
             for (a, b) in floats(a).iter().zip(floats(b)) {
                 assert!((a - b).abs() < 1e-5, "{a} vs {b}");
             }
         };
         let running = |m: &mlp_model::Mlp| floats(m.hidden[1].norm.as_ref().unwrap().running_mean.value_sync());
-        // Batch statistics: a training step's forward pass, less its dropout
-        // (compared on a copy without dropout, whose training pass is exact).
-        // The same network without its dropout layers: a clone, not a second
-        // seeded draw (other tests draw from Burn's one generator meanwhile).
-        let model = config(0.3).init(&ad);
+        // Batch statistics: a training step's forward pass, less its dropout,
+        // compared with the training pass of the same network without its
+        // dropout layers (a clone: a second seeded draw could interleave with
+        // other tests' draws from Burn's one generator).
         let mut no_dropout = model.clone();
         for block in &mut no_dropout.hidden {
             block.dropout = None;

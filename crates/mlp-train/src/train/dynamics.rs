@@ -98,6 +98,7 @@ impl DynamicsProbe {
             .chain(std::iter::once(logits))
             .map(|a| a.detach().inner());
         let mut columns: Vec<Tensor<1>> = Vec::with_capacity(layers * 6);
+        let none = || Tensor::full([1], f64::NAN, &weights[0].device());
         for (i, output) in outputs.enumerate() {
             let mean = output.clone().mean();
             let centred = output.clone() - mean.clone().unsqueeze::<2>();
@@ -111,15 +112,12 @@ impl DynamicsProbe {
                     let width = relu.dims()[1] as f64;
                     relu.max_dim(0).lower_equal_elem(0.0).float().sum().div_scalar(width)
                 }
-                None => Tensor::full([1], f64::NAN, &weights[i].device()),
+                None => none(),
             });
-            columns.push(match tracked_weights[i].grad(&grads) {
-                Some(g) => frobenius(g),
-                None => Tensor::full([1], f64::NAN, &weights[i].device()),
-            });
+            columns.push(tracked_weights[i].grad(&grads).map_or_else(none, frobenius));
             columns.push(match &self.previous {
                 Some(before) => frobenius(weights[i].clone() - before[i].clone()) / frobenius(before[i].clone()),
-                None => Tensor::full([1], f64::NAN, &weights[i].device()),
+                None => none(),
             });
         }
         let values: Vec<f64> = Tensor::cat(columns, 0)

@@ -144,11 +144,6 @@ pub fn train_mlp(
     // Both engines start from the same weights: the seeded Burn model.
     ad.seed(seed);
     let model = model_config.init(&ad);
-    // Burn draws a weight when it is first read. Read them all now, in layer
-    // order, so that they depend on the seed alone: not on dropout masks
-    // drawn between the layers' first reads in the first step, nor on the
-    // dynamics probe reading them first.
-    let _ = model.linear_weights();
     let mut stepper: Box<dyn Stepper + '_> = match engine {
         Engine::Fused => Box::new(FusedStepper::new(&model, recipe, seed, data.train, &plain)),
         Engine::Autodiff => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
@@ -291,22 +286,15 @@ fn probe_signal(
     let (logits, activations) = model.forward_trace(x);
     let loss = CrossEntropyLossConfig::new().init(ad).forward(logits.clone(), y);
     let grads = loss.backward();
-    let weights: Vec<_> = model
-        .hidden
-        .iter()
-        .map(|block| &block.linear.weight)
-        .chain(std::iter::once(&model.output.weight))
-        .collect();
     activations
         .into_iter()
         .chain(std::iter::once(logits))
-        .zip(weights)
+        .zip(model.linear_weights())
         .enumerate()
         .map(|(i, (activation, weight))| LayerSignal {
             layer: i + 1,
             activation_rms: scalar(&activation.detach().inner().square().mean().sqrt()),
             weight_grad_norm: weight
-                .val()
                 .grad(&grads)
                 .map(|g| scalar(&g.square().sum().sqrt()))
                 .unwrap_or(f64::NAN),

@@ -181,8 +181,9 @@ impl FusedMlp {
         let layers: Vec<FusedLinear> = model
             .hidden
             .iter()
-            .map(|block| FusedLinear::from_burn(&block.linear))
-            .chain(std::iter::once(FusedLinear::from_burn(&model.output)))
+            .map(|block| &block.linear)
+            .chain(std::iter::once(&model.output))
+            .map(FusedLinear::from_burn)
             .collect();
         let extras = model
             .hidden
