@@ -1,7 +1,9 @@
 //! Speed of the real training path: the assignment's MLPs trained by
-//! [`train_mlp`] on full-size synthetic data, timed per epoch (steps,
-//! per-batch normalisation and validation included), against the device's
-//! measured matrix-multiply peak.
+//! [`train_group`] on full-size synthetic data, one at a time or `K`
+//! together in a stacked group, timed per epoch (steps, per-batch
+//! normalisation and validation included), against the device's measured
+//! matrix-multiply peak; and, on a device with kernels, what a step costs
+//! in kernel launches and synchronisations (see [`crate::train::LaunchCounting`]).
 
 use std::time::Instant;
 
@@ -11,7 +13,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::train::{HostSplit, RunControl, Target, TrainConfig, TrainData, train_mlp};
+use crate::train::{
+    Engine, GroupMember, HostSplit, LaunchCounting, RunControl, Target, TrainConfig, TrainData, train_group,
+};
 use crate::{Progress, StopSignal, TrainError};
 
 /// What to time.
@@ -26,6 +30,9 @@ pub struct BenchConfig {
     pub warmup_epochs: usize,
     /// Timed epochs; the table reports their median and minimum.
     pub epochs: usize,
+    /// Networks of each model trained together (seeds 0..K); more than one
+    /// needs the stacked engine.
+    pub networks: usize,
 }
 
 impl Default for BenchConfig {
@@ -38,6 +45,7 @@ impl Default for BenchConfig {
             batch_size: 200,
             warmup_epochs: 1,
             epochs: 3,
+            networks: 1,
         }
     }
 }
@@ -67,13 +75,26 @@ pub struct BenchRow {
     /// Hidden widths joined by `-`.
     pub model: String,
     pub device: String,
-    /// The step engine that ran (`fused` or `autodiff`).
+    /// The step engine that ran (`fused`, `autodiff` or `stacked`).
     pub engine: String,
+    /// Networks trained together (1: one at a time).
+    pub networks: usize,
     pub threads: usize,
+    /// Seconds per epoch of all the networks together.
     pub epoch_seconds_median: f64,
     pub epoch_seconds_min: f64,
-    /// Training images per second at the median epoch time.
+    /// Training images × networks per second at the median epoch time.
     pub images_per_second: f64,
+    /// Kernel launches per optimiser step of the whole group (median over
+    /// the timed epochs); empty on a device without kernels (the CPU).
+    pub dispatches_per_step: Option<f64>,
+    /// `dispatches_per_step` divided by `networks`.
+    pub dispatches_per_network_step: Option<f64>,
+    /// Host reads of device data (synchronisations on a GPU) per epoch:
+    /// the read of the epoch's loss sums and validation included.
+    pub syncs_per_epoch: f64,
+    /// The part of `syncs_per_epoch` between the epoch's first and last step.
+    pub syncs_within_steps: f64,
     /// Peak resident memory of the whole process so far (Linux), in MiB.
     pub peak_memory_mib: Option<f64>,
     pub gflop_per_epoch: f64,
@@ -145,6 +166,20 @@ pub fn run_bench(
     let recipe = TrainConfig::new()
         .with_epochs(config.warmup_epochs + config.epochs)
         .with_batch_size(config.batch_size);
+    if config.networks == 0 {
+        return Err(TrainError::invalid("--networks", "train at least 1 network"));
+    }
+    if config.networks > 1 && target.engine != Engine::Stacked {
+        return Err(TrainError::invalid(
+            "--networks",
+            format!(
+                "{} networks train together only through the stacked engine; add --engine stacked",
+                config.networks
+            ),
+        ));
+    }
+    // Installed for the whole bench: only launches are counted, nothing is timed.
+    let _counting = LaunchCounting::start();
     let mut rows = Vec::new();
     for hidden in &config.models {
         let model = mlp_model::MlpConfig::new(hidden.clone());
@@ -156,42 +191,64 @@ pub fn run_bench(
             stop: &stop,
             dynamics: false,
         };
-        let outcome = train_mlp(&model, &recipe, 0, &data, target, control)?;
-        let mut times: Vec<f64> = outcome
-            .history
-            .iter()
-            .skip(config.warmup_epochs)
-            .map(|r| r.seconds)
+        let members: Vec<GroupMember> = (0..config.networks as u64)
+            .map(|seed| GroupMember {
+                model: &model,
+                recipe: &recipe,
+                seed,
+                label: &name,
+            })
             .collect();
-        if times.len() < config.epochs {
+        let outcomes = train_group(&members, &data, target, control)?;
+        let timed = config.warmup_epochs..config.warmup_epochs + config.epochs;
+        if outcomes.iter().any(|o| o.history.len() < timed.end) {
             return Err(TrainError::invalid(
                 "--epochs",
-                format!("model {name} stopped after {} epochs (diverged)", outcome.history.len()),
+                format!("a network of model {name} diverged before the last timed epoch"),
             ));
         }
-        times.sort_by(f64::total_cmp);
-        let mid = times.len() / 2;
-        let median = if times.len() % 2 == 1 {
-            times[mid]
-        } else {
-            (times[mid - 1] + times[mid]) / 2.0
-        };
-        let gflop = gflop_per_epoch(hidden, config.num_train, config.num_val);
+        // An epoch of the group: every network's share of the steps plus its own validation.
+        let times: Vec<f64> = timed
+            .clone()
+            .map(|epoch| outcomes.iter().map(|o| o.history[epoch].seconds).sum())
+            .collect();
+        let work = &outcomes[0].device_work[timed];
+        let per_step = median(work.iter().map(|w| w.step_launches as f64 / w.steps as f64).collect());
+        let dispatches = (per_step > 0.0).then_some(per_step);
+        let networks = config.networks as f64;
+        let median_seconds = median(times.clone());
+        let gflop = gflop_per_epoch(hidden, config.num_train, config.num_val) * networks;
         rows.push(BenchRow {
             model: name,
             device: target.description.clone(),
-            engine: outcome.engine.to_string(),
+            engine: outcomes[0].engine.to_string(),
+            networks: config.networks,
             threads,
-            epoch_seconds_median: median,
-            epoch_seconds_min: times[0],
-            images_per_second: config.num_train as f64 / median,
+            epoch_seconds_median: median_seconds,
+            epoch_seconds_min: times.iter().copied().fold(f64::INFINITY, f64::min),
+            images_per_second: config.num_train as f64 * networks / median_seconds,
+            dispatches_per_step: dispatches,
+            dispatches_per_network_step: dispatches.map(|d| d / networks),
+            syncs_per_epoch: median(work.iter().map(|w| w.reads as f64).collect()),
+            syncs_within_steps: median(work.iter().map(|w| w.reads_within_steps as f64).collect()),
             peak_memory_mib: peak_resident_mib(),
             gflop_per_epoch: gflop,
-            gflops: gflop / median,
-            peak_fraction: gflop / median / peak_gflops,
+            gflops: gflop / median_seconds,
+            peak_fraction: gflop / median_seconds / peak_gflops,
         });
     }
     Ok(rows)
+}
+
+/// The median of `values` (not empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }
 
 /// The process's peak resident set (VmHWM) in MiB, where Linux reports it.
@@ -205,29 +262,38 @@ pub fn peak_resident_mib() -> Option<f64> {
 /// The rows as an aligned text table.
 pub fn format_table(rows: &[BenchRow], peak_gflops: f64) -> String {
     let mut out = format!(
-        "{:<16} {:<20} {:<9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>11} {:>8} {:>7}\n",
+        "{:<16} {:<20} {:<9} {:>4} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9} {:>11} {:>8} {:>7}\n",
         "model",
         "device",
         "engine",
+        "nets",
         "threads",
         "s/epoch",
         "min s",
         "images/s",
+        "disp/step",
+        "disp/net",
+        "syncs/ep",
         "peak MiB",
         "GFLOP/epoch",
         "GFLOP/s",
         "% peak"
     );
+    let optional = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
     for r in rows {
         out += &format!(
-            "{:<16} {:<20} {:<9} {:>7} {:>10.3} {:>10.3} {:>10.0} {:>9} {:>11.2} {:>8.1} {:>6.1}%\n",
+            "{:<16} {:<20} {:<9} {:>4} {:>7} {:>10.3} {:>10.3} {:>10.0} {:>9} {:>9} {:>10} {:>9} {:>11.2} {:>8.1} {:>6.1}%\n",
             r.model,
             r.device,
             r.engine,
+            r.networks,
             r.threads,
             r.epoch_seconds_median,
             r.epoch_seconds_min,
             r.images_per_second,
+            optional(r.dispatches_per_step),
+            optional(r.dispatches_per_network_step),
+            format!("{:.0} ({:.0})", r.syncs_per_epoch, r.syncs_within_steps),
             r.peak_memory_mib.map_or("-".to_owned(), |m| format!("{m:.0}")),
             r.gflop_per_epoch,
             r.gflops,
@@ -235,6 +301,8 @@ pub fn format_table(rows: &[BenchRow], peak_gflops: f64) -> String {
         );
     }
     out += &format!("matmul peak (f32, measured on this device): {peak_gflops:.1} GFLOP/s\n");
+    out += "images/s counts images x networks; disp: kernel launches per step (of the group, per network); \
+            syncs/ep: host reads of device data per epoch (of them, within the steps)\n";
     out
 }
 

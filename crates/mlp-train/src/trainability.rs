@@ -23,7 +23,10 @@ use crate::jobs::{
 };
 use crate::plots::heatmap;
 use crate::stats::mean_std;
-use crate::train::{EngineChoice, Optimizer, RunControl, RunOutcome, Target, TrainConfig, TrainData, train_mlp};
+use crate::train::{
+    EngineChoice, GroupMember, Optimizer, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups,
+    train_group, train_mlp,
+};
 use crate::{Progress, StopSignal, TrainError};
 
 /// Everything that defines a map; saved as JSON beside the results.
@@ -311,6 +314,41 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
             dynamics: false,
         };
         train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)
+    }
+
+    /// On the stacked engine, a depth's runs (every gain and seed: the same
+    /// shapes) train together, `group_size` at most.
+    fn groups(&self, todo: &[MapKey], group_size: usize) -> Vec<Vec<MapKey>> {
+        stacked_groups(todo, group_size, self.target, |key| Some(self.config.model_config(key)))
+    }
+
+    fn train_group(
+        &self,
+        keys: &[MapKey],
+        labels: &[String],
+        progress: Progress,
+        stop: &StopSignal,
+    ) -> Result<Vec<RunOutcome>, TrainError> {
+        let models: Vec<_> = keys.iter().map(|&key| self.config.model_config(key)).collect();
+        let members: Vec<GroupMember> = keys
+            .iter()
+            .zip(&models)
+            .zip(labels)
+            .map(|((key, model), label)| GroupMember {
+                model,
+                recipe: &self.config.recipe,
+                seed: key.seed,
+                label,
+            })
+            .collect();
+        let label = format!("{} (+{} in its group)", labels[0], keys.len() - 1);
+        let control = RunControl {
+            progress,
+            label: &label,
+            stop,
+            dynamics: false,
+        };
+        train_group(&members, self.data, self.target, control)
     }
 
     fn record(&self, rows: &mut MapRows, key: MapKey, outcome: RunOutcome) -> String {

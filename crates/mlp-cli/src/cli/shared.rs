@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use mlp_train::jobs::{SeedList, Shard};
-use mlp_train::train::EngineChoice;
+use mlp_train::train::{Engine, EngineChoice, Target};
 
 use super::names;
 use crate::device::DeviceChoice;
@@ -44,8 +44,10 @@ pub struct DeviceArgs {
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// How each step computes gradients: `fused` (a hand-written CPU step),
-    /// `autodiff` (Burn's, on any device) or `auto` (fused on `--device cpu`,
-    /// else autodiff).
+    /// `autodiff` (Burn's, on any device, one network at a time), `stacked`
+    /// (Burn's autodiff on groups of networks stacked into one model, on any
+    /// device; see --group-size) or `auto` (fused on `--device cpu`, autodiff
+    /// on `ndarray`, stacked on a GPU).
     #[arg(long, default_value = "auto", value_parser = names::<EngineChoice>(EngineChoice::ALL.map(EngineChoice::name)))]
     pub engine: EngineChoice,
 }
@@ -68,14 +70,21 @@ pub struct JobArgs {
     pub shard: Option<Shard>,
 }
 
-/// How many networks of a study or map train at the same time.
+/// How many networks of a study or map train at the same time, and how.
 #[derive(Debug, Clone, Args)]
 pub struct NetworkJobsArgs {
-    /// Networks trained at the same time [default: 1 on a GPU; on the CPU,
-    /// half the cores, at least 1]. They share the loaded data and the
-    /// cores; every number in the tables is the same for every value.
-    #[arg(long, value_parser = parse_jobs)]
+    /// Networks (or groups) trained at the same time [default: 1 on a GPU;
+    /// on the CPU, half the cores, at least 1]. They share the loaded data
+    /// and the cores; every number in the tables is the same for every value.
+    #[arg(long, value_parser = parse_count("jobs"))]
     pub jobs: Option<usize>,
+    /// With the stacked engine (`--engine stacked`, the default on a GPU):
+    /// networks of the same shape (same depth and kinds of layers) trained
+    /// together as one batched model, at most this many; 1 trains them one
+    /// at a time. [default: all of a depth's]. Each network's numbers are
+    /// the same for every value, to float rounding.
+    #[arg(long, value_parser = parse_count("networks"))]
+    pub group_size: Option<usize>,
 }
 
 impl NetworkJobsArgs {
@@ -86,13 +95,22 @@ impl NetworkJobsArgs {
             false => std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1),
         })
     }
+
+    /// `--group-size`, or no limit; groups form only on the stacked engine.
+    pub fn group_size(&self, target: &Target) -> usize {
+        match target.engine {
+            Engine::Stacked => self.group_size.unwrap_or(usize::MAX),
+            _ => 1,
+        }
+    }
 }
 
-fn parse_jobs(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(jobs) if jobs > 0 => Ok(jobs),
+/// A parser of a count that must be at least 1, named in its error.
+fn parse_count(what: &'static str) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |value: &str| match value.parse::<usize>() {
+        Ok(count) if count > 0 => Ok(count),
         _ => Err(format!(
-            "'{value}' is not a number of jobs (a whole number, at least 1)"
+            "'{value}' is not a number of {what} (a whole number, at least 1)"
         )),
     }
 }

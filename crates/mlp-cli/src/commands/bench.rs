@@ -12,6 +12,7 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         ("--num-val", args.num_val),
         ("--batch-size", args.batch_size),
         ("--peak-size", args.peak_size),
+        ("--networks", args.networks),
     ] {
         if value == 0 {
             anyhow::bail!("{flag} 0: must be at least 1");
@@ -31,6 +32,7 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         warmup_epochs: args.warmup,
         epochs: args.epochs,
+        networks: args.networks,
     };
     let bench_progress = if args.format != BenchFormat::Table {
         Progress::Quiet

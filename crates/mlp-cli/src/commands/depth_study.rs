@@ -46,7 +46,14 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         &target,
     );
     let command = invocation();
-    let run = args.job.run(&args.out, &command, progress, stop, workers);
+    let run = args.job.run(
+        &args.out,
+        &command,
+        progress,
+        stop,
+        workers,
+        args.jobs.group_size(&target),
+    );
     let results =
         run_depth_study(&config, &data, &target, run).map_err(|e| job_error(e, Some("depth study failed")))?;
     print_results(&dir, &results)?;

@@ -163,7 +163,8 @@ pub fn job_header(recipe: &RecipeArgs, data: &DataArgs, job: &JobArgs, splits: &
 
 impl JobArgs {
     /// How the job runs: into `out`, keeping (`--resume`), replacing
-    /// (`--overwrite`) or refusing earlier results, `workers` units at a time.
+    /// (`--overwrite`) or refusing earlier results, `workers` units (or
+    /// groups) at a time, groups of at most `group_size` units.
     pub fn run<'a>(
         &self,
         out: &'a Path,
@@ -171,6 +172,7 @@ impl JobArgs {
         progress: Progress,
         stop: &'a StopSignal,
         workers: usize,
+        group_size: usize,
     ) -> JobRun<'a> {
         let existing = if self.resume {
             Existing::Resume
@@ -186,6 +188,7 @@ impl JobArgs {
             progress,
             stop,
             workers,
+            group_size,
         }
     }
 }

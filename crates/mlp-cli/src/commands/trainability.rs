@@ -31,7 +31,14 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         &target,
     );
     let command = invocation();
-    let run = args.job.run(&args.out, &command, progress, stop, workers);
+    let run = args.job.run(
+        &args.out,
+        &command,
+        progress,
+        stop,
+        workers,
+        args.jobs.group_size(&target),
+    );
     let rows =
         run_trainability(&config, &data, &target, run).map_err(|e| job_error(e, Some("trainability map failed")))?;
     let files = MapFiles::in_dir(&dir);

@@ -159,7 +159,7 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
         if adapter.software {
             assert!(g.device.ends_with("software adapter, not a GPU)"), "{g:?}");
         }
-        assert_eq!(g.engine, "autodiff", "networks on a GPU train through Burn's autodiff");
+        assert_eq!(g.engine, "stacked", "networks on a GPU train in stacked groups");
         assert!(!g.diverged && (0.0..=1.0).contains(&g.test_acc), "{g:?}");
     }
     let mean = |rows: &[Row], acc: fn(&Row) -> f64| rows.iter().map(acc).sum::<f64>() / rows.len() as f64;
@@ -285,4 +285,59 @@ fn no_adapter_is_an_error_that_says_what_to_check() {
         err.contains("--device auto: no GPU (") && err.contains("device: cpu (flex)"),
         "{err}"
     );
+}
+
+/// The dispatch target, counted by cubecl's launch observer: six
+/// networks in one stacked group launch at most a fifth of the kernels per
+/// network and step that one network alone does (measured on llvmpipe: the
+/// same 40 launches per step for the group of 6 as for one network), and no
+/// step reads anything back from the device.
+#[test]
+fn a_group_of_six_launches_a_sixth_of_the_kernels_per_network() {
+    if adapter().is_none() {
+        return;
+    }
+    let bench = |networks: &str| {
+        let mut args = vec![
+            "bench",
+            "--quiet",
+            "--device",
+            "gpu",
+            "--models",
+            "50",
+            "--networks",
+            networks,
+        ];
+        args.extend_from_slice(&[
+            "--num-train",
+            "600",
+            "--num-val",
+            "100",
+            "--epochs",
+            "1",
+            "--warmup",
+            "1",
+        ]);
+        args.extend_from_slice(&["--peak-size", "64", "--format", "json"]);
+        let out = cli(&args, true, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench prints JSON");
+        let row = rows[0].clone();
+        move |name: &str| -> f64 { row[name].as_f64().unwrap_or_else(|| panic!("{name}: {row}")) }
+    };
+    let (one, six) = (bench("1"), bench("6"));
+    assert_eq!((one("networks"), six("networks")), (1.0, 6.0));
+    assert!(one("dispatches_per_step") >= 10.0, "{}", one("dispatches_per_step"));
+    assert!(
+        six("dispatches_per_network_step") <= one("dispatches_per_network_step") / 5.0,
+        "6 networks: {} per network step; 1 network: {}",
+        six("dispatches_per_network_step"),
+        one("dispatches_per_network_step")
+    );
+    // The only reads of an epoch come after its steps: the loss sums, then
+    // one per network's validation.
+    for (bench, networks) in [(&one, 1.0), (&six, 6.0)] {
+        assert_eq!(bench("syncs_within_steps"), 0.0);
+        assert_eq!(bench("syncs_per_epoch"), 1.0 + networks);
+    }
 }

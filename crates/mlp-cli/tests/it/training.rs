@@ -152,29 +152,61 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "model,device,engine,threads,epoch_seconds_median,epoch_seconds_min,images_per_second,\
+        "model,device,engine,networks,threads,epoch_seconds_median,epoch_seconds_min,images_per_second,\
+         dispatches_per_step,dispatches_per_network_step,syncs_per_epoch,syncs_within_steps,\
          peak_memory_mib,gflop_per_epoch,gflops,peak_fraction"
     );
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
     assert_eq!(lines.len(), 3, "{stdout}");
-    for (line, model, products) in [
-        (lines[1], "8", vec![3072 * 8, 8 * 10]),
-        (lines[2], "8-4", vec![3072 * 8, 8 * 4, 4 * 10]),
-    ] {
-        let cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(cells[0], model);
-        // Networks on the flex CPU device take the fused step unless told otherwise.
-        assert_eq!(cells[2], "fused", "{line}");
-        let number = |i: usize| cells[i].parse::<f64>().unwrap();
-        let (median, min, rate, gflop, gflops) = (number(4), number(5), number(6), number(8), number(9));
-        assert!(min > 0.0 && min <= median, "{line}");
-        assert!((rate - 400.0 / median).abs() < 1e-6 * rate, "{line}");
-        // fwd + dW over every layer, dX over all but the first; val: fwd only.
+    // fwd + dW over every layer, dX over all but the first; val: fwd only.
+    let expected_gflop = |products: &[usize]| {
         let sum: f64 = products.iter().map(|&p| p as f64).sum();
         let tail: f64 = products[1..].iter().map(|&p| p as f64).sum();
-        let expected = ((4.0 * sum + 2.0 * tail) * 400.0 + 2.0 * sum * 100.0) / 1e9;
+        ((4.0 * sum + 2.0 * tail) * 400.0 + 2.0 * sum * 100.0) / 1e9
+    };
+    let check = |line: &str, model: &str, engine: &str, networks: f64, products: &[usize]| {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[column("model")], model);
+        assert_eq!(cells[column("engine")], engine, "{line}");
+        let number = |name: &str| cells[column(name)].parse::<f64>().unwrap();
+        assert_eq!(number("networks"), networks);
+        let (median, min, rate) = (
+            number("epoch_seconds_median"),
+            number("epoch_seconds_min"),
+            number("images_per_second"),
+        );
+        assert!(min > 0.0 && min <= median, "{line}");
+        assert!((rate - networks * 400.0 / median).abs() < 1e-6 * rate, "{line}");
+        let (gflop, gflops) = (number("gflop_per_epoch"), number("gflops"));
+        let expected = networks * expected_gflop(products);
         assert!((gflop - expected).abs() < 1e-12, "{gflop} vs {expected}");
         assert!((gflops - gflop / median).abs() < 1e-6 * gflops, "{line}");
-    }
+        // The CPU launches no kernels. Every epoch reads each network's
+        // validation sums once, and its loss sums once (the fused step keeps
+        // them on the host), and nothing between steps.
+        assert_eq!(cells[column("dispatches_per_step")], "", "{line}");
+        let sums = if engine == "fused" { 0.0 } else { 1.0 };
+        assert_eq!(number("syncs_per_epoch"), networks + sums, "{line}");
+        assert_eq!(number("syncs_within_steps"), 0.0, "{line}");
+    };
+    // Networks on the flex CPU device take the fused step unless told otherwise.
+    check(lines[1], "8", "fused", 1.0, &[3072 * 8, 8 * 10]);
+    check(lines[2], "8-4", "fused", 1.0, &[3072 * 8, 8 * 4, 4 * 10]);
+
+    // Three networks in one stacked group.
+    let out = mlp_cli(&tiny_bench_args("csv", &["--engine", "stacked", "--networks", "3"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout.lines().nth(1).unwrap();
+    assert_eq!(row.split(',').nth(column("networks")), Some("3"), "{stdout}");
+    assert_eq!(row.split(',').nth(column("engine")), Some("stacked"), "{stdout}");
+    assert_eq!(row.split(',').nth(column("syncs_per_epoch")), Some("4.0"), "{stdout}");
+    let err = fails(&["bench", "--device", "cpu", "--networks", "2"]);
+    assert!(err.contains("--networks") && err.contains("--engine stacked"), "{err}");
+    let err = fails(&["bench", "--device", "cpu", "--networks", "0"]);
+    assert!(err.contains("--networks 0"), "{err}");
+
     // Burn's autodiff step on request, named in its rows.
     let out = mlp_cli(&tiny_bench_args("csv", &["--engine", "autodiff"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -347,9 +379,9 @@ fn the_dynamics_probe_changes_no_result_and_can_be_turned_off() {
 /// `--jobs N` trains N networks at a time and changes no number: the same
 /// tables for 1 and 3 jobs, with fused runs, autodiff runs without dropout
 /// (residual) that train side by side, and autodiff runs with dropout, which
-/// take turns on Burn's generator.
+/// take turns on Burn's generator. `--group-size N` neither.
 #[test]
-fn studies_give_the_same_tables_for_every_number_of_jobs() {
+fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = subset();
     let tables = |name: &str, jobs: &str, extra: &[&str]| {
@@ -380,11 +412,27 @@ fn studies_give_the_same_tables_for_every_number_of_jobs() {
     let dropout = ["--engine", "autodiff", "--variants", "kaiming,batchnorm-dropout"];
     assert_eq!(tables("dropout", "1", &dropout), tables("dropout", "3", &dropout));
 
-    // No jobs at all is a usage error (exit 2) that names the flag, for both jobs.
+    // Stacked groups: one at a time, whole groups (plain with Kaiming,
+    // BatchNorm with and without dropout: 4 networks each) and groups of 3
+    // two at a time give the same tables (on flex, bit for bit).
+    let stacked = |group_size: &'static str| ["--engine", "stacked", "--group-size", group_size];
+    let alone = tables("alone", "1", &stacked("1"));
+    assert_eq!(alone.0.len(), 1 + 2 * 4 * 2, "{:?}", alone.0);
+    assert!(
+        alone.0[1..].iter().all(|row| row.contains(",stacked,")),
+        "{:?}",
+        alone.0
+    );
+    assert_eq!(alone, tables("grouped", "1", &stacked("8")));
+    assert_eq!(alone, tables("threes", "2", &stacked("3")));
+
+    // No jobs, or groups of nothing, is a usage error (exit 2) that names the flag, for both jobs.
     for command in ["depth-study", "trainability"] {
-        let out = mlp_cli(&[command, "--jobs", "0"]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
-        assert!(err.contains("--jobs") && err.contains("at least 1"), "{command}: {err}");
+        for flag in ["--jobs", "--group-size"] {
+            let out = mlp_cli(&[command, flag, "0"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+            assert!(err.contains(flag) && err.contains("at least 1"), "{command}: {err}");
+        }
     }
 }

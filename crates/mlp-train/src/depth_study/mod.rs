@@ -18,8 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, run_job};
-use crate::train::{EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, train_mlp};
+use crate::train::{
+    Engine, EngineChoice, GroupMember, RunControl, RunOutcome, Target, TrainConfig, TrainData, member_engine,
+    stacked_groups, train_group, train_mlp,
+};
 use crate::{Progress, StopSignal, TrainError};
+use mlp_model::MlpConfig;
 
 /// Everything that defines a study; saved as JSON beside the results, and
 /// compared on `--resume` and by `merge`.
@@ -146,6 +150,14 @@ struct StudyTrainer<'a> {
     target: &'a Target,
 }
 
+impl StudyTrainer<'_> {
+    fn model_config(&self, key: RunKey) -> Result<MlpConfig, TrainError> {
+        Ok(key
+            .variant
+            .model_config(hidden_widths(key.layers, &self.config.widths)?))
+    }
+}
+
 impl Trainer<StudyConfig> for StudyTrainer<'_> {
     /// The hidden widths and what the run produced.
     type Outcome = (Vec<usize>, RunOutcome);
@@ -167,8 +179,8 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
         progress: Progress,
         stop: &StopSignal,
     ) -> Result<Self::Outcome, TrainError> {
-        let hidden = hidden_widths(key.layers, &self.config.widths)?;
-        let model = key.variant.model_config(hidden.clone());
+        let model = self.model_config(key)?;
+        let hidden = model.hidden.clone();
         let control = RunControl {
             progress,
             label,
@@ -179,28 +191,72 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
         Ok((hidden, outcome))
     }
 
+    /// On the stacked engine, the runs of one depth whose networks have the
+    /// same kinds of layers (plain with Kaiming; BatchNorm with and without
+    /// dropout) train together, `group_size` at most.
+    fn groups(&self, todo: &[RunKey], group_size: usize) -> Vec<Vec<RunKey>> {
+        stacked_groups(todo, group_size, self.target, |key| self.model_config(key).ok())
+    }
+
+    fn train_group(
+        &self,
+        keys: &[RunKey],
+        labels: &[String],
+        progress: Progress,
+        stop: &StopSignal,
+    ) -> Result<Vec<Self::Outcome>, TrainError> {
+        let models = keys
+            .iter()
+            .map(|&key| self.model_config(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let members: Vec<GroupMember> = keys
+            .iter()
+            .zip(&models)
+            .zip(labels)
+            .map(|((key, model), label)| GroupMember {
+                model,
+                recipe: &self.config.recipe,
+                seed: key.seed,
+                label,
+            })
+            .collect();
+        let label = format!("{} (+{} in its group)", labels[0], keys.len() - 1);
+        let control = RunControl {
+            progress,
+            label: &label,
+            stop,
+            dynamics: self.config.dynamics.enabled,
+        };
+        let outcomes = train_group(&members, self.data, self.target, control)?;
+        Ok(models
+            .into_iter()
+            .zip(outcomes)
+            .map(|(model, outcome)| (model.hidden, outcome))
+            .collect())
+    }
+
     fn record(&self, results: &mut StudyResults, key: RunKey, (hidden, outcome): Self::Outcome) -> String {
         results.record(key, &hidden, self.config, &outcome);
         results.describe(key)
     }
 
-    /// Allowed (both engines compute the same networks), but worth knowing.
+    /// Allowed (the engines compute the same networks), but worth knowing.
     fn resuming(&self, results: &StudyResults, todo: &[RunKey], progress: Progress) {
-        let now = self.target.engine;
-        let mut mixed: Vec<(Variant, String)> = Vec::new();
-        for key in todo.iter().filter(|key| key.variant != Variant::Residual) {
-            // (Residual networks always train through autodiff.)
+        let mut mixed: Vec<(Variant, String, Engine)> = Vec::new();
+        for &key in todo {
+            let Ok(model) = self.model_config(key) else { continue };
+            let now = member_engine(&model, &self.config.recipe, self.target);
             let before = results
                 .runs
                 .iter()
                 .find(|r| r.variant == key.variant && r.engine != now.name());
             if let Some(row) = before
-                && !mixed.iter().any(|(v, _)| *v == key.variant)
+                && !mixed.iter().any(|(v, _, _)| *v == key.variant)
             {
-                mixed.push((key.variant, row.engine.clone()));
+                mixed.push((key.variant, row.engine.clone(), now));
             }
         }
-        for (variant, before) in mixed {
+        for (variant, before, now) in mixed {
             progress.note(format!(
                 "note: finished {variant} runs were trained by the {before} engine, the rest will be by {now}; \
                  add --engine {before} to keep one engine per variant"
@@ -210,9 +266,11 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
 }
 
 /// Runs the study's runs (or its shard's) on `target`, `run.workers` at a
-/// time, and writes its files into `config.output_dir(run.out)`; see
-/// [`run_job`]. The tables do not depend on `run.workers` (see
-/// [`train_mlp`] on Burn's random generator).
+/// time (on the stacked engine, in groups of `run.group_size` at most), and
+/// writes its files into `config.output_dir(run.out)`; see [`run_job`]. The
+/// tables do not depend on `run.workers` (see [`train_mlp`] on Burn's random
+/// generator), nor on the groups but for float rounding (see
+/// [`train_group`]).
 pub fn run_depth_study(
     config: &StudyConfig,
     data: &TrainData,

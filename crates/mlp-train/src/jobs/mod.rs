@@ -194,6 +194,27 @@ pub trait Trainer<J: Job>: Sync {
     fn record(&self, records: &mut J::Records, unit: J::Unit, outcome: Self::Outcome) -> String;
     /// Called before training when earlier results are resumed.
     fn resuming(&self, _records: &J::Records, _todo: &[J::Unit], _progress: Progress) {}
+    /// `todo` split into groups of at most `group_size` units that train
+    /// together ([`Trainer::train_group`]), in the order they train; by
+    /// default every unit alone.
+    fn groups(&self, todo: &[J::Unit], _group_size: usize) -> Vec<Vec<J::Unit>> {
+        todo.iter().map(|&unit| vec![unit]).collect()
+    }
+    /// Trains a group of [`Trainer::groups`] together (`labels` are the
+    /// units'), one outcome per unit; by default one after the other.
+    fn train_group(
+        &self,
+        units: &[J::Unit],
+        labels: &[String],
+        progress: Progress,
+        stop: &StopSignal,
+    ) -> Result<Vec<Self::Outcome>, TrainError> {
+        units
+            .iter()
+            .zip(labels)
+            .map(|(&unit, label)| self.train(unit, label, progress, stop))
+            .collect()
+    }
 }
 
 /// Where a job writes, what it does with earlier results, and how it runs.
@@ -206,8 +227,11 @@ pub struct JobRun<'a> {
     pub existing: Existing,
     pub progress: Progress,
     pub stop: &'a StopSignal,
-    /// Units trained at the same time (`--jobs`); at least 1.
+    /// Units (or groups of units) trained at the same time (`--jobs`); at least 1.
     pub workers: usize,
+    /// Units trained together in one group, at most, where the trainer
+    /// groups them (`--group-size`); at least 1.
+    pub group_size: usize,
 }
 
 /// A finished job: its directory and every recorded unit, in plan order.
@@ -229,6 +253,9 @@ pub fn run_job<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: JobRun) -> Resu
     job.validate()?;
     if run.workers == 0 {
         return Err(TrainError::invalid("--jobs", "must be at least 1"));
+    }
+    if run.group_size == 0 {
+        return Err(TrainError::invalid("--group-size", "must be at least 1"));
     }
     let dir = job.output_dir(run.out);
     prepare_output_dir(&dir)?;
@@ -255,8 +282,9 @@ pub fn run_job<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: JobRun) -> Resu
         trainer.resuming(&records, &todo, progress);
     }
 
-    let workers = run.workers.min(todo.len()).max(1);
-    // One unit at a time shows its own bar; several share one overall bar.
+    let groups = trainer.groups(&todo, run.group_size);
+    let workers = run.workers.min(groups.len()).max(1);
+    // One group at a time shows its own bar; several share one overall bar.
     let (unit_progress, overall) = if workers == 1 {
         (progress, Progress::Quiet.bar(0, String::new()))
     } else {
@@ -269,28 +297,42 @@ pub fn run_job<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: JobRun) -> Resu
     let worker = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= todo.len() || lock().error.is_some() || run.stop.is_raised() {
+            if i >= groups.len() || lock().error.is_some() || run.stop.is_raised() {
                 break;
             }
-            let unit = todo[i];
-            let label = trainer.label(unit, lock().records.len(), owned.len());
-            let result = trainer.train(unit, &label, unit_progress, run.stop);
+            let group = &groups[i];
+            let done = lock().records.len();
+            let labels: Vec<String> = (0..group.len())
+                .map(|j| trainer.label(group[j], done + j, owned.len()))
+                .collect();
+            let result = match group.as_slice() {
+                [unit] => trainer
+                    .train(*unit, &labels[0], unit_progress, run.stop)
+                    .map(|o| vec![o]),
+                units => trainer.train_group(units, &labels, unit_progress, run.stop),
+            };
             let mut state = lock();
-            let outcome = match result {
-                Ok(outcome) => outcome,
+            let outcomes = match result {
+                Ok(outcomes) => outcomes,
                 Err(error) => {
                     state.error.get_or_insert(error);
                     break;
                 }
             };
-            let line = trainer.record(&mut state.records, unit, outcome);
+            let mut lines = Vec::with_capacity(group.len());
+            for (&unit, outcome) in group.iter().zip(outcomes) {
+                lines.push(trainer.record(&mut state.records, unit, outcome));
+            }
             state.records.sort_by_plan(&plan);
+            // A group is written whole: an interruption loses at most the groups in flight.
             if let Err(error) = J::write_tables(&dir, &state.records) {
                 state.error.get_or_insert(error);
                 break;
             }
-            overall.inc(1);
-            overall.suspend(|| progress.note(format!("{label}: {line}")));
+            for (label, line) in labels.iter().zip(lines) {
+                overall.inc(1);
+                overall.suspend(|| progress.note(format!("{label}: {line}")));
+            }
         }
     };
     if workers == 1 {

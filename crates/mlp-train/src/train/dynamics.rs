@@ -23,6 +23,7 @@ use mlp_model::{Mlp, NormStatistics};
 use serde::{Deserialize, Serialize};
 
 use super::data::TrainData;
+use super::device_work::read_f64;
 
 /// Images in the probe batch (fewer when the training split is smaller).
 pub const PROBE_IMAGES: usize = 500;
@@ -120,11 +121,7 @@ impl DynamicsProbe {
                 None => none(),
             });
         }
-        let values: Vec<f64> = Tensor::cat(columns, 0)
-            .into_data()
-            .convert::<f64>()
-            .try_to_vec::<f64>()
-            .expect("f64 after convert");
+        let values = read_f64(Tensor::cat(columns, 0));
         self.previous = Some(weights);
         values
             .chunks(6)

@@ -1,5 +1,6 @@
-//! Which step trains a network: Burn's autodiff or the fused CPU step; what
-//! `--engine` asks for, and what that resolves to on a device.
+//! Which step trains a network: Burn's autodiff, the fused CPU step or the
+//! stacked step (a group of networks at once); what `--engine` asks for, and
+//! what that resolves to on a device.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,13 +11,17 @@ use crate::TrainError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EngineChoice {
-    /// `fused` on the flex CPU device, else `autodiff`.
+    /// `fused` on the flex CPU device, `autodiff` on ndarray, else (a GPU)
+    /// `stacked`.
     #[default]
     Auto,
     /// Burn's autodiff and Adam, on any device.
     Autodiff,
     /// The hand-written CPU step ([`super::fused`]), on a CPU device.
     Fused,
+    /// Groups of networks of one shape in one batched step
+    /// ([`super::stacked`]), on any device.
+    Stacked,
 }
 
 /// How a training step computes its gradients and updates the weights: an
@@ -28,16 +33,24 @@ pub enum Engine {
     Autodiff,
     /// The hand-written CPU step ([`super::fused`]), on a CPU device.
     Fused,
+    /// Groups of networks of one shape in one batched step ([`super::stacked`]).
+    Stacked,
 }
 
 impl EngineChoice {
-    pub const ALL: [EngineChoice; 3] = [EngineChoice::Auto, EngineChoice::Autodiff, EngineChoice::Fused];
+    pub const ALL: [EngineChoice; 4] = [
+        EngineChoice::Auto,
+        EngineChoice::Autodiff,
+        EngineChoice::Fused,
+        EngineChoice::Stacked,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             EngineChoice::Auto => "auto",
             EngineChoice::Autodiff => "autodiff",
             EngineChoice::Fused => "fused",
+            EngineChoice::Stacked => "stacked",
         }
     }
 
@@ -46,7 +59,9 @@ impl EngineChoice {
     pub fn resolve(self, device: &Device) -> Result<Engine, TrainError> {
         match self {
             EngineChoice::Auto if is_flex(device) => Ok(Engine::Fused),
-            EngineChoice::Auto | EngineChoice::Autodiff => Ok(Engine::Autodiff),
+            EngineChoice::Auto if is_host_cpu(device) => Ok(Engine::Autodiff),
+            EngineChoice::Auto | EngineChoice::Stacked => Ok(Engine::Stacked),
+            EngineChoice::Autodiff => Ok(Engine::Autodiff),
             EngineChoice::Fused if !is_host_cpu(device) => Err(TrainError::invalid(
                 "--engine",
                 "`fused` computes on the CPU; use --device cpu, or --engine autodiff or auto",
@@ -61,6 +76,7 @@ impl Engine {
         match self {
             Engine::Autodiff => "autodiff",
             Engine::Fused => "fused",
+            Engine::Stacked => "stacked",
         }
     }
 }
@@ -83,7 +99,7 @@ impl std::str::FromStr for EngineChoice {
         EngineChoice::ALL
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| format!("unknown engine '{s}'; choose from auto, autodiff, fused"))
+            .ok_or_else(|| format!("unknown engine '{s}'; choose from auto, autodiff, fused, stacked"))
     }
 }
 
@@ -118,7 +134,9 @@ mod tests {
             Ok(Engine::Fused)
         );
         assert_eq!(resolve(EngineChoice::Auto, &Device::ndarray()), Ok(Engine::Autodiff));
-        assert_eq!(resolve(EngineChoice::Auto, &gpu), Ok(Engine::Autodiff));
+        assert_eq!(resolve(EngineChoice::Auto, &gpu), Ok(Engine::Stacked));
+        assert_eq!(resolve(EngineChoice::Autodiff, &gpu), Ok(Engine::Autodiff));
+        assert_eq!(resolve(EngineChoice::Stacked, &Device::flex()), Ok(Engine::Stacked));
         assert_eq!(resolve(EngineChoice::Fused, &Device::ndarray()), Ok(Engine::Fused));
         assert_eq!(resolve(EngineChoice::Autodiff, &Device::flex()), Ok(Engine::Autodiff));
         let refused = resolve(EngineChoice::Fused, &gpu).unwrap_err();

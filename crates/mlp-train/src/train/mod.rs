@@ -10,19 +10,25 @@
 mod config;
 mod data;
 mod device_split;
+mod device_work;
 mod dynamics;
 mod engine;
 pub mod fused;
 mod host_split;
 mod run;
+mod stacked;
 mod steps;
 mod target;
 
 pub use config::{Optimizer, TrainConfig};
 pub use data::{Split, TrainData};
 pub use device_split::DeviceSplit;
+pub use device_work::{EpochDeviceWork, LaunchCounting, host_reads, kernel_launches};
 pub use dynamics::{LayerDynamics, PROBE_IMAGES};
 pub use engine::{Engine, EngineChoice};
 pub use host_split::HostSplit;
-pub use run::{EpochRecord, Evaluation, LayerSignal, RunControl, RunOutcome, evaluate, train_mlp};
+pub use run::{
+    EpochRecord, Evaluation, GroupMember, LayerSignal, RunControl, RunOutcome, evaluate, member_engine, same_shapes,
+    stacked_groups, train_group, train_mlp,
+};
 pub use target::{Placement, Target};

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::{Split, TrainData};
+use super::device_work::{EpochDeviceWork, host_reads, kernel_launches, read_f64};
 use super::dynamics::{DynamicsProbe, LayerDynamics};
 use super::engine::Engine;
+use super::stacked::StackedStepper;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 use super::target::Target;
 use crate::jobs::StopSignal;
@@ -72,6 +74,8 @@ pub struct RunOutcome {
     pub best_model: Option<Mlp>,
     /// The engine that computed the steps.
     pub engine: Engine,
+    /// Per finished (or diverging) epoch, what its group asked of the device.
+    pub device_work: Vec<EpochDeviceWork>,
 }
 
 impl RunOutcome {
@@ -85,20 +89,32 @@ impl RunOutcome {
 /// not interleave, or neither would be reproducible. A run holds this while
 /// it seeds and draws its weights, and for the whole of its training only
 /// when its steps draw dropout masks from it (autodiff with dropout; the
-/// fused step draws its masks from its own seeded generator).
+/// fused and stacked steps draw their masks from each run's own seeded
+/// generator).
 static GENERATOR: Mutex<()> = Mutex::new(());
 
-/// How one training run reports and stops, and what it measures on the way.
+/// How one training run (or group) reports and stops, and what it measures
+/// on the way.
 #[derive(Clone, Copy)]
 pub struct RunControl<'a> {
     pub progress: Progress,
-    /// Prefix of the progress bar and of the per-epoch lines.
+    /// Prefix of the progress bar and, for one run, of its per-epoch lines.
     pub label: &'a str,
     /// Checked before every step.
     pub stop: &'a StopSignal,
     /// Runs the dynamics probe (see [`super::dynamics`]) at initialisation
     /// and after every epoch; the training itself is the same either way.
     pub dynamics: bool,
+}
+
+/// One network of a group: what it is, how it trains, its seed (weights,
+/// dropout masks and data order) and the label of its per-epoch lines.
+#[derive(Clone, Copy)]
+pub struct GroupMember<'a> {
+    pub model: &'a MlpConfig,
+    pub recipe: &'a TrainConfig,
+    pub seed: u64,
+    pub label: &'a str,
 }
 
 /// Trains `model_config` with `recipe` on `data`, on the target's device
@@ -114,14 +130,106 @@ pub fn train_mlp(
     target: &Target,
     control: RunControl,
 ) -> Result<RunOutcome, TrainError> {
-    recipe.validate()?;
-    // The fused step has no residual layers and no SGD: those train through
-    // Burn's autodiff whatever the target's engine, and their rows say so.
-    let engine = if model_config.residual || recipe.optimizer() == Optimizer::Sgd {
-        Engine::Autodiff
-    } else {
-        target.engine
+    let member = GroupMember {
+        model: model_config,
+        recipe,
+        seed,
+        label: control.label,
     };
+    let mut outcomes = train_group(&[member], data, target, control)?;
+    Ok(outcomes.pop().expect("one outcome per member"))
+}
+
+/// The engine that trains `member` on `target`: the fused step has no
+/// residual layers and no SGD, so those train through Burn's autodiff
+/// whatever the target's engine (and their rows say so).
+pub fn member_engine(model: &MlpConfig, recipe: &TrainConfig, target: &Target) -> Engine {
+    match target.engine {
+        Engine::Fused if model.residual || recipe.optimizer() == Optimizer::Sgd => Engine::Autodiff,
+        engine => engine,
+    }
+}
+
+/// Whether two networks can train in one stacked group: the same layer
+/// shapes and the same kinds of layers (BatchNorm, residual); their
+/// initialisation and dropout probability may differ.
+pub fn same_shapes(a: &MlpConfig, b: &MlpConfig) -> bool {
+    a.hidden == b.hidden
+        && a.input == b.input
+        && a.classes == b.classes
+        && a.batch_norm == b.batch_norm
+        && a.residual == b.residual
+}
+
+/// `runs` split into the groups the target trains together, in order: on
+/// the stacked engine, runs whose networks ([`model_of`]) have the same
+/// shapes ([`same_shapes`]), `group_size` at most per group; on the other
+/// engines, every run alone.
+pub fn stacked_groups<U: Copy>(
+    runs: &[U],
+    group_size: usize,
+    target: &Target,
+    model_of: impl Fn(U) -> Option<MlpConfig>,
+) -> Vec<Vec<U>> {
+    let mut groups: Vec<(MlpConfig, Vec<U>)> = Vec::new();
+    for &run in runs {
+        let model = model_of(run);
+        let joins = |(first, group): &(MlpConfig, Vec<U>)| {
+            target.engine == Engine::Stacked
+                && group.len() < group_size
+                && model.as_ref().is_some_and(|model| same_shapes(first, model))
+        };
+        match (groups.iter_mut().find(|group| joins(group)), model) {
+            (Some((_, group)), _) => group.push(run),
+            // A run without a model (an invalid one) fails alone, when it trains.
+            (None, model) => groups.push((model.unwrap_or_else(|| MlpConfig::new(Vec::new())), vec![run])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// What one network of a group has recorded so far.
+struct MemberState<'a> {
+    member: GroupMember<'a>,
+    /// Its data order, reshuffled every epoch by its own generator.
+    order: Vec<usize>,
+    rng: StdRng,
+    signal: Vec<LayerSignal>,
+    probe: Option<DynamicsProbe>,
+    dynamics: Vec<LayerDynamics>,
+    history: Vec<EpochRecord>,
+    best: Option<(usize, f64, Mlp)>,
+    diverged_at: Option<usize>,
+    lr: f64,
+    /// Seconds of its own evaluation and probing (beside its share of the steps).
+    own_seconds: f64,
+}
+
+/// Trains the networks `members` together, each exactly as [`train_mlp`]
+/// would train it alone: on the stacked engine a group of any size (one
+/// batched step for all), on the others a group of one. The members must
+/// have the same layer shapes ([`same_shapes`]) and recipes that agree on
+/// epochs, batch size, optimiser and Adam's epsilon; learning rates, their
+/// decay and L2 may differ. A member whose loss diverges is recorded as
+/// diverged and the others train on. Each outcome's seconds are its share
+/// of the group's steps plus its own evaluations. Returns
+/// [`TrainError::Interrupted`] within one step of `control.stop` being raised.
+pub fn train_group(
+    members: &[GroupMember],
+    data: &TrainData,
+    target: &Target,
+    control: RunControl,
+) -> Result<Vec<RunOutcome>, TrainError> {
+    let first = *members
+        .first()
+        .ok_or_else(|| TrainError::invalid("--group-size", "a group needs a network"))?;
+    for member in members {
+        member.recipe.validate()?;
+    }
+    let engine = member_engine(first.model, first.recipe, target);
+    check_group(members, engine)?;
+    let recipe = first.recipe;
+    let k = members.len() as f64;
     let (progress, label) = (control.progress, control.label);
     let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
     let start = Instant::now();
@@ -129,48 +237,74 @@ pub fn train_mlp(
     let ad = plain.clone().autodiff();
 
     let [train_split, val_split, test_split] = data.splits();
-
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut order: Vec<usize> = (0..data.train.len()).collect();
-    order.shuffle(&mut rng);
-    let signal = probe_signal(
-        model_config,
-        seed,
-        data,
-        &order[..recipe.batch_size.min(order.len())],
-        &ad,
-    );
-
-    // Both engines start from the same weights: the seeded Burn model.
-    ad.seed(seed);
-    let model = model_config.init(&ad);
+    let mut states = Vec::with_capacity(members.len());
+    let mut models = Vec::with_capacity(members.len());
+    for &member in members {
+        let mut rng = StdRng::seed_from_u64(member.seed);
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
+        order.shuffle(&mut rng);
+        let signal = probe_signal(
+            member.model,
+            member.seed,
+            data,
+            &order[..recipe.batch_size.min(order.len())],
+            &ad,
+        );
+        // Every engine starts from the same weights: the seeded Burn model.
+        ad.seed(member.seed);
+        models.push(member.model.init(&ad));
+        states.push(MemberState {
+            member,
+            order,
+            rng,
+            signal,
+            probe: None,
+            dynamics: Vec::new(),
+            history: Vec::new(),
+            best: None,
+            diverged_at: None,
+            lr: member.recipe.lr,
+            own_seconds: 0.0,
+        });
+    }
     let mut stepper: Box<dyn Stepper + '_> = match engine {
-        Engine::Fused => Box::new(FusedStepper::new(&model, recipe, seed, data.train, &plain)),
-        Engine::Autodiff => Box::new(AutodiffStepper::new(model, recipe, train_split, &ad)),
+        Engine::Fused => Box::new(FusedStepper::new(&models[0], recipe, first.seed, data.train, &plain)),
+        Engine::Autodiff => Box::new(AutodiffStepper::new(models.remove(0), recipe, train_split, &ad)),
+        Engine::Stacked => {
+            let recipes: Vec<&TrainConfig> = members.iter().map(|m| m.recipe).collect();
+            let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
+            Box::new(StackedStepper::new(&models, &recipes, &seeds, train_split, &plain))
+        }
     };
+    drop(models);
     // Every draw but Burn's dropout masks is done: other runs may go on.
-    let _generator = (engine == Engine::Autodiff && model_config.dropout > 0.0).then_some(generator);
+    let _generator = (engine == Engine::Autodiff && first.model.dropout > 0.0).then_some(generator);
 
-    let mut probe = control.dynamics.then(|| DynamicsProbe::new(data, &ad));
-    let mut dynamics = match &mut probe {
-        Some(probe) => probe.measure(0, &stepper.eval_model()),
-        None => Vec::new(),
-    };
-    let mut history = Vec::new();
-    let mut best: Option<(usize, f64, Mlp)> = None;
-    let mut diverged_at = None;
-    let mut lr = recipe.lr;
+    for (j, state) in states.iter_mut().enumerate() {
+        if control.dynamics {
+            let mut probe = DynamicsProbe::new(data, &ad);
+            state.dynamics = probe.measure(0, &stepper.eval_model(j));
+            state.probe = Some(probe);
+        }
+    }
+    let eval_batch = recipe.batch_size.max(500);
     let steps = data.train.len().div_ceil(recipe.batch_size);
+    let mut steps_seconds = 0.0;
+    let mut device_work = Vec::with_capacity(recipe.epochs);
 
     for epoch in 1..=recipe.epochs {
         let epoch_start = Instant::now();
         if epoch > 1 {
-            order.shuffle(&mut rng);
+            for state in &mut states {
+                state.order.shuffle(&mut state.rng);
+            }
         }
         let bar = progress.bar(steps as u64, format!("{label} epoch {epoch}/{}", recipe.epochs));
+        let (launches_before, reads_before) = (kernel_launches(), host_reads());
         stepper.reset_sums();
+        let lrs: Vec<f64> = states.iter().map(|s| s.lr).collect();
         let mut last_report = Instant::now();
-        for (step, chunk) in order.chunks(recipe.batch_size).enumerate() {
+        for step in 0..steps {
             if control.stop.is_raised() {
                 bar.finish_and_clear();
                 return Err(TrainError::Interrupted {
@@ -179,72 +313,147 @@ pub fn train_mlp(
                     total: 1,
                 });
             }
-            stepper.step(chunk, lr);
+            let range = step * recipe.batch_size..((step + 1) * recipe.batch_size).min(data.train.len());
+            let batches: Vec<&[usize]> = states.iter().map(|s| &s.order[range.clone()]).collect();
+            stepper.step(&batches, &lrs);
             bar.inc(1);
-            // Reading the loss may synchronise the device: at most once a second.
             if progress == Progress::Bars && last_report.elapsed().as_secs_f64() >= 1.0 {
                 last_report = Instant::now();
-                let seen = (step + 1) * recipe.batch_size;
-                let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
-                let (loss_sum, _) = stepper.epoch_sums();
-                bar.set_message(format!("loss {:.4} {rate:.0} img/s", loss_sum / seen as f64));
+                let seen = range.end as f64;
+                let rate = seen * k / epoch_start.elapsed().as_secs_f64();
+                // The fused step keeps its sums on the host; elsewhere reading
+                // them would synchronise the device inside the epoch.
+                if engine == Engine::Fused {
+                    let sums = stepper.epoch_sums();
+                    let mean_loss = sums.iter().map(|(loss, _)| loss).sum::<f64>() / (k * seen);
+                    bar.set_message(format!("loss {mean_loss:.4} {rate:.0} img/s"));
+                } else {
+                    bar.set_message(format!("{rate:.0} img/s"));
+                }
             }
         }
         bar.finish_and_clear();
+        let reads_within_steps = host_reads() - reads_before;
+        let sums = stepper.epoch_sums();
+        let step_launches = kernel_launches() - launches_before;
+        let step_share = epoch_start.elapsed().as_secs_f64() / k;
+        steps_seconds += step_share;
 
         let n = data.train.len() as f64;
-        let (loss_sum, correct) = stepper.epoch_sums();
-        let (train_loss, train_acc) = (loss_sum / n, correct / n);
-        if !train_loss.is_finite() {
-            diverged_at = Some(epoch);
+        for (j, (state, &(loss_sum, correct))) in states.iter_mut().zip(&sums).enumerate() {
+            if state.diverged_at.is_some() {
+                continue;
+            }
+            let own_start = Instant::now();
+            let name = state.member.label;
+            let (train_loss, train_acc) = (loss_sum / n, correct / n);
+            if !train_loss.is_finite() {
+                state.diverged_at = Some(epoch);
+                progress.note(format!(
+                    "{name}: training loss became {train_loss} in epoch {epoch}; recorded as diverged"
+                ));
+                continue;
+            }
+            let eval_model = stepper.eval_model(j);
+            let val = evaluate(&eval_model, &val_split, eval_batch, &plain);
+            let seconds = step_share + own_start.elapsed().as_secs_f64();
+            state.history.push(EpochRecord {
+                epoch,
+                lr: state.lr,
+                train_loss,
+                train_acc,
+                val_loss: val.loss,
+                val_acc: val.accuracy,
+                seconds,
+            });
             progress.note(format!(
-                "{label}: training loss became {train_loss} in epoch {epoch}; recorded as diverged"
+                "{name} epoch {epoch:>2}: train loss {train_loss:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  ({seconds:.1}s)",
+                100.0 * train_acc,
+                val.loss,
+                100.0 * val.accuracy,
             ));
+            let seconds_so_far = own_start.elapsed().as_secs_f64();
+            // After the epoch's clock has stopped: the probe is not training time.
+            if let Some(probe) = &mut state.probe {
+                state.dynamics.extend(probe.measure(epoch, &eval_model));
+            }
+            if state.best.as_ref().is_none_or(|(_, acc, _)| val.accuracy > *acc) {
+                state.best = Some((epoch, val.accuracy, eval_model));
+            }
+            state.lr *= state.member.recipe.lr_decay;
+            state.own_seconds += seconds_so_far;
+        }
+        device_work.push(EpochDeviceWork {
+            steps,
+            step_launches,
+            reads_within_steps,
+            reads: host_reads() - reads_before,
+        });
+        if states.iter().all(|s| s.diverged_at.is_some()) {
             break;
         }
-        let eval_model = stepper.eval_model();
-        let val = evaluate(&eval_model, &val_split, recipe.batch_size.max(500), &plain);
-        history.push(EpochRecord {
-            epoch,
-            lr,
-            train_loss,
-            train_acc,
-            val_loss: val.loss,
-            val_acc: val.accuracy,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        });
-        progress.note(format!(
-            "{label} epoch {epoch:>2}: train loss {train_loss:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  ({:.1}s)",
-            100.0 * train_acc,
-            val.loss,
-            100.0 * val.accuracy,
-            epoch_start.elapsed().as_secs_f64()
-        ));
-        // After the epoch's clock has stopped: the probe is not training time.
-        if let Some(probe) = &mut probe {
-            dynamics.extend(probe.measure(epoch, &eval_model));
-        }
-        if best.as_ref().is_none_or(|(_, acc, _)| val.accuracy > *acc) {
-            best = Some((epoch, val.accuracy, eval_model));
-        }
-        lr *= recipe.lr_decay;
     }
 
-    let test = best
-        .as_ref()
-        .filter(|_| !data.test.is_empty())
-        .map(|(_, _, model)| evaluate(model, &test_split, recipe.batch_size.max(500), &plain));
-    Ok(RunOutcome {
-        history,
-        best_epoch: best.as_ref().map(|(epoch, _, _)| *epoch),
-        test,
-        diverged_at,
-        signal,
-        dynamics,
-        seconds: start.elapsed().as_secs_f64(),
-        best_model: best.map(|(_, _, model)| model),
-        engine,
-    })
+    let shared_seconds = (start.elapsed().as_secs_f64() - k * steps_seconds) / k;
+    Ok(states
+        .into_iter()
+        .map(|state| {
+            let test = state
+                .best
+                .as_ref()
+                .filter(|_| !data.test.is_empty())
+                .map(|(_, _, model)| evaluate(model, &test_split, eval_batch, &plain));
+            RunOutcome {
+                history: state.history,
+                best_epoch: state.best.as_ref().map(|(epoch, _, _)| *epoch),
+                test,
+                diverged_at: state.diverged_at,
+                signal: state.signal,
+                dynamics: state.dynamics,
+                seconds: steps_seconds + state.own_seconds + shared_seconds.max(0.0),
+                best_model: state.best.map(|(_, _, model)| model),
+                engine,
+                device_work: device_work.clone(),
+            }
+        })
+        .collect())
+}
+
+/// Refuses a group its engine cannot train together, naming `--group-size`.
+fn check_group(members: &[GroupMember], engine: Engine) -> Result<(), TrainError> {
+    let first = members[0];
+    if members.len() > 1 && engine != Engine::Stacked {
+        return Err(TrainError::invalid(
+            "--group-size",
+            format!("the {engine} engine trains one network at a time; groups need --engine stacked"),
+        ));
+    }
+    for member in &members[1..] {
+        if !same_shapes(first.model, member.model) {
+            return Err(TrainError::invalid(
+                "--group-size",
+                format!(
+                    "{} and {} have different layers; a group's networks must have the same shapes",
+                    first.label, member.label
+                ),
+            ));
+        }
+        let (a, b) = (first.recipe, member.recipe);
+        if a.epochs != b.epochs
+            || a.batch_size != b.batch_size
+            || a.optimizer() != b.optimizer()
+            || a.adam_epsilon != b.adam_epsilon
+        {
+            return Err(TrainError::invalid(
+                "--group-size",
+                format!(
+                    "{} and {} train with different epochs, batch size or optimiser; a group steps together",
+                    first.label, member.label
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Mean cross-entropy and accuracy of an eval-mode `model` over `source`.
@@ -264,9 +473,11 @@ pub fn evaluate(model: &Mlp, source: &Split, batch_size: usize, device: &Device)
         correct = correct + count_correct(logits, y);
     }
     let n = source.len().max(1) as f64;
+    // One read (one synchronisation on a GPU) for both.
+    let sums = read_f64(Tensor::cat(vec![loss_sum, correct.float()], 0));
     Evaluation {
-        loss: scalar(&loss_sum) / n,
-        accuracy: scalar_int(&correct) / n,
+        loss: sums[0] / n,
+        accuracy: sums[1] / n,
     }
 }
 
@@ -303,9 +514,5 @@ fn probe_signal(
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {
-    t.clone().into_scalar::<f64>()
-}
-
-fn scalar_int(t: &Tensor<1, Int>) -> f64 {
-    t.clone().into_scalar::<i64>() as f64
+    read_f64(t.clone())[0]
 }

@@ -1,7 +1,8 @@
-//! The two ways [`train_mlp`](super::train_mlp) takes an optimiser
-//! step: Burn's autodiff on any device, or the fused CPU step
-//! ([`super::fused`]). The loop around them (shuffles, epochs, validation,
-//! best weights, test) is one and the same.
+//! The ways [`train_group`](super::train_group) takes an optimiser step:
+//! Burn's autodiff on any device or the fused CPU step ([`super::fused`]),
+//! one network at a time; or the stacked step ([`super::stacked`]), a group
+//! of networks at once, on any device. The loop around them (shuffles,
+//! epochs, validation, best weights, test) is one and the same.
 
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -12,24 +13,36 @@ use mlp_model::Mlp;
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
+use super::device_work::read_f64;
 use super::fused::{AdamStep, FusedMlp};
 use super::host_split::HostSplit;
 
 /// Adam's moment decay rates for both engines (Burn's and PyTorch's defaults).
-const ADAM_BETA_1: f32 = 0.9;
-const ADAM_BETA_2: f32 = 0.999;
+pub(crate) const ADAM_BETA_1: f32 = 0.9;
+pub(crate) const ADAM_BETA_2: f32 = 0.999;
 
-/// One engine's state while a network trains.
+/// One engine's state while a group of networks trains (a group of one for
+/// the autodiff and fused steps).
 pub(crate) trait Stepper {
-    /// One optimiser step at learning rate `lr` on the training images `indices`.
-    fn step(&mut self, indices: &[usize], lr: f64);
-    /// Summed loss and correct count of the epoch's steps so far; reading
-    /// them may wait for the device.
-    fn epoch_sums(&self) -> (f64, f64);
+    /// One optimiser step of every network: network `j` at learning rate
+    /// `lrs[j]` on the training images `batches[j]` (all of one size).
+    fn step(&mut self, batches: &[&[usize]], lrs: &[f64]);
+    /// Per network, the summed loss and correct count of the epoch's steps
+    /// so far; reading them may wait for the device.
+    fn epoch_sums(&self) -> Vec<(f64, f64)>;
     /// Starts the next epoch's sums at zero.
     fn reset_sums(&mut self);
-    /// The current weights as a plain (no autodiff), eval-mode model.
-    fn eval_model(&self) -> Mlp;
+    /// Network `member`'s current weights as a plain (no autodiff), eval-mode model.
+    fn eval_model(&self, member: usize) -> Mlp;
+}
+
+/// The one network's batch and learning rate of a group of one.
+fn single<'b>(batches: &[&'b [usize]], lrs: &[f64]) -> (&'b [usize], f64) {
+    assert!(
+        batches.len() == 1 && lrs.len() == 1,
+        "this engine trains one network at a time"
+    );
+    (batches[0], lrs[0])
 }
 
 /// Burn's autodiff step.
@@ -72,7 +85,8 @@ impl<'a> AutodiffStepper<'a> {
 }
 
 impl Stepper for AutodiffStepper<'_> {
-    fn step(&mut self, indices: &[usize], lr: f64) {
+    fn step(&mut self, batches: &[&[usize]], lrs: &[f64]) {
+        let (indices, lr) = single(batches, lrs);
         let model = self.model.take().expect("the model is put back after every step");
         let (x, y) = self.train.batch(indices, &self.device);
         let logits = model.forward(x); // [batch, classes]
@@ -83,11 +97,13 @@ impl Stepper for AutodiffStepper<'_> {
         self.model = Some(self.optimizer.step(lr, model, grads));
     }
 
-    fn epoch_sums(&self) -> (f64, f64) {
-        (
-            self.loss_sum.clone().into_scalar::<f64>(),
-            self.correct.clone().into_scalar::<i64>() as f64,
-        )
+    fn epoch_sums(&self) -> Vec<(f64, f64)> {
+        // One read (one synchronisation on a GPU) for both.
+        let sums = read_f64(Tensor::cat(
+            vec![self.loss_sum.clone(), self.correct.clone().float()],
+            0,
+        ));
+        vec![(sums[0], sums[1])]
     }
 
     fn reset_sums(&mut self) {
@@ -95,7 +111,7 @@ impl Stepper for AutodiffStepper<'_> {
         self.correct = self.correct.clone().zeros_like();
     }
 
-    fn eval_model(&self) -> Mlp {
+    fn eval_model(&self, _member: usize) -> Mlp {
         self.model
             .as_ref()
             .expect("the model is put back after every step")
@@ -142,7 +158,8 @@ impl<'a> FusedStepper<'a> {
 }
 
 impl Stepper for FusedStepper<'_> {
-    fn step(&mut self, indices: &[usize], lr: f64) {
+    fn step(&mut self, batches: &[&[usize]], lrs: &[f64]) {
+        let (indices, lr) = single(batches, lrs);
         let (images, normalizer) = (self.train.images, self.train.normalizer);
         self.labels.clear();
         self.labels.extend(indices.iter().map(|&i| images.label(i)));
@@ -159,8 +176,8 @@ impl Stepper for FusedStepper<'_> {
         self.correct += stats.correct;
     }
 
-    fn epoch_sums(&self) -> (f64, f64) {
-        (self.loss_sum, self.correct as f64)
+    fn epoch_sums(&self) -> Vec<(f64, f64)> {
+        vec![(self.loss_sum, self.correct as f64)]
     }
 
     fn reset_sums(&mut self) {
@@ -168,7 +185,7 @@ impl Stepper for FusedStepper<'_> {
         self.correct = 0;
     }
 
-    fn eval_model(&self) -> Mlp {
+    fn eval_model(&self, _member: usize) -> Mlp {
         self.net.write_into(self.template.clone(), &self.device)
     }
 }

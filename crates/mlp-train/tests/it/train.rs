@@ -58,6 +58,7 @@ fn job<'a>(out: &'a Path, existing: Existing, stop: &'a StopSignal) -> JobRun<'a
         progress: Progress::Quiet,
         stop,
         workers: 1,
+        group_size: 1,
     }
 }
 
@@ -109,5 +110,6 @@ mod dynamics;
 mod jobs;
 mod plots;
 mod records;
+mod stacked;
 mod two_layer;
 mod wgpu_path;

@@ -44,6 +44,6 @@ impl FusedDropout {
 
 /// The generator of a network's dropout masks, from the run's seed (mixed,
 /// so the masks do not repeat the shuffle's draws from the same seed).
-pub(super) fn dropout_rng(seed: u64) -> StdRng {
+pub(crate) fn dropout_rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15)
 }

@@ -36,7 +36,8 @@ use mlp_model::Mlp;
 
 pub use adam::{AdamStep, Moments};
 use batch_norm::FusedBatchNorm;
-use dropout::{FusedDropout, dropout_rng};
+use dropout::FusedDropout;
+pub(crate) use dropout::dropout_rng;
 use gemm::{MatRef, matmul, matmul_serial};
 use rand::rngs::StdRng;
 use rayon::prelude::*;

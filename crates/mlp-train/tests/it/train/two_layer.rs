@@ -60,6 +60,7 @@ fn sweep(config: &TuningConfig, out: &Path, jobs: usize, existing: Existing) -> 
             &Device::flex(),
             JobRun {
                 workers: jobs,
+                group_size: 1,
                 ..job(out, existing, &StopSignal::new())
             },
         )

@@ -1,0 +1,82 @@
+//! What training asks of a device besides arithmetic, counted: kernel
+//! launches (through cubecl's launch observer, while a [`LaunchCounting`]
+//! is installed) and host reads of device data. On a GPU every read is a
+//! synchronisation: the host waits until the device has computed it. These
+//! are what a step of a small network pays on a GPU, and what training
+//! networks in stacked groups saves (`mlp-cli bench --networks K`).
+//!
+//! The counters are process-wide: numbers taken while one training runs
+//! alone (as `bench` does) are that training's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
+use burn::prelude::*;
+use burn::tensor::kind::Basic;
+
+static LAUNCHES: AtomicUsize = AtomicUsize::new(0);
+static HOST_READS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts every cubecl kernel launch (wgpu; the flex CPU device launches
+/// none) from `start` until dropped.
+pub struct LaunchCounting {
+    _observation: LaunchObservation,
+}
+
+struct CountLaunches;
+
+impl LaunchObserver for CountLaunches {
+    fn launched(&self, _kernel: &'static str) {
+        LAUNCHES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl LaunchCounting {
+    pub fn start() -> Self {
+        LaunchCounting {
+            _observation: LaunchObservation::new(Arc::new(CountLaunches)),
+        }
+    }
+}
+
+/// Kernel launches counted so far, while a [`LaunchCounting`] was installed.
+pub fn kernel_launches() -> usize {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+/// Host reads of device data by the training code so far.
+pub fn host_reads() -> usize {
+    HOST_READS.load(Ordering::Relaxed)
+}
+
+/// Reads `tensor` back to the host, counted as one synchronisation.
+pub(crate) fn read_back<const D: usize, K: Basic>(tensor: Tensor<D, K>) -> TensorData {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    tensor.into_data()
+}
+
+/// Reads `values` ([n], on any device) back as f64, one synchronisation.
+pub(crate) fn read_f64(values: Tensor<1>) -> Vec<f64> {
+    read_back(values)
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("f64 after convert")
+}
+
+/// What one epoch of a group's training asked of the device (the same for
+/// every network of the group).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EpochDeviceWork {
+    /// Optimiser steps in the epoch.
+    pub steps: usize,
+    /// Kernels launched by the epoch's steps and by the read of its loss
+    /// sums (which flushes what the steps left queued); 0 unless a
+    /// [`LaunchCounting`] was installed or on a device without kernels.
+    pub step_launches: usize,
+    /// Host reads between the epoch's first step and its last.
+    pub reads_within_steps: usize,
+    /// Host reads over the whole epoch: its steps, the read of its sums,
+    /// validation (and the dynamics probe when it runs).
+    pub reads: usize,
+}
