@@ -13,6 +13,8 @@
 #   smoke      [30]  the adapter (`mlp-cli device-info`: name, type, backend,
 #                    driver) and one tiny study for one epoch on DEVICE
 #   bench      [45]  `mlp-cli bench --device DEVICE` -> bench_DEVICE.csv
+#   groups     [30]  the same with 6 networks in one stacked group
+#                    (`--networks 6`) -> bench_groups_DEVICE.csv
 #   torch      [45]  PyTorch, same models (CUDA for gpu) -> torch_cuda.csv
 #                    (fails cleanly where PYTHON cannot import torch)
 #   synth      [20]  full-size synthetic CIFAR-10 (random pixels) -> SYNTH_DIR
@@ -23,7 +25,7 @@
 #   cpu_subset [50]  the subset study on the CPU -> subset_cpu/
 #   report     [15]  report.md: the tables to compare (needs python, not torch)
 #
-# The timeouts add up to 470 s. Every output is written under OUT_DIR as soon
+# The timeouts add up to 500 s. Every output is written under OUT_DIR as soon
 # as it exists, and summary.txt (every stage's status and seconds) after
 # every stage. A rerun with the same OUT_DIR continues: studies run with
 # --resume (finished runs are kept, a timed-out study trains only what is
@@ -142,7 +144,7 @@ SMOKE_ARGS="${SMOKE_ARGS:---layers 2 --variants kaiming --seeds 0 --epochs 1 --n
 SUBSET_ARGS="${SUBSET_ARGS:---layers 2..6 --seeds 0..2 --num-train 4170 --num-val 1000 --num-test 1000}"
 FULL_ARGS="${FULL_ARGS:---layers 2..6}"
 AUTOTUNE_LEVEL="${AUTOTUNE_LEVEL:-minimal}"
-ALL_STAGES="smoke bench torch synth full subset cpu_bench cpu_torch cpu_subset report"
+ALL_STAGES="smoke bench groups torch synth full subset cpu_bench cpu_torch cpu_subset report"
 STAGES="${STAGES:-$ALL_STAGES}"
 for stage in $STAGES; do
     if [[ " $ALL_STAGES " != *" $stage "* ]]; then
@@ -253,14 +255,15 @@ stage_smoke() {
     "$MLP_CLI" depth-study --device "$DEVICE" --data-dir "$SUBSET" --out "$OUT/smoke" --overwrite $SMOKE_ARGS
 }
 
-# mlp-cli bench on $1 into bench_$1.csv, kept if an earlier run wrote it.
+# mlp-cli bench on $1 into bench_$1.csv (bench_$2_$1.csv with more flags
+# $3), kept if an earlier run wrote it.
 bench_ours() {
-    local csv="$OUT/bench_$1.csv"
+    local csv="$OUT/bench_${2:+$2_}$1.csv"
     if [ -s "$csv" ]; then
         echo "kept $csv from an earlier run (delete it to measure again):"
     else
         # shellcheck disable=SC2086 # *_ARGS hold several flags
-        "$MLP_CLI" bench --device "$1" --epochs "$EPOCHS" --format csv $BENCH_ARGS $MLP_BENCH_ARGS > "$csv.part"
+        "$MLP_CLI" bench --device "$1" --epochs "$EPOCHS" --format csv $BENCH_ARGS $MLP_BENCH_ARGS ${3:-} > "$csv.part"
         mv "$csv.part" "$csv"
     fi
     cat "$csv"
@@ -292,6 +295,7 @@ study() {
 }
 
 stage_bench() { bench_ours "$DEVICE"; }
+stage_groups() { bench_ours "$DEVICE" groups "--networks 6 --engine stacked"; }
 stage_torch() { bench_torch "$TORCH_DEVICE"; }
 stage_synth() {
     # batches.meta.txt is written last, so it marks a finished set.
@@ -429,12 +433,12 @@ PY
     mv "$OUT/report.md.part" "$OUT/report.md"
     cat "$OUT/report.md"
 }
-export -f stage_smoke bench_ours bench_torch study stage_bench stage_torch stage_synth \
+export -f stage_smoke bench_ours bench_torch study stage_bench stage_groups stage_torch stage_synth \
     stage_full stage_subset stage_cpu_bench stage_cpu_torch stage_cpu_subset stage_report
 
 # ---------------------------------------------------------------- the runner
 
-declare -A LIMIT=([smoke]=30 [bench]=45 [torch]=45 [synth]=20 [full]=120 [subset]=70
+declare -A LIMIT=([smoke]=30 [bench]=45 [groups]=30 [torch]=45 [synth]=20 [full]=120 [subset]=70
     [cpu_bench]=40 [cpu_torch]=35 [cpu_subset]=50 [report]=15)
 ROWS=()
 STAGE_PID=""
@@ -468,6 +472,7 @@ note_for() {
         smoke) latest_log smoke | grep -m1 -E "^($([ "$DEVICE" = gpu ] && echo 'wgpu adapter:|')device:)" | sed 's/  */ /g' ;;
         synth) if [ -s "$SYNTH_DIR/batches.meta.txt" ]; then echo "${SYNTH_DIR#"$OUT"/}/"; fi ;;
         bench) if_exists "bench_$DEVICE.csv" ;;
+        groups) if_exists "bench_groups_$DEVICE.csv" ;;
         torch) if_exists "torch_$TORCH_DEVICE.csv" ;;
         cpu_bench) if_exists bench_cpu.csv ;;
         cpu_torch) if_exists torch_cpu.csv ;;

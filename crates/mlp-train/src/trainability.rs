@@ -24,8 +24,8 @@ use crate::jobs::{
 use crate::plots::heatmap;
 use crate::stats::mean_std;
 use crate::train::{
-    EngineChoice, GroupMember, Optimizer, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups,
-    train_group, train_mlp,
+    EngineChoice, Optimizer, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups, train_job_group,
+    train_mlp,
 };
 use crate::{Progress, StopSignal, TrainError};
 
@@ -329,26 +329,17 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
         progress: Progress,
         stop: &StopSignal,
     ) -> Result<Vec<RunOutcome>, TrainError> {
-        let models: Vec<_> = keys.iter().map(|&key| self.config.model_config(key)).collect();
-        let members: Vec<GroupMember> = keys
+        let runs: Vec<_> = keys
             .iter()
-            .zip(&models)
-            .zip(labels)
-            .map(|((key, model), label)| GroupMember {
-                model,
-                recipe: &self.config.recipe,
-                seed: key.seed,
-                label,
-            })
+            .map(|&key| (self.config.model_config(key), key.seed))
             .collect();
-        let label = format!("{} (+{} in its group)", labels[0], keys.len() - 1);
         let control = RunControl {
             progress,
-            label: &label,
+            label: "",
             stop,
             dynamics: false,
         };
-        train_group(&members, self.data, self.target, control)
+        train_job_group(&runs, &self.config.recipe, labels, self.data, self.target, control)
     }
 
     fn record(&self, rows: &mut MapRows, key: MapKey, outcome: RunOutcome) -> String {

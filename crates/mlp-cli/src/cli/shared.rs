@@ -103,6 +103,11 @@ impl NetworkJobsArgs {
             _ => 1,
         }
     }
+
+    /// Units (or groups) at a time and the largest group, for a job on `target`.
+    pub fn concurrency(&self, is_gpu: bool, target: &Target) -> (usize, usize) {
+        (self.workers(is_gpu), self.group_size(target))
+    }
 }
 
 /// A parser of a count that must be at least 1, named in its error.

@@ -18,7 +18,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     // configuration built whole: the device it runs on and the data it reads
     // are part of it.
     let chosen = args.device.choose(progress == Progress::Quiet)?;
-    let workers = args.jobs.workers(chosen.is_gpu);
+    let is_gpu = chosen.is_gpu;
     let target = chosen.target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = StudyConfig {
@@ -46,14 +46,8 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         &target,
     );
     let command = invocation();
-    let run = args.job.run(
-        &args.out,
-        &command,
-        progress,
-        stop,
-        workers,
-        args.jobs.group_size(&target),
-    );
+    let concurrency = args.jobs.concurrency(is_gpu, &target);
+    let run = args.job.run(&args.out, &command, progress, stop, concurrency);
     let results =
         run_depth_study(&config, &data, &target, run).map_err(|e| job_error(e, Some("depth study failed")))?;
     print_results(&dir, &results)?;

@@ -171,8 +171,7 @@ impl JobArgs {
         command: &'a str,
         progress: Progress,
         stop: &'a StopSignal,
-        workers: usize,
-        group_size: usize,
+        (workers, group_size): (usize, usize),
     ) -> JobRun<'a> {
         let existing = if self.resume {
             Existing::Resume

@@ -12,7 +12,7 @@ use crate::cli::TrainabilityArgs;
 
 pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
     let chosen = args.device.choose(progress == Progress::Quiet)?;
-    let workers = args.jobs.workers(chosen.is_gpu);
+    let is_gpu = chosen.is_gpu;
     let target = chosen.target(args.engine.engine)?;
     let splits = args.data.load_splits(progress)?;
     let config = TrainabilityConfig {
@@ -31,14 +31,8 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         &target,
     );
     let command = invocation();
-    let run = args.job.run(
-        &args.out,
-        &command,
-        progress,
-        stop,
-        workers,
-        args.jobs.group_size(&target),
-    );
+    let concurrency = args.jobs.concurrency(is_gpu, &target);
+    let run = args.job.run(&args.out, &command, progress, stop, concurrency);
     let rows =
         run_trainability(&config, &data, &target, run).map_err(|e| job_error(e, Some("trainability map failed")))?;
     let files = MapFiles::in_dir(&dir);

@@ -168,7 +168,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
         std::thread::available_parallelism().map_or(1, |n| n.get())
     });
     let command = invocation();
-    let run = args.job.run(&args.out, &command, progress, stop, jobs, 1);
+    let run = args.job.run(&args.out, &command, progress, stop, (jobs, 1));
     let outcome = run_tune(&tuning, &train_src, &val_src, &chosen.device, run).map_err(|e| job_error(e, None))?;
     let out = &outcome.dir;
     let table = TuningFiles::in_dir(out).table;

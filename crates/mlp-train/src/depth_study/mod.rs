@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, run_job};
 use crate::train::{
-    Engine, EngineChoice, GroupMember, RunControl, RunOutcome, Target, TrainConfig, TrainData, member_engine,
-    stacked_groups, train_group, train_mlp,
+    Engine, EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, member_engine, stacked_groups,
+    train_job_group, train_mlp,
 };
 use crate::{Progress, StopSignal, TrainError};
 use mlp_model::MlpConfig;
@@ -205,33 +205,21 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
         progress: Progress,
         stop: &StopSignal,
     ) -> Result<Vec<Self::Outcome>, TrainError> {
-        let models = keys
+        let runs = keys
             .iter()
-            .map(|&key| self.model_config(key))
-            .collect::<Result<Vec<_>, _>>()?;
-        let members: Vec<GroupMember> = keys
-            .iter()
-            .zip(&models)
-            .zip(labels)
-            .map(|((key, model), label)| GroupMember {
-                model,
-                recipe: &self.config.recipe,
-                seed: key.seed,
-                label,
-            })
-            .collect();
-        let label = format!("{} (+{} in its group)", labels[0], keys.len() - 1);
+            .map(|&key| Ok((self.model_config(key)?, key.seed)))
+            .collect::<Result<Vec<_>, TrainError>>()?;
         let control = RunControl {
             progress,
-            label: &label,
+            label: "",
             stop,
             dynamics: self.config.dynamics.enabled,
         };
-        let outcomes = train_group(&members, self.data, self.target, control)?;
-        Ok(models
+        let outcomes = train_job_group(&runs, &self.config.recipe, labels, self.data, self.target, control)?;
+        Ok(runs
             .into_iter()
             .zip(outcomes)
-            .map(|(model, outcome)| (model.hidden, outcome))
+            .map(|((model, _), outcome)| (model.hidden, outcome))
             .collect())
     }
 

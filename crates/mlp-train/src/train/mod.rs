@@ -29,6 +29,6 @@ pub use engine::{Engine, EngineChoice};
 pub use host_split::HostSplit;
 pub use run::{
     EpochRecord, Evaluation, GroupMember, LayerSignal, RunControl, RunOutcome, evaluate, member_engine, same_shapes,
-    stacked_groups, train_group, train_mlp,
+    stacked_groups, train_group, train_job_group, train_mlp,
 };
 pub use target::{Placement, Target};

@@ -394,7 +394,10 @@ pub fn train_group(
         }
     }
 
-    let shared_seconds = (start.elapsed().as_secs_f64() - k * steps_seconds) / k;
+    // The rest (set-up, probes, test) is shared out evenly, so that the
+    // members' seconds add up to the group's.
+    let own_total: f64 = states.iter().map(|s| s.own_seconds).sum();
+    let shared_seconds = (start.elapsed().as_secs_f64() - k * steps_seconds - own_total) / k;
     Ok(states
         .into_iter()
         .map(|state| {
@@ -417,6 +420,39 @@ pub fn train_group(
             }
         })
         .collect())
+}
+
+/// [`train_group`] for the units of a job: `runs` (a network and its seed
+/// each, labelled `labels`) with one recipe; the group's progress bar is
+/// named after its first run.
+pub fn train_job_group(
+    runs: &[(MlpConfig, u64)],
+    recipe: &TrainConfig,
+    labels: &[String],
+    data: &TrainData,
+    target: &Target,
+    control: RunControl,
+) -> Result<Vec<RunOutcome>, TrainError> {
+    let members: Vec<GroupMember> = runs
+        .iter()
+        .zip(labels)
+        .map(|((model, seed), label)| GroupMember {
+            model,
+            recipe,
+            seed: *seed,
+            label,
+        })
+        .collect();
+    let label = format!("{} (+{} in its group)", labels[0], runs.len() - 1);
+    train_group(
+        &members,
+        data,
+        target,
+        RunControl {
+            label: &label,
+            ..control
+        },
+    )
 }
 
 /// Refuses a group its engine cannot train together, naming `--group-size`.

@@ -5,20 +5,40 @@ use super::*;
 /// (<= 15%) as in the reports, and Kaiming or BatchNorm rescue them (>= 22%).
 #[test]
 fn plain_deep_nets_collapse_and_kaiming_or_batchnorm_rescue_them() {
+    // On the flex CPU device every network takes the fused step.
+    check_acceptance(Engine::Fused, 1);
+}
+
+/// The same acceptance through stacked groups (plain with Kaiming, 2 per
+/// group; BatchNorm alone), as a GPU trains the study.
+#[test]
+fn the_acceptance_holds_through_stacked_groups() {
+    check_acceptance(Engine::Stacked, usize::MAX);
+}
+
+fn check_acceptance(engine: Engine, group_size: usize) {
     let out = tempfile::tempdir().unwrap();
     let config = study(
         "2..6",
         vec![Variant::Plain, Variant::Kaiming, Variant::Batchnorm],
         TrainConfig::new(),
     );
+    let target = Target {
+        engine,
+        ..Target::cpu()
+    };
+    let stop = StopSignal::new();
+    let run = JobRun {
+        group_size,
+        ..job(out.path(), Existing::Refuse, &stop)
+    };
     let results = with_sources(Preprocess::Assignment, |sources, _| {
-        run_study(&config, sources, out.path()).unwrap()
+        run_depth_study(&config, sources, &target, run).unwrap()
     });
     let rows = &results.runs;
     assert_eq!(rows.len(), 15);
-    // On the flex CPU device every network takes the fused step.
     for r in rows {
-        assert_eq!(r.engine, "fused", "{}L {}", r.layers, r.variant);
+        assert_eq!(r.engine, engine.name(), "{}L {}", r.layers, r.variant);
     }
     let test_acc = |l, v| row(rows, l, v).test_acc.unwrap();
     assert!(
