@@ -3,6 +3,9 @@
 use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
+use burn::tensor::Distribution;
+use rand_burn::SeedableRng;
+use rand_burn::rngs::StdRng;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,20 @@ pub enum WeightInit {
 impl WeightInit {
     /// The assignment's initialisation, `Normal(0, 1e-3)`.
     pub const ASSIGNMENT: WeightInit = WeightInit::Normal { std: 1e-3 };
+
+    /// The distribution of a weight with `fan_in` inputs, computed as Burn's
+    /// initializer computes it (so [`MlpConfig::init_seeded`] draws what
+    /// Burn would).
+    fn distribution(self, fan_in: usize) -> Distribution {
+        match self {
+            WeightInit::Normal { std } => Distribution::Normal(0.0, std),
+            WeightInit::Kaiming => WeightInit::Gain {
+                gain: std::f64::consts::SQRT_2,
+            }
+            .distribution(fan_in),
+            WeightInit::Gain { gain } => Distribution::Normal(0.0, gain * (1.0 / (fan_in as f64).sqrt())),
+        }
+    }
 
     fn initializer(self) -> Initializer {
         match self {
@@ -98,25 +115,11 @@ impl MlpConfig {
         self.hidden.len() + 1
     }
 
-    /// Builds the model on `device`, its weights drawn before it returns
-    /// (seed the device first for reproducible weights).
+    /// Builds the model on `device`, its weights drawn from Burn's random
+    /// generator before it returns (seed the device first for reproducible
+    /// weights). Training uses [`init_seeded`](Self::init_seeded).
     pub fn init(&self, device: &Device) -> Mlp {
-        let mut d_in = self.input;
-        let mut hidden = Vec::with_capacity(self.hidden.len());
-        for &width in &self.hidden {
-            hidden.push(HiddenBlock {
-                linear: self.linear(d_in, width, device),
-                norm: self.batch_norm.then(|| BatchNormConfig::new(width).init(device)),
-                activation: Relu::new(),
-                dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
-                residual: self.residual && d_in == width,
-            });
-            d_in = width;
-        }
-        let model = Mlp {
-            hidden,
-            output: self.linear(d_in, self.classes, device),
-        };
+        let model = self.build(|d_in, d_out| self.linear(d_in, d_out, device), device);
         // Burn draws a weight when it is first read. Read them all now, in
         // layer order, so that they depend on the seed alone: not on what a
         // caller draws before a layer's first use (the dropout masks of the
@@ -124,6 +127,48 @@ impl MlpConfig {
         // which a caller reads them.
         let _ = model.linear_weights();
         model
+    }
+
+    /// Builds the model on `device` with its weights drawn from a generator
+    /// of its own, seeded by `seed`, layer after layer: no process-wide
+    /// generator, so nothing another thread draws can change them, and the
+    /// same weights on every device. They are bit for bit the weights Burn's
+    /// flex CPU device draws in [`init`](Self::init) after `seed(seed)`
+    /// (tested): the same generator (rand 0.10's `StdRng`), the same
+    /// distributions, the same order.
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Mlp {
+        let rng = std::cell::RefCell::new(StdRng::seed_from_u64(seed));
+        self.build(
+            |d_in, d_out| {
+                let mut linear = self.linear(d_in, d_out, device);
+                let weights =
+                    TensorData::random::<f32, _, _>([d_in, d_out], self.init.distribution(d_in), &mut *rng.borrow_mut());
+                // Replaces Burn's lazy weight before anything reads (draws) it.
+                linear.weight = Param::from_tensor(Tensor::from_data(weights, device));
+                linear
+            },
+            device,
+        )
+    }
+
+    /// The model with every Linear layer from `linear(d_in, d_out)`, first to last.
+    fn build(&self, linear: impl Fn(usize, usize) -> Linear, device: &Device) -> Mlp {
+        let mut d_in = self.input;
+        let mut hidden = Vec::with_capacity(self.hidden.len());
+        for &width in &self.hidden {
+            hidden.push(HiddenBlock {
+                linear: linear(d_in, width),
+                norm: self.batch_norm.then(|| BatchNormConfig::new(width).init(device)),
+                activation: Relu::new(),
+                dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
+                residual: self.residual && d_in == width,
+            });
+            d_in = width;
+        }
+        Mlp {
+            hidden,
+            output: linear(d_in, self.classes),
+        }
     }
 
     fn linear(&self, d_in: usize, d_out: usize, device: &Device) -> Linear {

@@ -123,10 +123,12 @@ fn check_dynamics(dir: &std::path::Path, device: &str) {
 }
 
 /// A short study (2..3 layers, every variant, 2 epochs on 1,000 images) on
-/// the GPU path gives the CPU's accuracies within noise. The two devices draw
-/// different initial weights (Burn's wgpu and flex generators differ) and
-/// train through different engines, so rows are compared by their mean:
-/// measured here, the means differ by about 1 point; the tolerance is 4.
+/// the GPU path gives the CPU's accuracies. Both devices start from the same
+/// weights (each run draws them on the host from its own generator) but
+/// compute in different float orders (wgpu's kernels and the stacked step
+/// against flex and the fused step), which training can grow, so rows are
+/// compared by their mean. Measured on llvmpipe: every row's accuracies
+/// equal the CPU's; the tolerance on the means is 2 points.
 #[test]
 fn a_short_study_on_the_gpu_path_matches_the_cpu() {
     let Some(adapter) = adapter() else { return };
@@ -169,7 +171,7 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
     ] {
         let (g, c) = (mean(&gpu, acc), mean(&cpu, acc));
         assert!(
-            (g - c).abs() <= 0.04,
+            (g - c).abs() <= 0.02,
             "{split}: gpu {g:.3} vs cpu {c:.3}\n{gpu:?}\n{cpu:?}"
         );
         // Both learn: ten classes give 0.1 by chance.

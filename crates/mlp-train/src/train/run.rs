@@ -84,14 +84,24 @@ impl RunOutcome {
     }
 }
 
-/// Burn's random generator (weights, Burn's dropout masks) is one per
-/// process, reseeded by `Device::seed`: the draws of two runs at once must
-/// not interleave, or neither would be reproducible. A run holds this while
-/// it seeds and draws its weights, and for the whole of its training only
-/// when its steps draw dropout masks from it (autodiff with dropout; the
-/// fused and stacked steps draw their masks from each run's own seeded
-/// generator).
+/// Burn's random generator is one per process, reseeded by `Device::seed`:
+/// the draws of two runs at once must not interleave, or neither would be
+/// reproducible. Weights never come from it ([`MlpConfig::init_seeded`]:
+/// a generator per run), and the fused and stacked steps draw their dropout
+/// masks from generators of their own. Only Burn's `Dropout` layers draw
+/// from it: a run holds this while its signal probe passes through them (a
+/// moment) and, on the autodiff engine, for the whole of a training with
+/// dropout.
 static GENERATOR: Mutex<()> = Mutex::new(());
+
+/// Seeds Burn's generator for a network with dropout layers as it was
+/// seeded when the weights came from it: `seed`, then as many draws as the
+/// weights took (discarded), so that its masks are the ones they have
+/// always been. Call with [`GENERATOR`] held.
+fn seed_dropout_masks(model: &MlpConfig, seed: u64, device: &Device) {
+    device.seed(seed);
+    let _ = model.init(device);
+}
 
 /// How one training run (or group) reports and stops, and what it measures
 /// on the way.
@@ -231,7 +241,6 @@ pub fn train_group(
     let recipe = first.recipe;
     let k = members.len() as f64;
     let (progress, label) = (control.progress, control.label);
-    let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
     let start = Instant::now();
     let plain = target.device.clone().without_autodiff();
     let ad = plain.clone().autodiff();
@@ -250,9 +259,8 @@ pub fn train_group(
             &order[..recipe.batch_size.min(order.len())],
             &ad,
         );
-        // Every engine starts from the same weights: the seeded Burn model.
-        ad.seed(member.seed);
-        models.push(member.model.init(&ad));
+        // Every engine and device starts from the same weights.
+        models.push(member.model.init_seeded(member.seed, &ad));
         states.push(MemberState {
             member,
             order,
@@ -277,8 +285,13 @@ pub fn train_group(
         }
     };
     drop(models);
-    // Every draw but Burn's dropout masks is done: other runs may go on.
-    let _generator = (engine == Engine::Autodiff && first.model.dropout > 0.0).then_some(generator);
+    // Burn's dropout layers (the autodiff engine) draw every step's masks
+    // from Burn's generator: this run holds it to the end.
+    let _generator = (engine == Engine::Autodiff && first.model.dropout > 0.0).then(|| {
+        let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
+        seed_dropout_masks(first.model, first.seed, &ad);
+        generator
+    });
 
     for (j, state) in states.iter_mut().enumerate() {
         if control.dynamics {
@@ -527,8 +540,13 @@ fn probe_signal(
     indices: &[usize],
     ad: &Device,
 ) -> Vec<LayerSignal> {
-    ad.seed(seed);
-    let model = model_config.init(ad);
+    // Its training-mode pass draws Burn's dropout masks, if any.
+    let _generator = (model_config.dropout > 0.0).then(|| {
+        let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
+        seed_dropout_masks(model_config, seed, ad);
+        generator
+    });
+    let model = model_config.init_seeded(seed, ad);
     let (x, y) = data.train.batch(indices, DType::F32, ad);
     let (logits, activations) = model.forward_trace(x);
     let loss = CrossEntropyLossConfig::new().init(ad).forward(logits.clone(), y);
