@@ -4,9 +4,9 @@ use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use burn::tensor::activation::relu;
 use rand_burn::SeedableRng;
 use rand_burn::rngs::StdRng;
-use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 /// How every Linear weight is initialised. Biases always start at zero, as in
@@ -141,8 +141,11 @@ impl MlpConfig {
         self.build(
             |d_in, d_out| {
                 let mut linear = self.linear(d_in, d_out, device);
-                let weights =
-                    TensorData::random::<f32, _, _>([d_in, d_out], self.init.distribution(d_in), &mut *rng.borrow_mut());
+                let weights = TensorData::random::<f32, _, _>(
+                    [d_in, d_out],
+                    self.init.distribution(d_in),
+                    &mut *rng.borrow_mut(),
+                );
                 // Replaces Burn's lazy weight before anything reads (draws) it.
                 linear.weight = Param::from_tensor(Tensor::from_data(weights, device));
                 linear

@@ -32,7 +32,15 @@ fn seeded_weights_are_burns_flex_weights() {
             assert_eq!(weights(&ours), burn, "{config:?} seed {seed}");
             // Biases start at zero, as with `init`.
             for block in &ours.hidden {
-                let bias = block.linear.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+                let bias = block
+                    .linear
+                    .bias
+                    .as_ref()
+                    .unwrap()
+                    .val()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
                 assert!(bias.iter().all(|&b| b == 0.0));
             }
         }

@@ -104,6 +104,22 @@ fn a_map_resumes_and_its_shards_merge_into_the_whole() {
             .collect::<Vec<_>>()
     };
     assert_eq!(numbers(&sharded), numbers(&whole));
+
+    // On the stacked engine a depth's runs train as one group: the same
+    // table as one at a time (the CPU gives it bit for bit), with SGD too.
+    for optimizer in [&[][..], &["--optimizer", "sgd", "--lr", "0.05"][..]] {
+        let stacked = |name: &str, group_size: &'static str| {
+            let out = tmp.path().join(format!("{name}-{}", optimizer.len()));
+            let mut extra = vec!["--engine", "stacked", "--group-size", group_size];
+            extra.extend_from_slice(optimizer);
+            run(args(&out, &extra));
+            numbers(&out)
+        };
+        let alone = stacked("alone", "1");
+        assert_eq!(alone.len(), 1 + 4);
+        assert!(alone[1..].iter().all(|row| row.contains(",stacked,")), "{alone:?}");
+        assert_eq!(alone, stacked("grouped", "4"));
+    }
 }
 
 /// Adam's per-parameter normalisation rescues a vanishing gradient that

@@ -137,6 +137,39 @@ fn the_stacked_step_follows_the_fused_and_autodiff_steps() {
     });
 }
 
+/// Plain SGD (the trainability map's other optimiser) steps like Burn's SGD
+/// with L2, in a group as alone.
+#[test]
+fn sgd_groups_train_as_burns_sgd() {
+    let recipe = TrainConfig::new()
+        .with_epochs(2)
+        .with_lr(0.05)
+        .with_optimizer(Some(mlp_train::train::Optimizer::Sgd));
+    with_sources(Preprocess::Assignment, |sources, _| {
+        let model = Variant::Kaiming.model_config(vec![50, 40]);
+        let member = |seed| GroupMember {
+            model: &model,
+            recipe: &recipe,
+            seed,
+            label: "m",
+        };
+        let (together, alone) = together_and_alone(&[member(0), member(1)], sources);
+        for (t, a) in together.iter().zip(&alone) {
+            assert_close(t, a, "sgd");
+        }
+        let stop = StopSignal::new();
+        let target = Target {
+            engine: Engine::Autodiff,
+            ..Target::cpu()
+        };
+        let burn = train_mlp(&model, &recipe, 0, sources, &target, control(&stop)).unwrap();
+        let (a, b) = (&together[0].history[0], &burn.history[0]);
+        assert!((a.train_loss - b.train_loss).abs() < 2e-3, "{a:?} vs {b:?}");
+        assert!((a.val_acc - b.val_acc).abs() < 0.03, "{a:?} vs {b:?}");
+        assert!(a.val_acc > 0.2, "{a:?}");
+    });
+}
+
 /// A member whose learning rate makes it diverge is recorded as diverged,
 /// and the rest of its group trains exactly as without it.
 #[test]
