@@ -200,6 +200,12 @@ pub struct HiddenBlock {
 impl HiddenBlock {
     /// x: [batch, d_in] -> [batch, d_out]
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_with(x, None)
+    }
+
+    /// [`forward`](Self::forward) with `mask` (see [`Mlp::forward_masked`])
+    /// in place of the dropout layer's own draw, when there is a dropout layer.
+    fn forward_with(&self, x: Tensor<2>, mask: Option<Tensor<2>>) -> Tensor<2> {
         let input = self.residual.then(|| x.clone());
         let mut x = self.linear.forward(x);
         if let Some(norm) = &self.norm {
@@ -207,7 +213,10 @@ impl HiddenBlock {
         }
         x = self.activation.forward(x);
         if let Some(dropout) = &self.dropout {
-            x = dropout.forward(x);
+            x = match mask {
+                Some(mask) => x * mask,
+                None => dropout.forward(x),
+            };
         }
         match input {
             Some(input) => input + x,
@@ -288,6 +297,39 @@ impl Mlp {
             activations.push(x.clone());
         }
         (self.output.forward(x), activations)
+    }
+
+    /// A training pass whose dropout layers apply the caller's masks instead
+    /// of drawing their own from Burn's process-wide generator: `masks[l]`
+    /// ([batch, width of hidden layer l], 0 or `1 / (1 - p)` per unit) is
+    /// hidden layer `l`'s (ignored where a layer has no dropout), so a
+    /// caller can draw them from a generator of its own. Everything else is
+    /// [`forward_trace`](Self::forward_trace)'s, BatchNorm's training
+    /// statistics included.
+    ///
+    /// x: [batch, input] -> (logits [batch, classes], per hidden layer [batch, width])
+    pub fn forward_masked(&self, x: Tensor<2>, masks: &[Tensor<2>]) -> (Tensor<2>, Vec<Tensor<2>>) {
+        assert_eq!(masks.len(), self.hidden.len(), "one dropout mask per hidden layer");
+        let mut activations = Vec::with_capacity(self.hidden.len());
+        let mut x = x;
+        for (block, mask) in self.hidden.iter().zip(masks) {
+            x = block.forward_with(x, Some(mask.clone()));
+            activations.push(x.clone());
+        }
+        (self.output.forward(x), activations)
+    }
+
+    /// The dropout probability of the hidden layers (0 without dropout).
+    pub fn dropout(&self) -> f64 {
+        self.hidden
+            .iter()
+            .find_map(|block| block.dropout.as_ref())
+            .map_or(0.0, |dropout| dropout.prob)
+    }
+
+    /// The widths of the hidden layers, first to last.
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        self.hidden.iter().map(|block| block.linear.weight.dims()[1]).collect()
     }
 
     /// The forward pass as a pure function of the weights and `x`, on any

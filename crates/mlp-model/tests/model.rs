@@ -205,6 +205,38 @@ mod mlp {
         assert_eq!(shapes, [[8, 6], [6, 6], [6, 5], [5, 3]]);
     }
 
+    /// The caller's masks replace the dropout layers' draws: all ones is the
+    /// training pass without dropout; a zero mask silences a layer (its
+    /// units, and everything after it but the output bias).
+    #[test]
+    fn forward_masked_applies_the_callers_dropout_masks() {
+        let ad = device().autodiff();
+        let config = MlpConfig::new(vec![6, 5])
+            .with_input(8)
+            .with_batch_norm(true)
+            .with_dropout(0.5);
+        let model = config.init_seeded(4, &ad);
+        assert_eq!((model.dropout(), model.hidden_widths()), (0.5, vec![6, 5]));
+        let x = Tensor::<2>::from_data(
+            TensorData::new((0..32).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<f32>>(), [4, 8]),
+            &ad,
+        );
+        let ones = [Tensor::<2>::ones([4, 6], &ad), Tensor::<2>::ones([4, 5], &ad)];
+        let (logits, acts) = model.forward_masked(x.clone(), &ones);
+        let (pure, _) = model.forward_pure(x.clone(), NormStatistics::Batch);
+        let (a, b) = (floats(logits.inner()), floats(pure.inner()));
+        assert!(a.iter().zip(&b).all(|(u, v)| (u - v).abs() < 1e-6), "{a:?} vs {b:?}");
+        assert_eq!(acts.len(), 2);
+        // Twice the first layer's units (a kept unit scaled by 1 / (1 - 0.5)).
+        let twos = [Tensor::<2>::full([4, 6], 2.0, &ad), Tensor::<2>::ones([4, 5], &ad)];
+        let (_, doubled) = model.forward_masked(x.clone(), &twos);
+        let (first, twice) = (floats(acts[0].clone().inner()), floats(doubled[0].clone().inner()));
+        assert!(first.iter().zip(&twice).all(|(u, v)| (2.0 * u - v).abs() < 1e-6));
+        let zeros = [Tensor::<2>::zeros([4, 6], &ad), Tensor::<2>::ones([4, 5], &ad)];
+        let (_, silenced) = model.forward_masked(x, &zeros);
+        assert!(floats(silenced[0].clone().inner()).iter().all(|&v| v == 0.0));
+    }
+
     #[test]
     fn batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval() {
         let ad = device().autodiff();

@@ -1,6 +1,5 @@
 //! The training loop of the depth study (assignment Q4), one for every device.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -17,6 +16,7 @@ use super::data::{Split, TrainData};
 use super::device_work::{EpochDeviceWork, host_reads, kernel_launches, read_f64};
 use super::dynamics::{DynamicsProbe, LayerDynamics};
 use super::engine::Engine;
+use super::fused::{dropout_rng, step_masks};
 use super::stacked::StackedStepper;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 use super::target::Target;
@@ -82,25 +82,6 @@ impl RunOutcome {
     pub fn best_record(&self) -> Option<&EpochRecord> {
         self.best_epoch.map(|e| &self.history[e - 1])
     }
-}
-
-/// Burn's random generator is one per process, reseeded by `Device::seed`:
-/// the draws of two runs at once must not interleave, or neither would be
-/// reproducible. Weights never come from it ([`MlpConfig::init_seeded`]:
-/// a generator per run), and the fused and stacked steps draw their dropout
-/// masks from generators of their own. Only Burn's `Dropout` layers draw
-/// from it: a run holds this while its signal probe passes through them (a
-/// moment) and, on the autodiff engine, for the whole of a training with
-/// dropout.
-static GENERATOR: Mutex<()> = Mutex::new(());
-
-/// Seeds Burn's generator for a network with dropout layers as it was
-/// seeded when the weights came from it: `seed`, then as many draws as the
-/// weights took (discarded), so that its masks are the ones they have
-/// always been. Call with [`GENERATOR`] held.
-fn seed_dropout_masks(model: &MlpConfig, seed: u64, device: &Device) {
-    device.seed(seed);
-    let _ = model.init(device);
 }
 
 /// How one training run (or group) reports and stops, and what it measures
@@ -277,7 +258,13 @@ pub fn train_group(
     }
     let mut stepper: Box<dyn Stepper + '_> = match engine {
         Engine::Fused => Box::new(FusedStepper::new(&models[0], recipe, first.seed, data.train, &plain)),
-        Engine::Autodiff => Box::new(AutodiffStepper::new(models.remove(0), recipe, train_split, &ad)),
+        Engine::Autodiff => Box::new(AutodiffStepper::new(
+            models.remove(0),
+            recipe,
+            first.seed,
+            train_split,
+            &ad,
+        )),
         Engine::Stacked => {
             let recipes: Vec<&TrainConfig> = members.iter().map(|m| m.recipe).collect();
             let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
@@ -285,13 +272,6 @@ pub fn train_group(
         }
     };
     drop(models);
-    // Burn's dropout layers (the autodiff engine) draw every step's masks
-    // from Burn's generator: this run holds it to the end.
-    let _generator = (engine == Engine::Autodiff && first.model.dropout > 0.0).then(|| {
-        let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
-        seed_dropout_masks(first.model, first.seed, &ad);
-        generator
-    });
 
     for (j, state) in states.iter_mut().enumerate() {
         if control.dynamics {
@@ -540,15 +520,22 @@ fn probe_signal(
     indices: &[usize],
     ad: &Device,
 ) -> Vec<LayerSignal> {
-    // Its training-mode pass draws Burn's dropout masks, if any.
-    let _generator = (model_config.dropout > 0.0).then(|| {
-        let generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
-        seed_dropout_masks(model_config, seed, ad);
-        generator
-    });
     let model = model_config.init_seeded(seed, ad);
     let (x, y) = data.train.batch(indices, DType::F32, ad);
-    let (logits, activations) = model.forward_trace(x);
+    // A training-mode pass: with dropout, the masks of the run's first step.
+    let (logits, activations) = match model_config.dropout > 0.0 {
+        true => {
+            let masks = step_masks(
+                &mut dropout_rng(seed),
+                model_config.dropout,
+                indices.len(),
+                &model_config.hidden,
+                ad,
+            );
+            model.forward_masked(x, &masks)
+        }
+        false => model.forward_trace(x),
+    };
     let loss = CrossEntropyLossConfig::new().init(ad).forward(logits.clone(), y);
     let grads = loss.backward();
     activations

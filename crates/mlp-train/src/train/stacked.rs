@@ -21,13 +21,12 @@ use burn::module::{Param, RunningState};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu};
 use mlp_model::Mlp;
-use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
 use super::device_work::read_f64;
-use super::fused::dropout_rng;
+use super::fused::{draw_mask, dropout_rng};
 use super::steps::{ADAM_BETA_1, ADAM_BETA_2, Stepper};
 
 /// One parameter of the group, with its optimiser state: [k, rows, cols].
@@ -210,8 +209,7 @@ impl<'a> StackedStepper<'a> {
             for (mask, &width) in masks.iter_mut().zip(&widths) {
                 debug_assert_eq!(mask.len(), j * batch * width);
                 if keep < 1.0 {
-                    let kept = 1.0 / keep;
-                    mask.extend((0..batch * width).map(|_| if rng.random::<f32>() < keep { kept } else { 0.0 }));
+                    draw_mask(rng, keep, batch * width, mask);
                 } else {
                     mask.extend(std::iter::repeat_n(1.0, batch * width));
                 }

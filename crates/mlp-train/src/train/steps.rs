@@ -14,8 +14,9 @@ use mlp_model::Mlp;
 use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
 use super::device_work::read_f64;
-use super::fused::{AdamStep, FusedMlp};
+use super::fused::{AdamStep, FusedMlp, dropout_rng, step_masks};
 use super::host_split::HostSplit;
+use rand::rngs::StdRng;
 
 /// Adam's moment decay rates for both engines (Burn's and PyTorch's defaults).
 pub(crate) const ADAM_BETA_1: f32 = 0.9;
@@ -48,6 +49,10 @@ fn single<'b>(batches: &[&'b [usize]], lrs: &[f64]) -> (&'b [usize], f64) {
 /// Burn's autodiff step.
 pub(crate) struct AutodiffStepper<'a> {
     model: Option<Mlp>,
+    /// With dropout: the run's mask generator, its probability and the
+    /// hidden widths (the masks come from the run's seed, not from Burn's
+    /// process-wide generator).
+    dropout: Option<(StdRng, f64, Vec<usize>)>,
     optimizer: ModuleOptimizer,
     loss_fn: CrossEntropyLoss,
     train: Split<'a>,
@@ -59,8 +64,8 @@ pub(crate) struct AutodiffStepper<'a> {
 }
 
 impl<'a> AutodiffStepper<'a> {
-    /// `model` lives on the autodiff device `device`.
-    pub fn new(model: Mlp, recipe: &TrainConfig, train: Split<'a>, device: &Device) -> Self {
+    /// `model` lives on the autodiff device `device`; `seed` seeds its dropout masks.
+    pub fn new(model: Mlp, recipe: &TrainConfig, seed: u64, train: Split<'a>, device: &Device) -> Self {
         let weight_decay = Some(WeightDecayConfig::new(recipe.weight_decay as f32));
         let optimizer = match recipe.optimizer() {
             Optimizer::Adam => AdamConfig::new()
@@ -72,8 +77,10 @@ impl<'a> AutodiffStepper<'a> {
             Optimizer::Sgd => SgdConfig::new().with_weight_decay(weight_decay).init(),
         };
         let plain = device.clone().without_autodiff();
+        let dropout = (model.dropout() > 0.0).then(|| (dropout_rng(seed), model.dropout(), model.hidden_widths()));
         AutodiffStepper {
             model: Some(model),
+            dropout,
             optimizer,
             loss_fn: CrossEntropyLossConfig::new().init(device),
             train,
@@ -89,7 +96,13 @@ impl Stepper for AutodiffStepper<'_> {
         let (indices, lr) = single(batches, lrs);
         let model = self.model.take().expect("the model is put back after every step");
         let (x, y) = self.train.batch(indices, &self.device);
-        let logits = model.forward(x); // [batch, classes]
+        let logits = match &mut self.dropout {
+            Some((rng, prob, widths)) => {
+                let masks = step_masks(rng, *prob, indices.len(), widths, &self.device);
+                model.forward_masked(x, &masks).0
+            }
+            None => model.forward(x),
+        }; // [batch, classes]
         let loss = self.loss_fn.forward(logits.clone(), y.clone()); // [1]
         self.loss_sum = self.loss_sum.clone() + loss.clone().detach().inner().mul_scalar(indices.len() as f64);
         self.correct = self.correct.clone() + count_correct(logits.detach().inner(), y.inner());

@@ -1,8 +1,8 @@
 //! Dropout for the fused step: Burn's `Dropout` in training mode (keep each
 //! unit with probability `1 - p`, scale the kept ones by `1 / (1 - p)`),
-//! with its own seeded generator. Burn draws its masks from the process-wide
-//! generator, so the two engines drop different units; each is reproducible
-//! from the run's seed.
+//! with masks from the run's own seeded generator ([`dropout_rng`],
+//! [`draw_mask`]): the stream every engine draws, layer after layer and
+//! step after step, so a run's masks depend on its seed alone.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -24,10 +24,8 @@ impl FusedDropout {
 
     /// Draws a new mask and applies it to a: [batch, width].
     pub(super) fn forward_train(&mut self, a: &mut [f32], rng: &mut StdRng) {
-        let kept = 1.0 / self.keep;
         self.scale.clear();
-        self.scale
-            .extend((0..a.len()).map(|_| if rng.random::<f32>() < self.keep { kept } else { 0.0 }));
+        draw_mask(rng, self.keep, a.len(), &mut self.scale);
         a.iter_mut().zip(&self.scale).for_each(|(v, &s)| *v *= s);
     }
 
@@ -46,4 +44,33 @@ impl FusedDropout {
 /// so the masks do not repeat the shuffle's draws from the same seed).
 pub(crate) fn dropout_rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15)
+}
+
+/// Appends one layer's mask of `len` units to `out`: `1 / keep` where a
+/// unit is kept (probability `keep`), 0 where it is dropped.
+pub(crate) fn draw_mask(rng: &mut StdRng, keep: f32, len: usize, out: &mut Vec<f32>) {
+    let kept = 1.0 / keep;
+    out.extend((0..len).map(|_| if rng.random::<f32>() < keep { kept } else { 0.0 }));
+}
+
+/// One training pass's masks of a network with dropout probability `prob`
+/// and hidden `widths`, for `batch` images: [batch, width] per hidden layer,
+/// drawn layer after layer, on `device`.
+pub(crate) fn step_masks(
+    rng: &mut StdRng,
+    prob: f64,
+    batch: usize,
+    widths: &[usize],
+    device: &burn::prelude::Device,
+) -> Vec<burn::prelude::Tensor<2>> {
+    use burn::prelude::{Tensor, TensorData};
+    let keep = (1.0 - prob) as f32;
+    widths
+        .iter()
+        .map(|&width| {
+            let mut mask = Vec::with_capacity(batch * width);
+            draw_mask(rng, keep, batch * width, &mut mask);
+            Tensor::from_data(TensorData::new(mask, [batch, width]), device)
+        })
+        .collect()
 }

@@ -37,7 +37,7 @@ use mlp_model::Mlp;
 pub use adam::{AdamStep, Moments};
 use batch_norm::FusedBatchNorm;
 use dropout::FusedDropout;
-pub(crate) use dropout::dropout_rng;
+pub(crate) use dropout::{draw_mask, dropout_rng, step_masks};
 use gemm::{MatRef, matmul, matmul_serial};
 use rand::rngs::StdRng;
 use rayon::prelude::*;
