@@ -377,9 +377,9 @@ fn the_dynamics_probe_changes_no_result_and_can_be_turned_off() {
 }
 
 /// `--jobs N` trains N networks at a time and changes no number: the same
-/// tables for 1 and 3 jobs, with fused runs, autodiff runs without dropout
-/// (residual) that train side by side, and autodiff runs with dropout, which
-/// take turns on Burn's generator. `--group-size N` neither.
+/// tables for 1 and 3 jobs, with fused runs and autodiff runs with and
+/// without dropout (each run draws from generators of its own).
+/// `--group-size N` neither.
 #[test]
 fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     let tmp = tempfile::tempdir().unwrap();

@@ -256,9 +256,9 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
 /// Runs the study's runs (or its shard's) on `target`, `run.workers` at a
 /// time (on the stacked engine, in groups of `run.group_size` at most), and
 /// writes its files into `config.output_dir(run.out)`; see [`run_job`]. The
-/// tables do not depend on `run.workers` (see [`train_mlp`] on Burn's random
-/// generator), nor on the groups but for float rounding (see
-/// [`train_group`]).
+/// tables do not depend on `run.workers` (every run draws from generators
+/// of its own), nor on the groups but for float rounding (see
+/// [`train_group`](crate::train::train_group)).
 pub fn run_depth_study(
     config: &StudyConfig,
     data: &TrainData,

@@ -162,18 +162,18 @@ pub fn stacked_groups<U: Copy>(
     target: &Target,
     model_of: impl Fn(U) -> Option<MlpConfig>,
 ) -> Vec<Vec<U>> {
-    let mut groups: Vec<(MlpConfig, Vec<U>)> = Vec::new();
+    let mut groups: Vec<(Option<MlpConfig>, Vec<U>)> = Vec::new();
     for &run in runs {
         let model = model_of(run);
-        let joins = |(first, group): &(MlpConfig, Vec<U>)| {
+        // A run without a model (an invalid one) stays alone, and fails when it trains.
+        let joins = |(first, group): &(Option<MlpConfig>, Vec<U>)| {
             target.engine == Engine::Stacked
                 && group.len() < group_size
-                && model.as_ref().is_some_and(|model| same_shapes(first, model))
+                && matches!((first, &model), (Some(first), Some(model)) if same_shapes(first, model))
         };
-        match (groups.iter_mut().find(|group| joins(group)), model) {
-            (Some((_, group)), _) => group.push(run),
-            // A run without a model (an invalid one) fails alone, when it trains.
-            (None, model) => groups.push((model.unwrap_or_else(|| MlpConfig::new(Vec::new())), vec![run])),
+        match groups.iter_mut().find(|group| joins(group)) {
+            Some((_, group)) => group.push(run),
+            None => groups.push((model, vec![run])),
         }
     }
     groups.into_iter().map(|(_, group)| group).collect()

@@ -259,3 +259,48 @@ fn several_seeds_are_summarised_as_mean_and_standard_deviation() {
     let table = mlp_train::depth_study::markdown_summary(&results.runs);
     assert!(table.contains(" ± ") && table.contains("over 2 seeds"), "{table}");
 }
+
+/// Stacked groups keep everything a study promises: shards (which form
+/// their groups from their own runs) merge into the unsharded study, and a
+/// study resumed after losing runs regroups what is missing; the numbers
+/// are the same (on flex, bit for bit) however the runs were grouped.
+#[test]
+fn stacked_groups_shard_merge_and_resume_to_the_same_tables() {
+    let stacked = Target {
+        engine: Engine::Stacked,
+        ..Target::cpu()
+    };
+    let run = |config: &StudyConfig, out: &Path, existing: Existing| {
+        let stop = StopSignal::new();
+        let job = JobRun {
+            group_size: usize::MAX,
+            ..job(out, existing, &stop)
+        };
+        with_sources(Preprocess::Assignment, |sources, _| {
+            run_depth_study(config, sources, &stacked, job)
+        })
+        .unwrap()
+    };
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = run(&small_study(), whole_dir.path(), Existing::Refuse);
+    assert_eq!(whole.runs.len(), 8);
+    assert!(whole.runs.iter().all(|r| r.engine == "stacked"));
+
+    let out = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for index in 1..=3 {
+        let mut config = small_study();
+        config.header.shard = Some(Shard { index, count: 3 });
+        run(&config, out.path(), Existing::Refuse);
+        dirs.push(out.path().join(format!("shard-{index}-of-3")));
+    }
+    let (_, merged) = merge_depth_studies(&dirs, out.path(), "merge").unwrap();
+    assert_eq!(numbers(&merged), numbers(&whole));
+
+    // Lose all but 3 runs (one group interrupted mid-way, as it were), resume.
+    let files = StudyFiles::in_dir(whole_dir.path());
+    let runs = StudyResults::read_runs(&files.runs).unwrap();
+    mlp_train::jobs::write_csv(&files.runs, &runs[..3]).unwrap();
+    let resumed = run(&small_study(), whole_dir.path(), Existing::Resume);
+    assert_eq!(numbers(&resumed), numbers(&whole));
+}
