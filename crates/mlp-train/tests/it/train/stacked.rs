@@ -2,7 +2,7 @@
 //! gives each network the numbers it gets trained alone.
 
 use super::*;
-use mlp_train::train::{GroupMember, RunOutcome, train_group, train_mlp};
+use mlp_train::train::{GroupMember, RunOutcome, stacked_groups, train_group, train_mlp};
 
 /// Per epoch: train loss, train accuracy, validation loss and accuracy.
 fn history(outcome: &RunOutcome) -> Vec<[f64; 4]> {
@@ -225,4 +225,29 @@ fn groups_the_engine_cannot_train_are_refused() {
         let epochs = refused(&[member(&a, &recipe), member(&a, &longer)], &stacked());
         assert!(epochs.contains("epochs"), "{epochs}");
     });
+}
+
+/// Groups form from runs of the same shapes and kinds of layers, in the
+/// order the runs come, at most `group_size` each; other engines train
+/// every run alone.
+#[test]
+fn groups_form_by_shape_in_order_up_to_the_size() {
+    let models = [
+        Variant::Plain.model_config(vec![50]),
+        Variant::Kaiming.model_config(vec![50]),
+        Variant::Batchnorm.model_config(vec![50]),
+        Variant::Plain.model_config(vec![50, 40]),
+        Variant::Plain.model_config(vec![50]),
+        Variant::BatchnormDropout.model_config(vec![50]),
+    ];
+    let runs: Vec<usize> = (0..models.len()).collect();
+    let groups = |size: usize, target: &Target| stacked_groups(&runs, size, target, |i| Some(models[i].clone()));
+    assert_eq!(groups(2, &stacked()), [vec![0, 1], vec![2, 5], vec![3], vec![4]]);
+    assert_eq!(groups(usize::MAX, &stacked()), [vec![0, 1, 4], vec![2, 5], vec![3]]);
+    assert_eq!(groups(1, &stacked()).len(), 6);
+    assert_eq!(
+        groups(usize::MAX, &Target::cpu()).len(),
+        6,
+        "the fused step trains one at a time"
+    );
 }
