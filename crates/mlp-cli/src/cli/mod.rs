@@ -213,7 +213,8 @@ pub struct TrainabilityArgs {
     #[arg(long, default_value = "assignment", value_parser = names::<Preprocess>(Preprocess::ALL.map(Preprocess::name)))]
     pub preprocess: Preprocess,
     /// The optimiser: adam, or sgd (plain SGD with the same lr schedule and
-    /// L2 term; it trains through autodiff, and usually wants a larger --lr).
+    /// L2 term; on the CPU it trains through autodiff, and it usually wants
+    /// a larger --lr).
     #[arg(long, default_value = "adam", value_parser = names::<Optimizer>(Optimizer::ALL.map(Optimizer::name)))]
     pub optimizer: Optimizer,
     /// Directory for trainability.csv, the heat map and the command line.

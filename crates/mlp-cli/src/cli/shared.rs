@@ -96,17 +96,22 @@ impl NetworkJobsArgs {
         })
     }
 
-    /// `--group-size`, or no limit; groups form only on the stacked engine.
-    pub fn group_size(&self, target: &Target) -> usize {
-        match target.engine {
-            Engine::Stacked => self.group_size.unwrap_or(usize::MAX),
-            _ => 1,
+    /// `--group-size`, or no limit; groups form only on the stacked engine,
+    /// so a group size above 1 on another is refused, naming the flag.
+    pub fn group_size(&self, target: &Target) -> anyhow::Result<usize> {
+        match (target.engine, self.group_size) {
+            (Engine::Stacked, size) => Ok(size.unwrap_or(usize::MAX)),
+            (engine, Some(size)) if size > 1 => anyhow::bail!(
+                "--group-size {size}: networks train in groups only on the stacked engine (the default on a \
+                 GPU), and this job's is {engine}; add --engine stacked"
+            ),
+            _ => Ok(1),
         }
     }
 
     /// Units (or groups) at a time and the largest group, for a job on `target`.
-    pub fn concurrency(&self, is_gpu: bool, target: &Target) -> (usize, usize) {
-        (self.workers(is_gpu), self.group_size(target))
+    pub fn concurrency(&self, is_gpu: bool, target: &Target) -> anyhow::Result<(usize, usize)> {
+        Ok((self.workers(is_gpu), self.group_size(target)?))
     }
 }
 

@@ -20,6 +20,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
     let chosen = args.device.choose(progress == Progress::Quiet)?;
     let is_gpu = chosen.is_gpu;
     let target = chosen.target(args.engine.engine)?;
+    let concurrency = args.jobs.concurrency(is_gpu, &target)?;
     let splits = args.data.load_splits(progress)?;
     let config = StudyConfig {
         layers: args.layers,
@@ -46,7 +47,6 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         &target,
     );
     let command = invocation();
-    let concurrency = args.jobs.concurrency(is_gpu, &target);
     let run = args.job.run(&args.out, &command, progress, stop, concurrency);
     let results =
         run_depth_study(&config, &data, &target, run).map_err(|e| job_error(e, Some("depth study failed")))?;

@@ -14,6 +14,7 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
     let chosen = args.device.choose(progress == Progress::Quiet)?;
     let is_gpu = chosen.is_gpu;
     let target = chosen.target(args.engine.engine)?;
+    let concurrency = args.jobs.concurrency(is_gpu, &target)?;
     let splits = args.data.load_splits(progress)?;
     let config = TrainabilityConfig {
         layers: args.layers,
@@ -31,7 +32,6 @@ pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> any
         &target,
     );
     let command = invocation();
-    let concurrency = args.jobs.concurrency(is_gpu, &target);
     let run = args.job.run(&args.out, &command, progress, stop, concurrency);
     let rows =
         run_trainability(&config, &data, &target, run).map_err(|e| job_error(e, Some("trainability map failed")))?;

@@ -292,8 +292,8 @@ fn no_adapter_is_an_error_that_says_what_to_check() {
 /// The dispatch target, counted by cubecl's launch observer: six
 /// networks in one stacked group launch at most a fifth of the kernels per
 /// network and step that one network alone does (measured on llvmpipe: the
-/// same 40 launches per step for the group of 6 as for one network), and no
-/// step reads anything back from the device.
+/// same 40 launches per step for the group of 6 as for one network), and the
+/// training code reads nothing back from the device between steps.
 #[test]
 fn a_group_of_six_launches_a_sixth_of_the_kernels_per_network() {
     if adapter().is_none() {

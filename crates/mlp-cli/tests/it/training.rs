@@ -426,6 +426,13 @@ fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     assert_eq!(alone, tables("grouped", "1", &stacked("8")));
     assert_eq!(alone, tables("threes", "2", &stacked("3")));
 
+    // Groups need the stacked engine: asked for on another, they are refused.
+    let err = fails(&["depth-study", "--device", "cpu", "--group-size", "4"]);
+    assert!(
+        err.contains("--group-size 4") && err.contains("--engine stacked"),
+        "{err}"
+    );
+
     // No jobs, or groups of nothing, is a usage error (exit 2) that names the flag, for both jobs.
     for command in ["depth-study", "trainability"] {
         for flag in ["--jobs", "--group-size"] {

@@ -27,8 +27,8 @@ pub enum Variant {
     /// Assignment initialisation, and every hidden layer whose input and
     /// output widths match adds its input to its output (`x + ReLU(Wx + b)`).
     /// Equal widths (`--width W`) make every hidden layer but the first one
-    /// residual. Trains through Burn's autodiff: the fused step has no
-    /// residual layers.
+    /// residual. On the CPU it trains through Burn's autodiff (the fused step
+    /// has no residual layers); on a GPU, in stacked groups of its own.
     Residual,
 }
 

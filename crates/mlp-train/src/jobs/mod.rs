@@ -247,8 +247,9 @@ struct Shared<R> {
 
 /// Runs the units of `job` (or of its shard) that are not recorded yet and
 /// writes its files into `job.output_dir(run.out)`. Tables are rewritten
-/// atomically after every unit, so finished units survive a crash or Ctrl-C,
-/// and `Existing::Resume` picks up where an interrupted job stopped.
+/// atomically after every unit (or group of units, [`Trainer::groups`]), so
+/// finished units survive a crash or Ctrl-C, and `Existing::Resume` picks up
+/// where an interrupted job stopped.
 pub fn run_job<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: JobRun) -> Result<Finished<J::Records>, TrainError> {
     job.validate()?;
     if run.workers == 0 {

@@ -3,7 +3,9 @@
 //! is installed) and host reads of device data. On a GPU every read is a
 //! synchronisation: the host waits until the device has computed it. These
 //! are what a step of a small network pays on a GPU, and what training
-//! networks in stacked groups saves (`mlp-cli bench --networks K`).
+//! networks in stacked groups saves (`mlp-cli bench --networks K`). The
+//! reads counted are the training code's own (every read it makes goes
+//! through [`read_back`]); a synchronisation inside Burn would not be.
 //!
 //! The counters are process-wide: numbers taken while one training runs
 //! alone (as `bench` does) are that training's.
@@ -70,9 +72,10 @@ pub(crate) fn read_f64(values: Tensor<1>) -> Vec<f64> {
 pub struct EpochDeviceWork {
     /// Optimiser steps in the epoch.
     pub steps: usize,
-    /// Kernels launched by the epoch's steps and by the read of its loss
-    /// sums (which flushes what the steps left queued); 0 unless a
-    /// [`LaunchCounting`] was installed or on a device without kernels.
+    /// Kernels launched from the start of the epoch's steps (the reset of its
+    /// sums included) to the read of its sums (which flushes what the steps
+    /// left queued); 0 unless a [`LaunchCounting`] was installed, and on a
+    /// device without kernels.
     pub step_launches: usize,
     /// Host reads between the epoch's first step and its last.
     pub reads_within_steps: usize,

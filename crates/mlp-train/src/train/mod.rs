@@ -1,11 +1,13 @@
 //! Training an [`mlp_model::Mlp`]: one loop for every device (the
 //! assignment's Q4 recipe: Adam with L2, per-epoch lr decay, best-on-
-//! validation model, test evaluated once), whose steps run on Burn's
-//! autodiff or on [`fused`], a hand-written CPU step; and the splits it
-//! reads, placed on the host or the device.
+//! validation model, test evaluated once) that trains one network or a
+//! group, whose steps run on Burn's autodiff, on [`fused`] (a hand-written
+//! CPU step) or on `stacked` (a group of networks as one batched model);
+//! the splits it reads, placed on the host or the device; and what it asks
+//! of the device, counted (`device_work`).
 //!
-//! Dependencies point one way: `run` → `steps` → (`config`, `data`, `fused`);
-//! `data` → `target` → `engine`.
+//! Dependencies point one way: `run` → (`steps`, `stacked`) → (`config`,
+//! `data`, `fused`, `device_work`); `data` → `target` → `engine`.
 
 mod config;
 mod data;

@@ -19,7 +19,7 @@ use super::engine::Engine;
 use super::fused::{dropout_rng, step_masks};
 use super::stacked::StackedStepper;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
-use super::target::Target;
+use super::target::{Placement, Target};
 use crate::jobs::StopSignal;
 use crate::{Progress, TrainError};
 
@@ -192,7 +192,9 @@ struct MemberState<'a> {
     best: Option<(usize, f64, Mlp)>,
     diverged_at: Option<usize>,
     lr: f64,
-    /// Seconds of its own evaluation and probing (beside its share of the steps).
+    /// Its share of the group's steps, up to the epoch it diverged in, if it did.
+    steps_seconds: f64,
+    /// Seconds of its own evaluations (beside its share of the steps).
     own_seconds: f64,
 }
 
@@ -253,6 +255,7 @@ pub fn train_group(
             best: None,
             diverged_at: None,
             lr: member.recipe.lr,
+            steps_seconds: 0.0,
             own_seconds: 0.0,
         });
     }
@@ -282,7 +285,6 @@ pub fn train_group(
     }
     let eval_batch = recipe.batch_size.max(500);
     let steps = data.train.len().div_ceil(recipe.batch_size);
-    let mut steps_seconds = 0.0;
     let mut device_work = Vec::with_capacity(recipe.epochs);
 
     for epoch in 1..=recipe.epochs {
@@ -314,9 +316,9 @@ pub fn train_group(
                 last_report = Instant::now();
                 let seen = range.end as f64;
                 let rate = seen * k / epoch_start.elapsed().as_secs_f64();
-                // The fused step keeps its sums on the host; elsewhere reading
-                // them would synchronise the device inside the epoch.
-                if engine == Engine::Fused {
+                // On a GPU, reading the sums would synchronise the device
+                // inside the epoch: there the bar shows the rate only.
+                if data.placement() == Placement::Host {
                     let sums = stepper.epoch_sums();
                     let mean_loss = sums.iter().map(|(loss, _)| loss).sum::<f64>() / (k * seen);
                     bar.set_message(format!("loss {mean_loss:.4} {rate:.0} img/s"));
@@ -329,8 +331,13 @@ pub fn train_group(
         let reads_within_steps = host_reads() - reads_before;
         let sums = stepper.epoch_sums();
         let step_launches = kernel_launches() - launches_before;
-        let step_share = epoch_start.elapsed().as_secs_f64() / k;
-        steps_seconds += step_share;
+        // Shared by the members still training (a diverged one's steps go on
+        // in the group, but it would have stopped alone).
+        let training = states.iter().filter(|s| s.diverged_at.is_none()).count();
+        let step_share = epoch_start.elapsed().as_secs_f64() / training as f64;
+        for state in states.iter_mut().filter(|s| s.diverged_at.is_none()) {
+            state.steps_seconds += step_share;
+        }
 
         let n = data.train.len() as f64;
         for (j, (state, &(loss_sum, correct))) in states.iter_mut().zip(&sums).enumerate() {
@@ -387,30 +394,37 @@ pub fn train_group(
         }
     }
 
-    // The rest (set-up, probes, test) is shared out evenly, so that the
-    // members' seconds add up to the group's.
-    let own_total: f64 = states.iter().map(|s| s.own_seconds).sum();
-    let shared_seconds = (start.elapsed().as_secs_f64() - k * steps_seconds - own_total) / k;
-    Ok(states
-        .into_iter()
+    let tests: Vec<Option<Evaluation>> = states
+        .iter_mut()
         .map(|state| {
+            let own_start = Instant::now();
             let test = state
                 .best
                 .as_ref()
                 .filter(|_| !data.test.is_empty())
                 .map(|(_, _, model)| evaluate(model, &test_split, eval_batch, &plain));
-            RunOutcome {
-                history: state.history,
-                best_epoch: state.best.as_ref().map(|(epoch, _, _)| *epoch),
-                test,
-                diverged_at: state.diverged_at,
-                signal: state.signal,
-                dynamics: state.dynamics,
-                seconds: steps_seconds + state.own_seconds + shared_seconds.max(0.0),
-                best_model: state.best.map(|(_, _, model)| model),
-                engine,
-                device_work: device_work.clone(),
-            }
+            state.own_seconds += own_start.elapsed().as_secs_f64();
+            test
+        })
+        .collect();
+    // The rest (set-up, the probes) is shared out evenly, so that the
+    // members' seconds add up to the group's.
+    let accounted: f64 = states.iter().map(|s| s.steps_seconds + s.own_seconds).sum();
+    let shared_seconds = ((start.elapsed().as_secs_f64() - accounted) / k).max(0.0);
+    Ok(states
+        .into_iter()
+        .zip(tests)
+        .map(|(state, test)| RunOutcome {
+            history: state.history,
+            best_epoch: state.best.as_ref().map(|(epoch, _, _)| *epoch),
+            test,
+            diverged_at: state.diverged_at,
+            signal: state.signal,
+            dynamics: state.dynamics,
+            seconds: state.steps_seconds + state.own_seconds + shared_seconds,
+            best_model: state.best.map(|(_, _, model)| model),
+            engine,
+            device_work: device_work.clone(),
         })
         .collect())
 }
@@ -476,7 +490,7 @@ fn check_group(members: &[GroupMember], engine: Engine) -> Result<(), TrainError
             return Err(TrainError::invalid(
                 "--group-size",
                 format!(
-                    "{} and {} train with different epochs, batch size or optimiser; a group steps together",
+                    "{} and {} train with different epochs, batch size, optimiser or Adam epsilon; a group steps together",
                     first.label, member.label
                 ),
             ));

@@ -18,7 +18,7 @@ use super::fused::{AdamStep, FusedMlp, dropout_rng, step_masks};
 use super::host_split::HostSplit;
 use rand::rngs::StdRng;
 
-/// Adam's moment decay rates for both engines (Burn's and PyTorch's defaults).
+/// Adam's moment decay rates for every engine (Burn's and PyTorch's defaults).
 pub(crate) const ADAM_BETA_1: f32 = 0.9;
 pub(crate) const ADAM_BETA_2: f32 = 0.999;
 
