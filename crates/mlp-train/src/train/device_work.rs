@@ -5,7 +5,7 @@
 //! are what a step of a small network pays on a GPU, and what training
 //! networks in stacked groups saves (`mlp-cli bench --networks K`). The
 //! reads counted are the training code's own (every read it makes goes
-//! through [`read_back`]); a synchronisation inside Burn would not be.
+//! through [`read_f64`]); a synchronisation inside Burn would not be.
 //!
 //! The counters are process-wide: numbers taken while one training runs
 //! alone (as `bench` does) are that training's.
@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 use burn::prelude::*;
-use burn::tensor::kind::Basic;
 
 static LAUNCHES: AtomicUsize = AtomicUsize::new(0);
 static HOST_READS: AtomicUsize = AtomicUsize::new(0);
@@ -52,18 +51,23 @@ pub fn host_reads() -> usize {
     HOST_READS.load(Ordering::Relaxed)
 }
 
-/// Reads `tensor` back to the host, counted as one synchronisation.
-pub(crate) fn read_back<const D: usize, K: Basic>(tensor: Tensor<D, K>) -> TensorData {
-    HOST_READS.fetch_add(1, Ordering::Relaxed);
-    tensor.into_data()
-}
-
-/// Reads `values` ([n], on any device) back as f64, one synchronisation.
+/// Reads `values` ([n], on any device) back to the host as f64, counted as
+/// one synchronisation.
 pub(crate) fn read_f64(values: Tensor<1>) -> Vec<f64> {
-    read_back(values)
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    values
+        .into_data()
         .convert::<f64>()
         .try_to_vec::<f64>()
         .expect("f64 after convert")
+}
+
+/// Per network, summed loss and correct count from `loss_sum` and `correct`
+/// ([k] each), in one read (one synchronisation on a GPU).
+pub(crate) fn read_sums(loss_sum: Tensor<1>, correct: Tensor<1, Int>) -> Vec<(f64, f64)> {
+    let sums = read_f64(Tensor::cat(vec![loss_sum, correct.float()], 0));
+    let (losses, correct) = sums.split_at(sums.len() / 2);
+    losses.iter().copied().zip(correct.iter().copied()).collect()
 }
 
 /// What one epoch of a group's training asked of the device (the same for

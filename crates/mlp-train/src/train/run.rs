@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::{Split, TrainData};
-use super::device_work::{EpochDeviceWork, host_reads, kernel_launches, read_f64};
+use super::device_work::{EpochDeviceWork, host_reads, kernel_launches, read_f64, read_sums};
 use super::dynamics::{DynamicsProbe, LayerDynamics};
 use super::engine::Engine;
 use super::fused::{dropout_rng, step_masks};
@@ -516,11 +516,10 @@ pub fn evaluate(model: &Mlp, source: &Split, batch_size: usize, device: &Device)
         correct = correct + count_correct(logits, y);
     }
     let n = source.len().max(1) as f64;
-    // One read (one synchronisation on a GPU) for both.
-    let sums = read_f64(Tensor::cat(vec![loss_sum, correct.float()], 0));
+    let (loss, correct) = read_sums(loss_sum, correct)[0];
     Evaluation {
-        loss: sums[0] / n,
-        accuracy: sums[1] / n,
+        loss: loss / n,
+        accuracy: correct / n,
     }
 }
 

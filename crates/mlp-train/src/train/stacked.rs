@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
-use super::device_work::read_f64;
+use super::device_work::read_sums;
 use super::fused::{draw_mask, dropout_rng};
 use super::steps::{ADAM_BETA_1, ADAM_BETA_2, Stepper};
 
@@ -116,57 +116,35 @@ impl<'a> StackedStepper<'a> {
         let k = models.len();
         let templates: Vec<Mlp> = models.iter().map(|m| m.valid()).collect();
         let first = &templates[0];
-        let stack = |part: &dyn Fn(&Mlp) -> Tensor<2>| {
-            StackedParam::new(Tensor::stack::<3>(templates.iter().map(part).collect(), 0))
-        };
+        // Per network `part` of its model, stacked: [k, rows, cols].
+        let stacked = |part: &dyn Fn(&Mlp) -> Tensor<2>| Tensor::stack::<3>(templates.iter().map(part).collect(), 0);
+        let param = |part: &dyn Fn(&Mlp) -> Tensor<2>| StackedParam::new(stacked(part));
         let row = |t: Tensor<1>| t.unsqueeze_dim::<2>(0);
         let mut layers = Vec::with_capacity(first.linear_layers());
         for (l, block) in first.hidden.iter().enumerate() {
             let norm = block.norm.as_ref().map(|norm| StackedNorm {
-                gamma: stack(&|m: &Mlp| row(m.hidden[l].norm.as_ref().expect("same kinds of layers").gamma.val())),
-                beta: stack(&|m: &Mlp| row(m.hidden[l].norm.as_ref().expect("same kinds of layers").beta.val())),
-                running_mean: Tensor::stack::<3>(
-                    templates
-                        .iter()
-                        .map(|m| row(m.hidden[l].norm.as_ref().expect("same kinds").running_mean.value_sync()))
-                        .collect(),
-                    0,
-                ),
-                running_var: Tensor::stack::<3>(
-                    templates
-                        .iter()
-                        .map(|m| row(m.hidden[l].norm.as_ref().expect("same kinds").running_var.value_sync()))
-                        .collect(),
-                    0,
-                ),
+                gamma: param(&|m: &Mlp| row(norm_of(m, l).gamma.val())),
+                beta: param(&|m: &Mlp| row(norm_of(m, l).beta.val())),
+                running_mean: stacked(&|m: &Mlp| row(norm_of(m, l).running_mean.value_sync())),
+                running_var: stacked(&|m: &Mlp| row(norm_of(m, l).running_var.value_sync())),
                 momentum: norm.momentum,
                 epsilon: norm.epsilon,
             });
             layers.push(StackedLayer {
-                weight: stack(&|m: &Mlp| m.hidden[l].linear.weight.val()),
-                bias: stack(&|m: &Mlp| row(linear_bias(&m.hidden[l].linear))),
+                weight: param(&|m: &Mlp| m.hidden[l].linear.weight.val()),
+                bias: param(&|m: &Mlp| row(linear_bias(&m.hidden[l].linear))),
                 norm,
                 residual: block.residual,
             });
         }
         layers.push(StackedLayer {
-            weight: stack(&|m: &Mlp| m.output.weight.val()),
-            bias: stack(&|m: &Mlp| row(linear_bias(&m.output))),
+            weight: param(&|m: &Mlp| m.output.weight.val()),
+            bias: param(&|m: &Mlp| row(linear_bias(&m.output))),
             norm: None,
             residual: false,
         });
 
-        let keep: Vec<f32> = models
-            .iter()
-            .map(|m| {
-                let prob = m
-                    .hidden
-                    .first()
-                    .and_then(|b| b.dropout.as_ref())
-                    .map_or(0.0, |d| d.prob);
-                (1.0 - prob) as f32
-            })
-            .collect();
+        let keep: Vec<f32> = models.iter().map(|m| (1.0 - m.dropout()) as f32).collect();
         let dropout = keep.iter().any(|&keep| keep < 1.0).then(|| GroupDropout {
             keep,
             rngs: seeds.iter().map(|&seed| dropout_rng(seed)).collect(),
@@ -340,13 +318,8 @@ impl Stepper for StackedStepper<'_> {
     }
 
     fn epoch_sums(&self) -> Vec<(f64, f64)> {
-        // One read (one synchronisation on a GPU) for the whole group: [2k].
-        let sums = read_f64(Tensor::cat(
-            vec![self.loss_sum.clone(), self.correct.clone().float()],
-            0,
-        ));
-        let (losses, correct) = sums.split_at(self.members());
-        losses.iter().copied().zip(correct.iter().copied()).collect()
+        // One read for the whole group.
+        read_sums(self.loss_sum.clone(), self.correct.clone())
     }
 
     fn reset_sums(&mut self) {
@@ -381,6 +354,14 @@ impl Stepper for StackedStepper<'_> {
         }
         model
     }
+}
+
+/// Hidden layer `l`'s BatchNorm (a group's networks all have one there).
+fn norm_of(model: &Mlp, l: usize) -> &burn::nn::BatchNorm {
+    model.hidden[l]
+        .norm
+        .as_ref()
+        .expect("a group's networks have the same kinds of layers")
 }
 
 /// The bias of a Linear layer of mlp-model (every one has one, at zero).

@@ -13,7 +13,7 @@ use mlp_model::Mlp;
 
 use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
-use super::device_work::read_f64;
+use super::device_work::read_sums;
 use super::fused::{AdamStep, FusedMlp, dropout_rng, step_masks};
 use super::host_split::HostSplit;
 use rand::rngs::StdRng;
@@ -49,10 +49,9 @@ fn single<'b>(batches: &[&'b [usize]], lrs: &[f64]) -> (&'b [usize], f64) {
 /// Burn's autodiff step.
 pub(crate) struct AutodiffStepper<'a> {
     model: Option<Mlp>,
-    /// With dropout: the run's mask generator, its probability and the
-    /// hidden widths (the masks come from the run's seed, not from Burn's
-    /// process-wide generator).
-    dropout: Option<(StdRng, f64, Vec<usize>)>,
+    /// With dropout: the run's mask generator (the masks come from the
+    /// run's seed, not from Burn's process-wide generator).
+    dropout_rng: Option<StdRng>,
     optimizer: ModuleOptimizer,
     loss_fn: CrossEntropyLoss,
     train: Split<'a>,
@@ -77,10 +76,9 @@ impl<'a> AutodiffStepper<'a> {
             Optimizer::Sgd => SgdConfig::new().with_weight_decay(weight_decay).init(),
         };
         let plain = device.clone().without_autodiff();
-        let dropout = (model.dropout() > 0.0).then(|| (dropout_rng(seed), model.dropout(), model.hidden_widths()));
         AutodiffStepper {
+            dropout_rng: (model.dropout() > 0.0).then(|| dropout_rng(seed)),
             model: Some(model),
-            dropout,
             optimizer,
             loss_fn: CrossEntropyLossConfig::new().init(device),
             train,
@@ -96,9 +94,15 @@ impl Stepper for AutodiffStepper<'_> {
         let (indices, lr) = single(batches, lrs);
         let model = self.model.take().expect("the model is put back after every step");
         let (x, y) = self.train.batch(indices, &self.device);
-        let logits = match &mut self.dropout {
-            Some((rng, prob, widths)) => {
-                let masks = step_masks(rng, *prob, indices.len(), widths, &self.device);
+        let logits = match &mut self.dropout_rng {
+            Some(rng) => {
+                let masks = step_masks(
+                    rng,
+                    model.dropout(),
+                    indices.len(),
+                    &model.hidden_widths(),
+                    &self.device,
+                );
                 model.forward_masked(x, &masks).0
             }
             None => model.forward(x),
@@ -111,12 +115,7 @@ impl Stepper for AutodiffStepper<'_> {
     }
 
     fn epoch_sums(&self) -> Vec<(f64, f64)> {
-        // One read (one synchronisation on a GPU) for both.
-        let sums = read_f64(Tensor::cat(
-            vec![self.loss_sum.clone(), self.correct.clone().float()],
-            0,
-        ));
-        vec![(sums[0], sums[1])]
+        read_sums(self.loss_sum.clone(), self.correct.clone())
     }
 
     fn reset_sums(&mut self) {

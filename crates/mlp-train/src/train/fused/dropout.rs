@@ -4,6 +4,7 @@
 //! [`draw_mask`]): the stream every engine draws, layer after layer and
 //! step after step, so a run's masks depend on its seed alone.
 
+use burn::prelude::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -61,9 +62,8 @@ pub(crate) fn step_masks(
     prob: f64,
     batch: usize,
     widths: &[usize],
-    device: &burn::prelude::Device,
-) -> Vec<burn::prelude::Tensor<2>> {
-    use burn::prelude::{Tensor, TensorData};
+    device: &Device,
+) -> Vec<Tensor<2>> {
     let keep = (1.0 - prob) as f32;
     widths
         .iter()
