@@ -4,6 +4,7 @@ use anyhow::bail;
 use burn::prelude::*;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use clap::ValueEnum;
+use mlp_train::memory::DeviceMemory;
 use mlp_train::train::{EngineChoice, Placement, Target};
 
 /// `--device` values.
@@ -24,6 +25,8 @@ pub struct ChosenDevice {
     pub device: Device,
     pub description: String,
     pub is_gpu: bool,
+    /// Whose memory training fills, for the check before it starts.
+    pub memory: DeviceMemory,
 }
 
 impl ChosenDevice {
@@ -35,7 +38,9 @@ impl ChosenDevice {
         } else {
             Placement::Host
         };
-        Ok(Target::new(self.device, self.description, engine, placement)?)
+        let mut target = Target::new(self.device, self.description, engine, placement)?;
+        target.memory = self.memory;
+        Ok(target)
     }
 }
 
@@ -46,6 +51,7 @@ pub fn choose(choice: DeviceChoice, allow_software_gpu: bool, quiet: bool) -> an
         device: Device::flex(),
         description: "cpu (flex)".to_owned(),
         is_gpu: false,
+        memory: DeviceMemory::Host,
     };
     let chosen = match choice {
         DeviceChoice::Cpu => cpu(),
@@ -54,6 +60,7 @@ pub fn choose(choice: DeviceChoice, allow_software_gpu: bool, quiet: bool) -> an
             device: Device::ndarray(),
             description: "cpu (ndarray)".to_owned(),
             is_gpu: false,
+            memory: DeviceMemory::Host,
         },
         DeviceChoice::Gpu => {
             let gpu = probe_gpu().map_err(|cause| no_adapter_error("--device gpu", &cause))?;
@@ -100,6 +107,9 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     /// A CPU rasteriser (Mesa's llvmpipe, SwiftShader, WARP), not a GPU.
     pub software: bool,
+    /// The most bytes one buffer may hold: wgpu's `max_buffer_size` and
+    /// `max_storage_buffer_binding_size` (every tensor is bound as storage), the smaller.
+    pub max_buffer: u64,
 }
 
 impl Gpu {
@@ -113,6 +123,10 @@ impl Gpu {
             device: self.device,
             description: format!("wgpu {} ({:?}, {kind})", self.info.name, self.info.backend),
             is_gpu: true,
+            memory: DeviceMemory::Gpu {
+                max_buffer: self.max_buffer,
+                shared_with_host: self.software,
+            },
         }
     }
 }
@@ -130,10 +144,14 @@ const GRAPHICS_API: WgpuBackend = WgpuBackend::Vulkan;
 pub fn probe_gpu() -> anyhow::Result<Gpu> {
     let (device, setup) = Device::wgpu_options().graphics_api(GRAPHICS_API).init_with_setup()?;
     let info = setup.adapter.get_info();
+    let limits = setup.adapter.limits();
     Ok(Gpu {
         device,
         software: info.device_type == wgpu::DeviceType::Cpu,
         info,
+        max_buffer: limits
+            .max_buffer_size
+            .min(u64::from(limits.max_storage_buffer_binding_size)),
     })
 }
 

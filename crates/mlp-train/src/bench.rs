@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
+use crate::memory::{MemoryNeed, check_single, image_bytes, mlp_need};
 use crate::train::{
     Engine, GroupMember, HostSplit, LaunchCounting, RunControl, Target, TrainConfig, TrainData, train_group,
 };
@@ -145,6 +146,34 @@ pub fn synthetic_images(count: usize, seed: u64) -> ImageSet {
 
 /// Times every model of `config` on `target` and returns one row each.
 /// `peak_gflops` is the device's matmul peak ([`matmul_peak_gflops`]).
+/// Refuses a benchmark that would not fit in memory, before the matmul peak
+/// (three `peak_size`² matrices) or any model is measured: its largest
+/// model's group of `networks`, or the peak's matrices, beside the
+/// synthetic images; else returns the estimate's line for the log.
+pub fn check_memory(config: &BenchConfig, target: &Target, peak_size: usize) -> Result<String, TrainError> {
+    let networks = config.networks as u64;
+    let models = config.models.iter().map(|hidden| {
+        let need = mlp_need(&mlp_model::MlpConfig::new(hidden.clone()), config.batch_size, false);
+        MemoryNeed {
+            bytes: need.bytes.saturating_mul(networks),
+            largest_buffer: need.largest_buffer.saturating_mul(networks),
+        }
+    });
+    let largest_model = models.max_by_key(|need| need.bytes).unwrap_or_default();
+    let square = (peak_size as u64).saturating_mul(peak_size as u64).saturating_mul(4);
+    let peak = MemoryNeed {
+        bytes: square.saturating_mul(3),
+        largest_buffer: square,
+    };
+    let (need, flags) = if peak.bytes > largest_model.bytes {
+        (peak, "--peak-size")
+    } else {
+        (largest_model, "--models or --networks")
+    };
+    let data = image_bytes(config.num_train + config.num_val);
+    check_single("the benchmark", need, data, flags, target.memory)
+}
+
 pub fn run_bench(
     config: &BenchConfig,
     target: &Target,

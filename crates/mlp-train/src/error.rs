@@ -45,6 +45,9 @@ pub enum TrainError {
         dir.display()
     )]
     Unresumable { dir: PathBuf, runs: usize },
+    /// The run would not fit in memory (see [`crate::memory`]); nothing was trained or written.
+    #[error("not enough memory: {0}")]
+    Memory(String),
     #[error("{} is in use by another mlp-cli job; wait for it to end or choose another --out", dir.display())]
     Busy { dir: PathBuf },
 }

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod depth_study;
 pub mod error;
 pub mod jobs;
+pub mod memory;
 pub mod merge;
 pub mod plots;
 pub mod progress;

@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::depth_study::LayerRange;
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{
-    Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, read_csv, remove_files, run_job, write_csv,
+    Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files, run_job,
+    write_csv,
 };
+use crate::memory::{MemoryNeed, mlp_need};
 use crate::plots::heatmap;
 use crate::stats::mean_std;
 use crate::train::{
@@ -112,6 +114,7 @@ impl Job for TrainabilityConfig {
     const KIND: JobKind = JobKind {
         name: "trainability map",
         plural: "trainability maps",
+        subject: "the trainability map",
         description: "trainability configuration",
         config_file: "trainability_config.json",
         command_file: "trainability_command.txt",
@@ -318,6 +321,22 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
 
     /// On the stacked engine, a depth's runs (every gain and seed: the same
     /// shapes) train together, `group_size` at most.
+    fn memory(&self, keys: &[MapKey]) -> MemoryNeed {
+        let batch = self.config.recipe.batch_size;
+        MemoryNeed::stacked(
+            keys.iter()
+                .map(|&key| mlp_need(&self.config.model_config(key), batch, false)),
+        )
+    }
+
+    fn memory_context(&self) -> MemoryContext {
+        MemoryContext {
+            data_bytes: self.data.image_bytes(),
+            device: self.target.memory,
+            size_flags: "--width or --layers",
+        }
+    }
+
     fn groups(&self, todo: &[MapKey], group_size: usize) -> Vec<Vec<MapKey>> {
         stacked_groups(todo, group_size, self.target, |key| Some(self.config.model_config(key)))
     }

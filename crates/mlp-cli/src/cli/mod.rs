@@ -45,10 +45,13 @@ Environment:
   MLP_ALLOW_SOFTWARE_GPU=1     the same as --allow-software-gpu
   CUBECL_WGPU_DEFAULT_DEVICE   which wgpu adapter --device gpu opens (read by Burn's wgpu backend:
                                Cpu, DiscreteGpu(0), IntegratedGpu(0), ...)
+  MLP_MEMORY_LIMIT=8G          caps the memory training may fill (below MemAvailable and the cgroup's
+                               limit, which are always read): a run estimated above it is refused
 
 Exit status:
   0    success
-  1    error (bad data or files, a failed job; the message says what and where)
+  1    error (bad data or files, a failed job, a run too large for the memory; the message says
+       what and where)
   2    usage error (an unknown flag or a bad value, named by the message)
   130  stopped by Ctrl-C (SIGINT) after saving every finished run
   143  stopped by SIGTERM (e.g. Slurm before a time limit) after saving every finished run";

@@ -1,6 +1,6 @@
 use anyhow::Context;
 use mlp_train::Progress;
-use mlp_train::bench::{BenchConfig, format_table, matmul_peak_gflops, run_bench};
+use mlp_train::bench::{BenchConfig, check_memory, format_table, matmul_peak_gflops, run_bench};
 
 use crate::cli::{BenchArgs, BenchFormat};
 
@@ -23,8 +23,6 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         .choose(progress == Progress::Quiet)?
         .target(args.engine.engine)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    progress.note(format!("measuring the matmul peak ({0}x{0} f32)...", args.peak_size));
-    let peak = matmul_peak_gflops(&target.device, args.peak_size, 5);
     let config = BenchConfig {
         models,
         num_train: args.num_train,
@@ -34,6 +32,9 @@ pub fn run(args: BenchArgs, progress: Progress) -> anyhow::Result<()> {
         epochs: args.epochs,
         networks: args.networks,
     };
+    progress.note(check_memory(&config, &target, args.peak_size)?);
+    progress.note(format!("measuring the matmul peak ({0}x{0} f32)...", args.peak_size));
+    let peak = matmul_peak_gflops(&target.device, args.peak_size, 5);
     let bench_progress = if args.format != BenchFormat::Table {
         Progress::Quiet
     } else {

@@ -1,6 +1,8 @@
 //! `device-info`: the wgpu adapter `--device gpu` would open, what it says
 //! of itself, and what `--device gpu` / `--device auto` make of it.
 
+use mlp_train::memory::{host_available, human_bytes};
+
 use crate::cli::DeviceInfoArgs;
 use crate::device;
 
@@ -10,6 +12,7 @@ pub fn run(args: DeviceInfoArgs) -> anyhow::Result<()> {
         Ok(gpu) => gpu,
         Err(cause) => {
             out!("cpu:           {cores} cores (--device cpu and --device auto train here)");
+            out!("host memory:   {}", host_memory()?);
             return Err(device::no_adapter_error("device-info", &cause));
         }
     };
@@ -25,6 +28,10 @@ pub fn run(args: DeviceInfoArgs) -> anyhow::Result<()> {
     out!("driver:        {}", info.driver);
     out!("driver info:   {}", info.driver_info);
     out!("vendor:        {:#x}, device {:#x}", info.vendor, info.device);
+    out!(
+        "max buffer:    {} (the largest tensor it holds; training checks its weights against it)",
+        human_bytes(gpu.max_buffer)
+    );
     let allowed = args.software_gpu.allow_software_gpu;
     let (gpu_verdict, auto_verdict) = match (gpu.software, allowed) {
         (false, _) => ("trains on this adapter", "this adapter"),
@@ -40,5 +47,14 @@ pub fn run(args: DeviceInfoArgs) -> anyhow::Result<()> {
     out!("--device gpu:  {gpu_verdict}");
     out!("--device auto: {auto_verdict}");
     out!("cpu:           {cores} cores");
+    out!("host memory:   {}", host_memory()?);
     Ok(())
+}
+
+/// The memory training may fill, as the check before training reads it.
+fn host_memory() -> anyhow::Result<String> {
+    Ok(match host_available()? {
+        Some(available) => format!("{} available ({})", human_bytes(available.bytes), available.source),
+        None => "not reported by this system (training is not checked against it)".to_owned(),
+    })
 }

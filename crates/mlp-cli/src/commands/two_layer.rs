@@ -57,6 +57,10 @@ pub fn train(args: TwoLayerTrainArgs, progress: Progress, stop: &StopSignal) -> 
         seed: args.seed,
     };
     config.validate()?;
+    if !args.toy {
+        let sizes = args.data.sizes();
+        progress.note(config.check_memory(sizes.num_train + sizes.num_val + sizes.num_test)?);
+    }
     prepare_output_dir(&args.out)?;
     let command = format!("{}\n", invocation());
 

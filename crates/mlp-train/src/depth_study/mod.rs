@@ -17,7 +17,8 @@ use mlp_data::Preprocess;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::merge::{collect, write_merged};
-use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, run_job};
+use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, run_job};
+use crate::memory::{MemoryNeed, mlp_need};
 use crate::train::{
     Engine, EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, member_engine, stacked_groups,
     train_job_group, train_mlp,
@@ -60,6 +61,7 @@ impl Job for StudyConfig {
     const KIND: JobKind = JobKind {
         name: "study",
         plural: "studies",
+        subject: "the study",
         description: "depth-study configuration",
         config_file: "depth_study_config.json",
         command_file: "depth_study_command.txt",
@@ -189,6 +191,23 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
         };
         let outcome = train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)?;
         Ok((hidden, outcome))
+    }
+
+    fn memory(&self, keys: &[RunKey]) -> MemoryNeed {
+        let (batch, dynamics) = (self.config.recipe.batch_size, self.config.dynamics.enabled);
+        MemoryNeed::stacked(
+            keys.iter()
+                .filter_map(|&key| self.model_config(key).ok())
+                .map(|model| mlp_need(&model, batch, dynamics)),
+        )
+    }
+
+    fn memory_context(&self) -> MemoryContext {
+        MemoryContext {
+            data_bytes: self.data.image_bytes(),
+            device: self.target.memory,
+            size_flags: "--width (or --widths) or --layers",
+        }
     }
 
     /// On the stacked engine, the runs of one depth whose networks have the

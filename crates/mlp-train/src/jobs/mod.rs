@@ -34,6 +34,7 @@ pub use seeds::SeedList;
 pub use shard::Shard;
 pub use stop::StopSignal;
 
+use crate::memory::{DeviceMemory, MemoryNeed, Workload, host_available, in_flight};
 use crate::{Progress, TrainError};
 use resume::{Start, decide_start};
 
@@ -61,6 +62,8 @@ pub struct JobKind {
     /// `study`, `tuning run`: "shards of different {plural}".
     pub name: &'static str,
     pub plural: &'static str,
+    /// The job as the subject of a message: `the study`, `the tuning run`.
+    pub subject: &'static str,
     /// What `read_config` says a bad configuration file is not.
     pub description: &'static str,
     pub config_file: &'static str,
@@ -192,6 +195,13 @@ pub trait Trainer<J: Job>: Sync {
     /// Adds a trained unit's rows to `records`; returns what the progress
     /// log says of it after its label.
     fn record(&self, records: &mut J::Records, unit: J::Unit, outcome: Self::Outcome) -> String;
+    /// What training `group` (one of [`Trainer::groups`]) together needs in
+    /// memory at its peak (see [`crate::memory`]).
+    fn memory(&self, group: &[J::Unit]) -> MemoryNeed;
+    /// What the job holds whatever trains, for the memory check: its data's
+    /// bytes, whose memory the networks fill, and the flags that make one
+    /// network smaller (named when one alone does not fit).
+    fn memory_context(&self) -> MemoryContext;
     /// Called before training when earlier results are resumed.
     fn resuming(&self, _records: &J::Records, _todo: &[J::Unit], _progress: Progress) {}
     /// `todo` split into groups of at most `group_size` units that train
@@ -215,6 +225,42 @@ pub trait Trainer<J: Job>: Sync {
             .map(|(&unit, label)| self.train(unit, label, progress, stop))
             .collect()
     }
+}
+
+/// See [`Trainer::memory_context`].
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryContext {
+    pub data_bytes: u64,
+    pub device: DeviceMemory,
+    pub size_flags: &'static str,
+}
+
+/// Refuses a job whose groups in flight (`--jobs` of its largest groups of
+/// at most `--group-size`) would not fit in memory, before anything is
+/// written: the estimate over every unit this process owns, so a resumed
+/// job is judged as the whole. Returns the estimate's line for the log.
+fn check_memory<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: &JobRun) -> Result<String, TrainError> {
+    let owned = job.owned_units();
+    let groups: Vec<MemoryNeed> = trainer
+        .groups(&owned, run.group_size)
+        .iter()
+        .map(|group| trainer.memory(group))
+        .collect();
+    let largest_network = owned
+        .iter()
+        .map(|&unit| trainer.memory(&[unit]))
+        .max_by_key(|need| need.bytes)
+        .unwrap_or_default();
+    let context = trainer.memory_context();
+    let workload = Workload {
+        command: J::KIND.subject,
+        data_bytes: context.data_bytes,
+        in_flight: in_flight(groups, run.workers),
+        largest_network,
+        size_flags: context.size_flags,
+        grouped: true,
+    };
+    workload.check(context.device, host_available()?.as_ref())
 }
 
 /// Where a job writes, what it does with earlier results, and how it runs.
@@ -258,6 +304,8 @@ pub fn run_job<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: JobRun) -> Resu
     if run.group_size == 0 {
         return Err(TrainError::invalid("--group-size", "must be at least 1"));
     }
+    let memory = check_memory(job, trainer, &run)?;
+    run.progress.note(memory);
     let dir = job.output_dir(run.out);
     prepare_output_dir(&dir)?;
     let _lock = lock_output_dir(&dir)?;

@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use super::engine::{Engine, EngineChoice};
 use crate::TrainError;
+use crate::memory::DeviceMemory;
 
 /// Where the splits live while networks train; chosen once, at the edge,
 /// with the device.
@@ -29,6 +30,9 @@ pub struct Target {
     pub engine: Engine,
     /// Where the splits live while networks train.
     pub placement: Placement,
+    /// Whose memory the networks fill, for the check before training
+    /// ([`crate::memory`]): the host's unless the edge says it is a GPU's.
+    pub memory: DeviceMemory,
 }
 
 impl Target {
@@ -45,6 +49,7 @@ impl Target {
             device,
             description,
             placement,
+            memory: DeviceMemory::Host,
         })
     }
 

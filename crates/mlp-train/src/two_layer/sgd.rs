@@ -5,6 +5,8 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{IMAGE_BYTES, NUM_CLASSES};
+
+use crate::memory::DeviceMemory;
 use mlp_model::scratch::{LossOutput, Params, TwoLayerNet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,6 +59,21 @@ impl SgdConfig {
             iters: 100,
             ..SgdConfig::default()
         }
+    }
+
+    /// Refuses a CIFAR-10 run of this network on `images` images that would
+    /// not fit in the host's memory (see [`crate::memory`]); else returns
+    /// the estimate's line for the log.
+    pub fn check_memory(&self, images: usize) -> Result<String, TrainError> {
+        let need = crate::memory::two_layer_need(IMAGE_BYTES, self.hidden, NUM_CLASSES, self.batch_size);
+        let data = crate::memory::image_bytes(images);
+        crate::memory::check_single(
+            "two-layer train",
+            need,
+            data,
+            "--hidden or --batch-size",
+            DeviceMemory::Host,
+        )
     }
 
     pub fn validate(&self) -> Result<(), TrainError> {

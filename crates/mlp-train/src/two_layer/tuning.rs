@@ -13,9 +13,11 @@ use super::{
     plot_tuning_heatmap, train_sgd, trial_means,
 };
 use crate::jobs::merge::{collect, write_merged};
-use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, Records, Trainer, read_csv, remove_files};
+use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files};
 use crate::jobs::{run_job, write_csv};
+use crate::memory::{DeviceMemory, MemoryNeed, image_bytes, two_layer_need};
 use crate::{Progress, StopSignal, TrainError};
+use mlp_data::{IMAGE_BYTES, NUM_CLASSES};
 
 /// One unit of a tuning run: grid point `trial` (1-based) with one seed.
 pub type TrialKey = (usize, u64);
@@ -86,6 +88,7 @@ impl Job for TuningConfig {
     const KIND: JobKind = JobKind {
         name: "tuning run",
         plural: "tuning runs",
+        subject: "the tuning run",
         description: "tuning-run configuration",
         config_file: TuningFiles::CONFIG_NAME,
         command_file: "two_layer_tuning_command.txt",
@@ -262,6 +265,24 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
         let config = self.config.trial_config(trial, seed);
         let net = init_cifar_net(&config, self.device);
         train_sgd(net, &config, self.train, self.val, self.device, progress, label, stop)
+    }
+
+    fn memory(&self, keys: &[TrialKey]) -> MemoryNeed {
+        MemoryNeed::stacked(keys.iter().map(|&(trial, seed)| {
+            let config = self.config.trial_config(trial, seed);
+            two_layer_need(IMAGE_BYTES, config.hidden, NUM_CLASSES, config.batch_size)
+        }))
+    }
+
+    /// The scratch network's memory is checked against the host's on every
+    /// device (a GPU's size is not reported, and the host's is the smaller
+    /// on most machines).
+    fn memory_context(&self) -> MemoryContext {
+        MemoryContext {
+            data_bytes: image_bytes(self.train.len() + self.val.len()),
+            device: DeviceMemory::Host,
+            size_flags: "--hidden",
+        }
     }
 
     fn record(&self, rows: &mut Vec<TrialRow>, (trial, seed): TrialKey, outcome: SgdOutcome) -> String {
