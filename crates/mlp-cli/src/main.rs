@@ -9,9 +9,11 @@ use mlp_train::jobs::StopSignal;
 mod cli;
 mod commands;
 mod device;
+mod kernel_cache;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    kernel_cache::use_user_cache_dir();
     let stop = StopSignal::new();
     // Only jobs that save finished runs stop gracefully; any other command
     // ends at once on Ctrl-C, as usual.
