@@ -112,7 +112,7 @@ struct DynamicsRow {
 }
 
 /// The dynamics probe ran on `device`: init and 2 epochs of every layer of
-/// the 16 runs, finite, and a plain 3-layer net's logits at init far below
+/// the 8 runs, finite, and a plain 3-layer net's logits at init far below
 /// a Kaiming one's.
 fn check_dynamics(dir: &std::path::Path, device: &str) {
     let rows: Vec<DynamicsRow> = csv::Reader::from_path(dir.join("depth_study_dynamics.csv"))
@@ -120,7 +120,7 @@ fn check_dynamics(dir: &std::path::Path, device: &str) {
         .deserialize()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(rows.len(), 3 * (2 + 3) * 4 * 2, "{device}");
+    assert_eq!(rows.len(), 3 * 3 * 4 * 2, "{device}");
     assert!(dir.join("depth_study_dynamics.png").is_file());
     for row in &rows {
         assert!(
@@ -138,8 +138,10 @@ fn check_dynamics(dir: &std::path::Path, device: &str) {
     assert!(plain < 1e-2 * kaiming, "{device}: plain {plain} vs kaiming {kaiming}");
 }
 
-/// A short study (2..3 layers, every variant, 2 epochs on 1,000 images) on
-/// the GPU path gives the CPU's accuracies. Both devices start from the same
+/// A short study (3 layers, every variant, 2 seeds, 2 epochs on 1,000
+/// images) on the GPU path gives the CPU's accuracies. (One depth: on the
+/// software adapter the study's time goes to compiling each group's kernels,
+/// about 10 s a group, not to training.) Both devices start from the same
 /// weights (each run draws them on the host from its own generator) but
 /// compute in different float orders (wgpu's kernels and the stacked step
 /// against flex and the fused step), which training can grow, so rows are
@@ -159,7 +161,7 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
             out.path().to_str().unwrap(),
         ]);
         args.extend_from_slice(&["--num-train", "1000", "--num-val", "300", "--num-test", "300"]);
-        args.extend_from_slice(&["--layers", "2..3", "--epochs", "2", "--seeds", "0..1"]);
+        args.extend_from_slice(&["--layers", "3", "--epochs", "2", "--seeds", "0..1"]);
         let run = cli(&args, true, &[]);
         assert!(run.status.success(), "{device}: {}", stderr(&run));
         let rows = rows(out.path());
@@ -170,7 +172,7 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
     };
     let gpu = study("gpu");
     let cpu = study("cpu");
-    assert_eq!(gpu.len(), 2 * 4 * 2, "2 depths x 4 variants x 2 seeds: {gpu:?}");
+    assert_eq!(gpu.len(), 4 * 2, "4 variants x 2 seeds: {gpu:?}");
     for (g, c) in gpu.iter().zip(&cpu) {
         assert_eq!((g.layers, &g.variant, g.seed), (c.layers, &c.variant, c.seed));
         assert!(g.device.starts_with(&format!("wgpu {}", adapter.name)), "{g:?}");
