@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use clap::Parser;
-use mlp_train::jobs::StopSignal;
+use mlp_train::StopSignal;
 
 mod cli;
 mod commands;

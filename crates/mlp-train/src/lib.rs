@@ -1,20 +1,24 @@
 //! Training loops, long jobs, experiments, result records and charts.
 //!
 //! - [`train`]: the training loop of the [`mlp_model::Mlp`] on any device,
-//!   its two step engines (Burn's autodiff, the fused CPU step) and the
-//!   splits it reads.
+//!   its step engines (Burn's autodiff, the fused CPU step, the stacked
+//!   group step) and the splits it reads.
 //! - [`jobs`]: what every long job shares: resume, shards, merge, the
-//!   output-directory lock, atomic result files, seeds, the stop signal.
+//!   output-directory lock, atomic result files, seeds.
 //! - The experiments, each a job of its own: [`depth_study`] (every depth ×
 //!   variant, CSV tables, charts) and [`two_layer`] (SGD training of the
 //!   scratch network, Q3, and its tuning run); [`bench`] (epoch timings
 //!   of the real training path against the matmul peak); [`trainability`]
 //!   (depth × initial gain, a job).
 //! - [`merge`]: `mlp-cli merge`, whichever job the shards hold.
-//! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars.
+//! - [`memory`]: the memory check before anything trains.
+//! - [`ranges`]: the list and range syntax the experiments' flags share.
+//! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars;
+//!   [`StopSignal`]: Ctrl-C's request to stop, read by `train` and `jobs` alike.
 //!
-//! Dependencies point one way: experiments → `jobs`, `train`, `plots` →
-//! `stats`, `progress`, `error`.
+//! Dependencies point one way: experiments → `jobs`, `train` → `memory`,
+//! `ranges`, `plots`, `stats`, `progress`, the stop signal, `error`; nothing
+//! in `train` imports `jobs`.
 
 pub mod bench;
 pub mod depth_study;
@@ -24,14 +28,16 @@ pub mod memory;
 pub mod merge;
 pub mod plots;
 pub mod progress;
+pub mod ranges;
 pub mod stats;
+mod stop;
 pub mod train;
 pub mod trainability;
 pub mod two_layer;
 
 pub use error::TrainError;
-pub use jobs::StopSignal;
 pub use progress::Progress;
+pub use stop::StopSignal;
 
 /// Every kind of job `merge` knows.
 pub const JOB_KINDS: [jobs::JobKind; 3] = [

@@ -16,7 +16,6 @@ use mlp_data::Preprocess;
 use mlp_model::{MlpConfig, WeightInit};
 use serde::{Deserialize, Serialize};
 
-use crate::depth_study::LayerRange;
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{
     Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files, run_job,
@@ -24,6 +23,7 @@ use crate::jobs::{
 };
 use crate::memory::{MemoryNeed, mlp_need};
 use crate::plots::heatmap;
+use crate::ranges::LayerRange;
 use crate::stats::mean_std;
 use crate::train::{
     EngineChoice, Optimizer, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups, train_job_group,

@@ -8,9 +8,10 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
 use mlp_train::bench::ModelWidths;
-use mlp_train::depth_study::{LayerRange, Variant};
+use mlp_train::depth_study::Variant;
+use mlp_train::ranges::FloatRange;
+use mlp_train::ranges::LayerRange;
 use mlp_train::train::Optimizer;
-use mlp_train::two_layer::FloatRange;
 
 mod shared;
 mod two_layer;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use mlp_train::jobs::SeedList;
-use mlp_train::two_layer::{CountRange, FloatRange};
+use mlp_train::ranges::{CountRange, FloatRange};
 
 use super::{DataArgs, DeviceArgs, JobArgs};
 

@@ -2,10 +2,11 @@ use std::path::Path;
 
 use mlp_data::Normalizer;
 use mlp_train::Progress;
+use mlp_train::StopSignal;
 use mlp_train::depth_study::{
     DynamicsSettings, StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study,
 };
-use mlp_train::jobs::{Job, StopSignal};
+use mlp_train::jobs::Job;
 use mlp_train::merge::{MergeOutcome, Merged, merge as merge_shards};
 use mlp_train::train::{HostSplit, TrainData};
 

@@ -20,7 +20,7 @@ mod two_layer;
 use anyhow::Context;
 use mlp_data::{Cifar10, SplitSizes, Splits};
 use mlp_train::Progress;
-use mlp_train::jobs::StopSignal;
+use mlp_train::StopSignal;
 
 use std::path::Path;
 

@@ -2,10 +2,11 @@
 
 use mlp_data::Normalizer;
 use mlp_train::Progress;
-use mlp_train::jobs::{Job, StopSignal};
+use mlp_train::StopSignal;
+use mlp_train::jobs::Job;
+use mlp_train::ranges::grid_values;
 use mlp_train::train::{HostSplit, TrainData};
 use mlp_train::trainability::{MapFiles, TrainabilityConfig, run_trainability};
-use mlp_train::two_layer::grid_values;
 
 use super::{invocation, job_error, job_header};
 use crate::cli::TrainabilityArgs;

@@ -3,12 +3,14 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Normalizer, Preprocess, Splits};
 use mlp_model::scratch::ToyProblem;
-use mlp_train::jobs::{JobHeader, StopSignal, prepare_output_dir, write_text};
+use mlp_train::StopSignal;
+use mlp_train::jobs::{JobHeader, prepare_output_dir, write_text};
+use mlp_train::ranges::grid_values;
 use mlp_train::train::HostSplit;
 use mlp_train::two_layer::{
     RunFiles, SgdConfig, SgdOutcome, TensorSplit, ToyCheck, TuneGrid, accuracy, init_cifar_net, train_sgd,
 };
-use mlp_train::two_layer::{TrialSettings, TuningConfig, TuningFiles, grid_values, trial_means, tune as run_tune};
+use mlp_train::two_layer::{TrialSettings, TuningConfig, TuningFiles, trial_means, tune as run_tune};
 use mlp_train::{Progress, TrainError};
 
 use super::{Interrupted, invocation, job_error};

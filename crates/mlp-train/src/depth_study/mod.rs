@@ -9,7 +9,7 @@ mod variant;
 
 pub use results::{DynamicsRow, HistoryRow, RunKey, SignalRow, StudyFiles, StudyResults, StudyRow};
 pub use summary::{SummaryRow, markdown_summary, summarize};
-pub use variant::{DEFAULT_WIDTHS, LayerRange, Variant, hidden_widths};
+pub use variant::{DEFAULT_WIDTHS, Variant, hidden_widths};
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, run_job};
 use crate::memory::{MemoryNeed, mlp_need};
+use crate::ranges::LayerRange;
 use crate::train::{
     Engine, EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, member_engine, stacked_groups,
     train_job_group, train_mlp,

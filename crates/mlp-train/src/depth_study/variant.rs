@@ -80,54 +80,6 @@ impl FromStr for Variant {
     }
 }
 
-/// An inclusive range of depths counted in Linear layers, written `A..B` or `A`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayerRange {
-    pub first: usize,
-    pub last: usize,
-}
-
-impl LayerRange {
-    pub fn depths(self) -> impl Iterator<Item = usize> {
-        self.first..=self.last
-    }
-}
-
-impl fmt::Display for LayerRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}..{}", self.first, self.last)
-    }
-}
-
-impl FromStr for LayerRange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parse = |part: &str| {
-            part.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("'{s}' is not a range of layer counts; write A..B (e.g. 2..6) or a single number"))
-        };
-        let (first, last) = match s.split_once("..") {
-            Some((a, b)) => (parse(a)?, parse(b.strip_prefix('=').unwrap_or(b))?),
-            None => {
-                let n = parse(s)?;
-                (n, n)
-            }
-        };
-        if first == 0 {
-            return Err(format!(
-                "'{s}' starts at 0 layers; the smallest network has 1 Linear layer"
-            ));
-        }
-        if first > last {
-            return Err(format!(
-                "'{s}' is empty: {first} is larger than {last}; write {last}..{first}"
-            ));
-        }
-        Ok(LayerRange { first, last })
-    }
-}
-
 /// Hidden widths of a network with `layers` Linear layers: the first `layers - 1` widths.
 pub fn hidden_widths(layers: usize, widths: &[usize]) -> Result<Vec<usize>, TrainError> {
     if layers > widths.len() + 1 {

@@ -15,7 +15,6 @@ pub mod merge;
 mod resume;
 mod seeds;
 mod shard;
-mod stop;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,10 +31,9 @@ pub use files::{
 pub use resume::{Existing, settings_differences};
 pub use seeds::SeedList;
 pub use shard::Shard;
-pub use stop::StopSignal;
 
 use crate::memory::{DeviceMemory, MemoryNeed, Workload, host_available, in_flight};
-use crate::{Progress, TrainError};
+use crate::{Progress, StopSignal, TrainError};
 use resume::{Start, decide_start};
 
 /// What every job records beside its own settings, and compares on

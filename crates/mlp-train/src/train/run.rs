@@ -20,8 +20,7 @@ use super::fused::{dropout_rng, step_masks};
 use super::stacked::StackedStepper;
 use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 use super::target::{Placement, Target};
-use crate::jobs::StopSignal;
-use crate::{Progress, TrainError};
+use crate::{Progress, StopSignal, TrainError};
 
 /// Loss and accuracy of a model on one split.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ mod tuning;
 
 pub use charts::{plot_history, plot_tuning_heatmap, plot_weights};
 pub use check::{LOSS_TOLERANCE, SCORE_TOLERANCE, ToyCheck};
-pub use grid::{CountRange, FloatRange, Trial, TrialRow, TuneGrid, best_trial, grid_values, trial_means};
+pub use grid::{Trial, TrialRow, TuneGrid, best_trial, trial_means};
 pub use outputs::{RUN_FILES, RunFiles};
 pub use sgd::{
     Batches, IterationRow, MAX_HIDDEN, SgdConfig, SgdOutcome, TensorSplit, accuracy, init_cifar_net, train_sgd,

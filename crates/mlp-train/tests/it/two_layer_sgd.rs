@@ -12,7 +12,7 @@ use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
 use mlp_model::scratch::{LossOutput, Params};
 use mlp_train::Progress;
-use mlp_train::jobs::StopSignal;
+use mlp_train::StopSignal;
 use mlp_train::train::HostSplit;
 use mlp_train::two_layer::{Batches, IterationRow, SgdConfig, SgdOutcome, accuracy, init_cifar_net, train_sgd};
 
