@@ -251,7 +251,6 @@ pub struct DownloadArgs {
     pub md5: String,
 }
 
-/// `--md5`: 32 hex digits, in either case.
 /// `--width`: a whole number of units, at least 1.
 fn parse_width(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
@@ -262,6 +261,7 @@ fn parse_width(value: &str) -> Result<usize, String> {
     }
 }
 
+/// `--md5`: 32 hex digits, in either case.
 fn parse_md5(value: &str) -> Result<String, String> {
     if value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value.to_ascii_lowercase())

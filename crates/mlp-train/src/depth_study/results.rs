@@ -28,8 +28,8 @@ pub struct StudyRow {
     pub variant: Variant,
     pub seed: u64,
     pub device: String,
-    /// The step engine that trained the run (`fused` or `autodiff`); tables
-    /// written before engines existed were all `autodiff`.
+    /// The step engine that trained the run (`fused`, `autodiff` or
+    /// `stacked`); tables written before engines existed were all `autodiff`.
     #[serde(default = "autodiff")]
     pub engine: String,
     pub epochs: usize,
