@@ -4,8 +4,7 @@ use anyhow::bail;
 use burn::prelude::*;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use clap::ValueEnum;
-use mlp_train::memory::DeviceMemory;
-use mlp_train::train::{EngineChoice, Placement, Target};
+use mlp_train::train::{DeviceMemory, EngineChoice, Placement, Target};
 
 /// `--device` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

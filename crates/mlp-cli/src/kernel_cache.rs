@@ -6,8 +6,8 @@
 //! `Cargo.toml` above the working directory. For a command-line tool that
 //! scatters caches: a run started inside some other Rust project writes into
 //! that project's `target/`, and every fresh checkout (each CI clone) starts
-//! cold. Cold costs: the short GPU study of the test suite took 115 s on Mesa's
-//! software adapter with an empty cache against 55 s with a warm one.
+//! cold. Cold costs: the short GPU study of the test suite took 122 s on Mesa's
+//! software adapter with an empty cache against 60 s with a warm one.
 //!
 //! A `cubecl.toml` (or `burn.toml` with a `[cubecl]` section) in the working
 //! directory or a parent still wins: then CubeCL reads it as usual.

@@ -16,9 +16,9 @@
 //! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars;
 //!   [`StopSignal`]: Ctrl-C's request to stop, read by `train` and `jobs` alike.
 //!
-//! Dependencies point one way: experiments → `jobs`, `train` → `memory`,
-//! `ranges`, `plots`, `stats`, `progress`, the stop signal, `error`; nothing
-//! in `train` imports `jobs`.
+//! Dependencies point one way: experiments → `jobs` → `memory` → `train` →
+//! `progress`, the stop signal, `error`; experiments also use `ranges`,
+//! `plots` and `stats`. Nothing in `train` imports `jobs` or `memory`.
 
 pub mod bench;
 pub mod depth_study;

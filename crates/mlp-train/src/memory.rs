@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use mlp_model::MlpConfig;
 
 use crate::TrainError;
+use crate::train::{DeviceMemory, MIN_EVAL_BATCH, PROBE_IMAGES, Placement, TrainData};
 
 const F32: u64 = 4;
 
 /// What the process holds before it trains anything: the binary, Burn's
-/// runtime, the thread pools and the plotting fonts. Measured here: 14 MiB
-/// resident for `mlp-cli depth-study --layers 1 --epochs 1` on 200 images.
+/// runtime, the thread pools and the plotting fonts. Measured here: 35 MiB
+/// at its peak for a study of one softmax classifier on 200 images, the
+/// subset's 19 MB of files read on the way.
 pub const BASELINE_BYTES: u64 = 32 << 20;
 
 /// Copies of a network's parameters alive at the peak of its training: its
@@ -31,8 +33,6 @@ const FLOATS_PER_UNIT: u64 = 6;
 /// Floats per input pixel of one training image: the batch, normalised, and
 /// the gather it is built from.
 const FLOATS_PER_PIXEL: u64 = 2;
-/// Images of the dynamics probe (see `train::PROBE_IMAGES`).
-const PROBE_IMAGES: u64 = 500;
 
 /// The memory one piece of training needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,16 +45,14 @@ pub struct MemoryNeed {
 }
 
 impl MemoryNeed {
-    /// Both together (one group of networks, or one job's groups in flight).
+    /// Both side by side (one job's groups in flight): bytes add, buffers do not.
     pub fn plus(self, other: MemoryNeed) -> MemoryNeed {
         MemoryNeed {
             bytes: self.bytes.saturating_add(other.bytes),
             largest_buffer: self.largest_buffer.max(other.largest_buffer),
         }
     }
-}
 
-impl MemoryNeed {
     /// A stacked group's need: its members' bytes, and buffers that hold
     /// one slice per member (`[k, in, out]`).
     pub fn stacked(members: impl IntoIterator<Item = MemoryNeed>) -> MemoryNeed {
@@ -75,8 +73,9 @@ impl std::iter::Sum for MemoryNeed {
 }
 
 /// What one network of mlp-model needs while it trains with minibatches of
-/// `batch_size` (evaluated in batches of at least 500), with or without the
-/// dynamics probe (500 images through an autodiff pass after every epoch).
+/// `batch_size` (evaluated in batches of at least [`MIN_EVAL_BATCH`]), with
+/// or without the dynamics probe ([`PROBE_IMAGES`] through an autodiff pass
+/// after every epoch).
 /// A stacked group needs the sum of its members' needs.
 pub fn mlp_need(model: &MlpConfig, batch_size: usize, dynamics: bool) -> MemoryNeed {
     let input = model.input as u64;
@@ -93,9 +92,10 @@ pub fn mlp_need(model: &MlpConfig, batch_size: usize, dynamics: bool) -> MemoryN
     let units: u64 = widths[1..].iter().sum();
     let images = |n: u64, per_unit: u64| n.saturating_mul(FLOATS_PER_PIXEL * input + per_unit.saturating_mul(units));
     let batch = batch_size as u64;
-    let evaluation = images(batch.max(500), 2);
+    let eval_batch = batch.max(MIN_EVAL_BATCH as u64);
+    let evaluation = images(eval_batch, 2);
     let probe = if dynamics {
-        images(PROBE_IMAGES, FLOATS_PER_UNIT)
+        images(PROBE_IMAGES as u64, FLOATS_PER_UNIT)
     } else {
         0
     };
@@ -109,7 +109,7 @@ pub fn mlp_need(model: &MlpConfig, batch_size: usize, dynamics: bool) -> MemoryN
     MemoryNeed {
         bytes: floats.saturating_mul(F32),
         largest_buffer: largest_matrix
-            .max(batch.max(500).saturating_mul(widest))
+            .max(eval_batch.saturating_mul(widest))
             .saturating_mul(F32),
     }
 }
@@ -131,17 +131,12 @@ pub fn image_bytes(images: usize) -> u64 {
     (images as u64).saturating_mul(3073)
 }
 
-/// Where a target's networks live, for the check: the host's memory (the
-/// CPU, or a software GPU adapter, whose memory is the host's), or a GPU's,
-/// whose size wgpu does not report but whose largest buffer it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceMemory {
-    #[default]
-    Host,
-    /// A GPU adapter that allocates at most `max_buffer` bytes at once
-    /// (wgpu's `max_buffer_size` and `max_storage_buffer_binding_size`, the
-    /// smaller); `shared_with_host` for a software adapter (Mesa's llvmpipe).
-    Gpu { max_buffer: u64, shared_with_host: bool },
+/// The bytes the images of `data` hold: once on the host, and once more on
+/// the device when they were uploaded.
+pub fn data_bytes(data: &TrainData) -> u64 {
+    let images = data.train.len() + data.val.len() + data.test.len();
+    let copies = if data.placement() == Placement::Device { 2 } else { 1 };
+    image_bytes(images).saturating_mul(copies)
 }
 
 /// Memory that is free to use, and where that figure comes from.

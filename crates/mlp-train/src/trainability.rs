@@ -21,7 +21,7 @@ use crate::jobs::{
     Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files, run_job,
     write_csv,
 };
-use crate::memory::{MemoryNeed, mlp_need};
+use crate::memory::{MemoryNeed, data_bytes, mlp_need};
 use crate::plots::heatmap;
 use crate::ranges::LayerRange;
 use crate::stats::mean_std;
@@ -319,8 +319,6 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
         train_mlp(&model, &self.config.recipe, key.seed, self.data, self.target, control)
     }
 
-    /// On the stacked engine, a depth's runs (every gain and seed: the same
-    /// shapes) train together, `group_size` at most.
     fn memory(&self, keys: &[MapKey]) -> MemoryNeed {
         let batch = self.config.recipe.batch_size;
         MemoryNeed::stacked(
@@ -331,12 +329,14 @@ impl Trainer<TrainabilityConfig> for MapTrainer<'_> {
 
     fn memory_context(&self) -> MemoryContext {
         MemoryContext {
-            data_bytes: self.data.image_bytes(),
+            data_bytes: data_bytes(self.data),
             device: self.target.memory,
             size_flags: "--width or --layers",
         }
     }
 
+    /// On the stacked engine, a depth's runs (every gain and seed: the same
+    /// shapes) train together, `group_size` at most.
     fn groups(&self, todo: &[MapKey], group_size: usize) -> Vec<Vec<MapKey>> {
         stacked_groups(todo, group_size, self.target, |key| Some(self.config.model_config(key)))
     }

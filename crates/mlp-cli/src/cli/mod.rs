@@ -9,8 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
 use mlp_train::bench::ModelWidths;
 use mlp_train::depth_study::Variant;
-use mlp_train::ranges::FloatRange;
-use mlp_train::ranges::LayerRange;
+use mlp_train::ranges::{FloatRange, LayerRange};
 use mlp_train::train::Optimizer;
 
 mod shared;

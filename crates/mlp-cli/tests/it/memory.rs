@@ -43,8 +43,8 @@ fn refused(args: &[&str], env: &[(&str, &str)], out: &Path) -> String {
 }
 
 /// Networks far larger than any machine (width 1e8: 1.2 TB for the first
-/// weight alone) and larger than this one (40 layers of 8,000: ~70 GB of
-/// weights, gradients and Adam's moments) are refused by the estimate.
+/// weight alone) and larger than this one (40 layers of 8,000: an estimated 78 GiB of
+/// parameter copies and activations) are refused by the estimate.
 #[test]
 fn networks_too_large_for_the_machine_are_refused_before_training() {
     let tmp = tempfile::tempdir().unwrap();

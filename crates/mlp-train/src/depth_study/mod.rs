@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, run_job};
-use crate::memory::{MemoryNeed, mlp_need};
+use crate::memory::{MemoryNeed, data_bytes, mlp_need};
 use crate::ranges::LayerRange;
 use crate::train::{
     Engine, EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, member_engine, stacked_groups,
@@ -205,7 +205,7 @@ impl Trainer<StudyConfig> for StudyTrainer<'_> {
 
     fn memory_context(&self) -> MemoryContext {
         MemoryContext {
-            data_bytes: self.data.image_bytes(),
+            data_bytes: data_bytes(self.data),
             device: self.target.memory,
             size_flags: "--width (or --widths) or --layers",
         }

@@ -32,7 +32,8 @@ pub use resume::{Existing, settings_differences};
 pub use seeds::SeedList;
 pub use shard::Shard;
 
-use crate::memory::{DeviceMemory, MemoryNeed, Workload, host_available, in_flight};
+use crate::memory::{MemoryNeed, Workload, host_available, in_flight};
+use crate::train::DeviceMemory;
 use crate::{Progress, StopSignal, TrainError};
 use resume::{Start, decide_start};
 

@@ -42,14 +42,6 @@ impl<'a> TrainData<'a> {
         }
     }
 
-    /// The bytes its images hold: once on the host, and once more on the
-    /// device when they were uploaded.
-    pub fn image_bytes(&self) -> u64 {
-        let images = self.train.len() + self.val.len() + self.test.len();
-        let copies = if self.on_device.is_some() { 2 } else { 1 };
-        crate::memory::image_bytes(images).saturating_mul(copies)
-    }
-
     /// The device copies of train, validation and test, with [`Placement::Device`].
     pub fn on_device(&self) -> Option<&[DeviceSplit; 3]> {
         self.on_device.as_ref()

@@ -30,7 +30,7 @@ pub use dynamics::{LayerDynamics, PROBE_IMAGES};
 pub use engine::{Engine, EngineChoice};
 pub use host_split::HostSplit;
 pub use run::{
-    EpochRecord, Evaluation, GroupMember, LayerSignal, RunControl, RunOutcome, evaluate, member_engine, same_shapes,
-    stacked_groups, train_group, train_job_group, train_mlp,
+    EpochRecord, Evaluation, GroupMember, LayerSignal, MIN_EVAL_BATCH, RunControl, RunOutcome, evaluate, member_engine,
+    same_shapes, stacked_groups, train_group, train_job_group, train_mlp,
 };
-pub use target::{Placement, Target};
+pub use target::{DeviceMemory, Placement, Target};

@@ -22,6 +22,10 @@ use super::steps::{AutodiffStepper, FusedStepper, Stepper, count_correct};
 use super::target::{Placement, Target};
 use crate::{Progress, StopSignal, TrainError};
 
+/// Evaluations (validation, test) read at least this many images a batch,
+/// however small the training batch.
+pub const MIN_EVAL_BATCH: usize = 500;
+
 /// Loss and accuracy of a model on one split.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -282,7 +286,7 @@ pub fn train_group(
             state.probe = Some(probe);
         }
     }
-    let eval_batch = recipe.batch_size.max(500);
+    let eval_batch = recipe.batch_size.max(MIN_EVAL_BATCH);
     let steps = data.train.len().div_ceil(recipe.batch_size);
     let mut device_work = Vec::with_capacity(recipe.epochs);
 

@@ -5,7 +5,6 @@ use burn::prelude::*;
 
 use super::engine::{Engine, EngineChoice};
 use crate::TrainError;
-use crate::memory::DeviceMemory;
 
 /// Where the splits live while networks train; chosen once, at the edge,
 /// with the device.
@@ -20,6 +19,19 @@ pub enum Placement {
     Device,
 }
 
+/// Where a target's networks live, for the check: the host's memory (the
+/// CPU, or a software GPU adapter, whose memory is the host's), or a GPU's,
+/// whose size wgpu does not report but whose largest buffer it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceMemory {
+    #[default]
+    Host,
+    /// A GPU adapter that allocates at most `max_buffer` bytes at once
+    /// (wgpu's `max_buffer_size` and `max_storage_buffer_binding_size`, the
+    /// smaller); `shared_with_host` for a software adapter (Mesa's llvmpipe).
+    Gpu { max_buffer: u64, shared_with_host: bool },
+}
+
 /// A device with everything decided about training on it.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -31,7 +43,7 @@ pub struct Target {
     /// Where the splits live while networks train.
     pub placement: Placement,
     /// Whose memory the networks fill, for the check before training
-    /// ([`crate::memory`]): the host's unless the edge says it is a GPU's.
+    /// (`crate::memory`): the host's unless the edge says it is a GPU's.
     pub memory: DeviceMemory,
 }
 

@@ -5,13 +5,13 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{IMAGE_BYTES, NUM_CLASSES};
-
-use crate::memory::DeviceMemory;
 use mlp_model::scratch::{LossOutput, Params, TwoLayerNet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::memory::{MemoryNeed, check_single, image_bytes, two_layer_need};
+use crate::train::DeviceMemory;
 use crate::train::HostSplit;
 use crate::{Progress, StopSignal, TrainError};
 
@@ -61,15 +61,20 @@ impl SgdConfig {
         }
     }
 
+    /// What training this network on CIFAR-10 needs in memory (see
+    /// [`crate::memory`]).
+    pub fn memory_need(&self) -> MemoryNeed {
+        two_layer_need(IMAGE_BYTES, self.hidden, NUM_CLASSES, self.batch_size)
+    }
+
     /// Refuses a CIFAR-10 run of this network on `images` images that would
-    /// not fit in the host's memory (see [`crate::memory`]); else returns
-    /// the estimate's line for the log.
+    /// not fit in the host's memory; else returns the estimate's line for
+    /// the log.
     pub fn check_memory(&self, images: usize) -> Result<String, TrainError> {
-        let need = crate::memory::two_layer_need(IMAGE_BYTES, self.hidden, NUM_CLASSES, self.batch_size);
-        let data = crate::memory::image_bytes(images);
-        crate::memory::check_single(
+        let data = image_bytes(images);
+        check_single(
             "two-layer train",
-            need,
+            self.memory_need(),
             data,
             "--hidden or --batch-size",
             DeviceMemory::Host,

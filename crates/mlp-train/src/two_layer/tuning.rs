@@ -15,9 +15,9 @@ use super::{
 use crate::jobs::merge::{collect, write_merged};
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files};
 use crate::jobs::{run_job, write_csv};
-use crate::memory::{DeviceMemory, MemoryNeed, image_bytes, two_layer_need};
+use crate::memory::{MemoryNeed, image_bytes};
+use crate::train::DeviceMemory;
 use crate::{Progress, StopSignal, TrainError};
-use mlp_data::{IMAGE_BYTES, NUM_CLASSES};
 
 /// One unit of a tuning run: grid point `trial` (1-based) with one seed.
 pub type TrialKey = (usize, u64);
@@ -268,10 +268,10 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
     }
 
     fn memory(&self, keys: &[TrialKey]) -> MemoryNeed {
-        MemoryNeed::stacked(keys.iter().map(|&(trial, seed)| {
-            let config = self.config.trial_config(trial, seed);
-            two_layer_need(IMAGE_BYTES, config.hidden, NUM_CLASSES, config.batch_size)
-        }))
+        MemoryNeed::stacked(
+            keys.iter()
+                .map(|&(trial, seed)| self.config.trial_config(trial, seed).memory_need()),
+        )
     }
 
     /// The scratch network's memory is checked against the host's on every
