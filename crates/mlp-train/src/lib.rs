@@ -21,27 +21,18 @@
 //! `plots` and `stats`. Nothing in `train` imports `jobs` or `memory`.
 
 pub mod bench;
-pub mod depth_study;
 pub mod error;
+pub mod experiments;
 pub mod jobs;
 pub mod memory;
-pub mod merge;
 pub mod plots;
 pub mod progress;
 pub mod ranges;
 pub mod stats;
 mod stop;
 pub mod train;
-pub mod trainability;
 pub mod two_layer;
 
 pub use error::TrainError;
 pub use progress::Progress;
 pub use stop::StopSignal;
-
-/// Every kind of job `merge` knows.
-pub const JOB_KINDS: [jobs::JobKind; 3] = [
-    <depth_study::StudyConfig as jobs::Job>::KIND,
-    <two_layer::TuningConfig as jobs::Job>::KIND,
-    <trainability::TrainabilityConfig as jobs::Job>::KIND,
-];

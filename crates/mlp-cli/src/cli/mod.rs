@@ -8,7 +8,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
 use mlp_train::bench::ModelWidths;
-use mlp_train::depth_study::Variant;
+use mlp_train::experiments::Experiment;
+use mlp_train::experiments::depth_study::Variant;
 use mlp_train::ranges::{FloatRange, LayerRange};
 use mlp_train::train::Optimizer;
 
@@ -126,15 +127,27 @@ pub struct DeviceInfoArgs {
 }
 
 impl Command {
-    /// Whether the command trains runs one by one and saves each as it
-    /// finishes, so Ctrl-C should let it stop cleanly.
+    /// The experiment the command runs as a job, if it runs one.
+    pub fn experiment(&self) -> Option<Experiment> {
+        match self {
+            Command::DepthStudy(_) => Some(Experiment::DepthStudy),
+            Command::Trainability(_) => Some(Experiment::Trainability),
+            Command::TwoLayer(TwoLayerCommand::Tune(_)) => Some(Experiment::Tuning),
+            Command::TwoLayer(TwoLayerCommand::Check(_) | TwoLayerCommand::Train(_))
+            | Command::Download(_)
+            | Command::DataInfo(_)
+            | Command::DeviceInfo(_)
+            | Command::Bench(_)
+            | Command::Merge(_)
+            | Command::Completions(_) => None,
+        }
+    }
+
+    /// Whether the command trains and saves its work as it goes (every
+    /// experiment's job, and `two-layer train`, which writes what it has
+    /// when stopped), so Ctrl-C should let it stop cleanly.
     pub fn saves_runs(&self) -> bool {
-        matches!(
-            self,
-            Command::DepthStudy(_)
-                | Command::Trainability(_)
-                | Command::TwoLayer(TwoLayerCommand::Train(_) | TwoLayerCommand::Tune(_))
-        )
+        self.experiment().is_some() || matches!(self, Command::TwoLayer(TwoLayerCommand::Train(_)))
     }
 }
 

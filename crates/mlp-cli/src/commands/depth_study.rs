@@ -1,28 +1,17 @@
+//! `depth-study`: every depth × variant × seed, as a job.
+
 use std::path::Path;
 
-use mlp_data::Normalizer;
-use mlp_train::Progress;
-use mlp_train::StopSignal;
-use mlp_train::depth_study::{
-    DynamicsSettings, StudyConfig, StudyFiles, StudyResults, markdown_summary, run_depth_study,
-};
+use mlp_train::experiments::depth_study::{DynamicsSettings, StudyConfig, StudyFiles, StudyResults, markdown_summary};
 use mlp_train::jobs::Job;
-use mlp_train::merge::{MergeOutcome, Merged, merge as merge_shards};
-use mlp_train::train::{HostSplit, TrainData};
+use mlp_train::{Progress, StopSignal};
 
-use super::{invocation, job_error, job_header};
-use crate::cli::{DepthStudyArgs, MergeArgs};
+use super::job_header;
+use super::mlp_grid::MlpSetup;
+use crate::cli::DepthStudyArgs;
 
 pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
-    // Bad values are clap's usage errors already; the settings are checked
-    // together, once, by the job (before it writes anything), on a
-    // configuration built whole: the device it runs on and the data it reads
-    // are part of it.
-    let chosen = args.device.choose(progress == Progress::Quiet)?;
-    let is_gpu = chosen.is_gpu;
-    let target = chosen.target(args.engine.engine)?;
-    let concurrency = args.jobs.concurrency(is_gpu, &target)?;
-    let splits = args.data.load_splits(progress)?;
+    let setup = MlpSetup::new(&args.device, &args.engine, &args.jobs, &args.data, progress)?;
     let config = StudyConfig {
         layers: args.layers,
         // --width W: as many layers of W as the deepest network has.
@@ -32,7 +21,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
         },
         variants: args.variants,
         recipe: args.recipe.train_config(),
-        header: job_header(&args.recipe, &args.data, &args.job, &splits, &target),
+        header: job_header(&args.recipe, &args.data, &args.job, &setup.splits, &setup.target),
         preprocess: args.preprocess,
         engine: args.engine.engine,
         dynamics: DynamicsSettings {
@@ -40,64 +29,19 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
             plot_depth: args.dynamics_depth,
         },
     };
-    let dir = config.output_dir(&args.out);
-    let normalizer = Normalizer::fit(config.preprocess, &splits.train);
-    // On a GPU the splits are uploaded once here, for every run of the study.
-    let data = TrainData::new(
-        [&splits.train, &splits.val, &splits.test].map(|images| HostSplit::new(images, &normalizer)),
-        &target,
-    );
-    let command = invocation();
-    let run = args.job.run(&args.out, &command, progress, stop, concurrency);
-    let results =
-        run_depth_study(&config, &data, &target, run).map_err(|e| job_error(e, Some("depth study failed")))?;
-    print_results(&dir, &results)?;
-    Ok(())
+    let results = setup.run(
+        &config,
+        config.preprocess,
+        &args.job,
+        &args.out,
+        stop,
+        "depth study failed",
+    )?;
+    print_results(&config.output_dir(&args.out), &results)
 }
 
-/// `mlp-cli merge`: shards in, one study or tuning run out.
-pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
-    let MergeOutcome { shards, out, merged } = merge_shards(&args.dirs, args.out.as_deref(), &invocation())?;
-    match merged {
-        Merged::Tuning(config, rows, best) => {
-            out!(
-                "merged {shards} shards: {} of {} trials",
-                rows.len(),
-                config.plan().len()
-            );
-            if let Some(trial) = best {
-                let best = config.trial_config(trial, config.header.seeds.0[0]);
-                out!(
-                    "best grid point: trial {trial}: hidden {}, lr {:e}, reg {}, iterations {}",
-                    best.hidden,
-                    best.lr,
-                    best.reg,
-                    best.iters
-                );
-            }
-            out!("Results in {}", out.display());
-        }
-        Merged::Trainability(config, rows) => {
-            out!(
-                "merged {shards} shards: {} of {} runs",
-                rows.0.len(),
-                config.plan().len()
-            );
-            out!("Results in {}", out.display());
-        }
-        Merged::DepthStudy(config, results) => {
-            out!(
-                "merged {shards} shards: {} of {} runs",
-                results.runs.len(),
-                config.plan().len()
-            );
-            print_results(&out, &results)?;
-        }
-    }
-    Ok(())
-}
-
-fn print_results(dir: &Path, results: &StudyResults) -> anyhow::Result<()> {
+/// The summary table and where the study's results are, after a run or a merge.
+pub fn print_results(dir: &Path, results: &StudyResults) -> anyhow::Result<()> {
     out!("{}", markdown_summary(&results.runs));
     let files = StudyFiles::in_dir(dir);
     out!(

@@ -14,6 +14,8 @@ mod bench;
 mod data;
 mod depth_study;
 mod device_info;
+mod merge;
+mod mlp_grid;
 mod trainability;
 mod two_layer;
 
@@ -36,7 +38,7 @@ pub fn run(cli: Cli, stop: &StopSignal) -> anyhow::Result<()> {
     match cli.command {
         Command::DepthStudy(args) => depth_study::run(args, progress, stop),
         Command::Trainability(args) => trainability::run(args, progress, stop),
-        Command::Merge(args) => depth_study::merge(args),
+        Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args, progress),
         Command::TwoLayer(TwoLayerCommand::Check(args)) => two_layer::check(args),
         Command::TwoLayer(TwoLayerCommand::Train(args)) => two_layer::train(args, progress, stop),

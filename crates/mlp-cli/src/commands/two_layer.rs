@@ -4,13 +4,15 @@ use burn::tensor::DType;
 use mlp_data::{Normalizer, Preprocess, Splits};
 use mlp_model::scratch::ToyProblem;
 use mlp_train::StopSignal;
+use mlp_train::experiments::tuning::{
+    TrialSettings, TuneGrid, TuningConfig, TuningFiles, trial_means, tune as run_tune,
+};
 use mlp_train::jobs::{JobHeader, prepare_output_dir, write_text};
 use mlp_train::ranges::grid_values;
 use mlp_train::train::HostSplit;
 use mlp_train::two_layer::{
-    RunFiles, SgdConfig, SgdOutcome, TensorSplit, ToyCheck, TuneGrid, accuracy, init_cifar_net, train_sgd,
+    RunFiles, SgdConfig, SgdOutcome, TensorSplit, ToyCheck, accuracy, init_cifar_net, train_sgd,
 };
-use mlp_train::two_layer::{TrialSettings, TuningConfig, TuningFiles, trial_means, tune as run_tune};
 use mlp_train::{Progress, TrainError};
 
 use super::{Interrupted, invocation, job_error};
@@ -244,4 +246,20 @@ fn data_description(data: &crate::cli::DataArgs, splits: &Splits) -> String {
         splits.val.len(),
         splits.test.len()
     )
+}
+
+/// The best grid point of a merged tuning run, and where its results are.
+pub fn print_merged_tuning(out: &std::path::Path, config: &TuningConfig, best: Option<usize>) -> anyhow::Result<()> {
+    if let Some(trial) = best {
+        let best = config.trial_config(trial, config.header.seeds.0[0]);
+        out!(
+            "best grid point: trial {trial}: hidden {}, lr {:e}, reg {}, iterations {}",
+            best.hidden,
+            best.lr,
+            best.reg,
+            best.iters
+        );
+    }
+    out!("Results in {}", out.display());
+    Ok(())
 }

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DirLock, Job, Records, config_json, lock_output_dir, prepare_output_dir, read_config, write_text};
+use super::{
+    DirLock, Job, Records, config_json, lock_output_dir, prepare_output_dir, read_config, read_recorded, write_text,
+};
 use super::{JobKind, settings_differences};
 use crate::TrainError;
 use crate::jobs::Shard;
@@ -86,12 +88,12 @@ pub fn collect<J: Job>(dirs: &[PathBuf]) -> Result<Collected<J>, TrainError> {
     let (shards, whole) = check_shards::<J>(dirs)?;
     let mut records = J::Records::default();
     for s in &shards {
-        let recorded = J::read_records(&s.dir)?;
+        let recorded = read_recorded::<J>(&s.dir)?;
         let owned = s.config.owned_units();
         let units = recorded.units();
         let finished = owned.iter().filter(|u| units.contains(u)).count();
         let stray = units.iter().find(|u| !owned.contains(u)).map(|u| J::describe(*u));
-        check_complete(s, owned.len(), finished, units.len(), stray)?;
+        check_complete(s, owned.len(), finished, stray)?;
         records.append(recorded);
     }
     records.sort_by_plan(&whole.plan());
@@ -210,13 +212,7 @@ fn check_shards<J: Job>(dirs: &[PathBuf]) -> Result<(Vec<ShardDir<J>>, J), Train
 /// Refuses a shard whose table lacks some of its own units or holds others'.
 /// `finished` counts its own recorded units; `stray` describes a recorded
 /// unit it does not own, if any.
-fn check_complete<J>(
-    s: &ShardDir<J>,
-    owned: usize,
-    finished: usize,
-    recorded: usize,
-    stray: Option<String>,
-) -> Result<(), TrainError> {
+fn check_complete<J>(s: &ShardDir<J>, owned: usize, finished: usize, stray: Option<String>) -> Result<(), TrainError> {
     if finished < owned {
         return Err(TrainError::Merge(format!(
             "{} (shard {}) is unfinished: {finished} of {owned} runs; finish it with the same command and --resume",
@@ -227,13 +223,6 @@ fn check_complete<J>(
     if let Some(stray) = stray {
         return Err(TrainError::Merge(format!(
             "{} (shard {}) holds {stray}, which belongs to another shard",
-            s.dir.display(),
-            s.shard
-        )));
-    }
-    if recorded > owned {
-        return Err(TrainError::Merge(format!(
-            "{} (shard {}) records a run twice",
             s.dir.display(),
             s.shard
         )));

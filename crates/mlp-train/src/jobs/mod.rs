@@ -67,6 +67,8 @@ pub struct JobKind {
     pub description: &'static str,
     pub config_file: &'static str,
     pub command_file: &'static str,
+    /// The table with one row per finished unit: what says a unit is done.
+    pub table_file: &'static str,
     /// The plan's units in messages: `runs`, `trials`.
     pub units: &'static str,
     /// What shards deal, in messages: `runs`, `grid points`.
@@ -82,12 +84,20 @@ pub trait Records<U>: Default + Send {
     }
     /// The recorded units, in table order.
     fn units(&self) -> Vec<U>;
-    /// Keeps only the rows of `owned` units (a hand-edited table may hold
-    /// others'), each unit once, in plan order.
-    fn keep_owned(&mut self, owned: &[U], plan: &[U]);
+    /// Keeps only the rows of the units `keep` accepts.
+    fn retain_units(&mut self, keep: &dyn Fn(U) -> bool);
     /// Orders every table by the plan, so a resumed or merged job's tables
     /// read exactly like those of one uninterrupted run.
     fn sort_by_plan(&mut self, plan: &[U]);
+    /// Keeps only the rows of `owned` units (a hand-edited table may hold
+    /// others'), in plan order.
+    fn keep_owned(&mut self, owned: &[U], plan: &[U])
+    where
+        U: PartialEq,
+    {
+        self.retain_units(&|unit| owned.contains(&unit));
+        self.sort_by_plan(plan);
+    }
     /// Adds another shard's rows.
     fn append(&mut self, other: Self);
 }
@@ -159,6 +169,33 @@ pub trait Job: Clone + Serialize + DeserializeOwned + Sync {
             Some(shard) => out.join(shard.dir_name()),
         }
     }
+}
+
+/// Where `unit` comes in `plan` (after every planned unit if it is not
+/// there): the key every job's tables are sorted by.
+pub fn plan_position<U: PartialEq>(plan: &[U], unit: U) -> usize {
+    plan.iter().position(|u| *u == unit).unwrap_or(usize::MAX)
+}
+
+/// The recorded rows in `dir` ([`Job::read_records`]), refusing a unit
+/// recorded twice. Every job's tables are rewritten whole after each unit,
+/// so a second row of one unit was put there by hand (or by joining
+/// tables), and which of the two is right is for the user to say: the same
+/// error for every job, on `--resume` and in `merge`.
+pub fn read_recorded<J: Job>(dir: &Path) -> Result<J::Records, TrainError> {
+    let records = J::read_records(dir)?;
+    let units = records.units();
+    let twice = units.iter().enumerate().find(|&(i, u)| units[..i].contains(u));
+    if let Some((_, &unit)) = twice {
+        return Err(TrainError::Read {
+            path: dir.join(J::KIND.table_file),
+            message: format!(
+                "{} is recorded twice; delete one of its rows (or both, to train it again with --resume)",
+                J::describe(unit)
+            ),
+        });
+    }
+    Ok(records)
 }
 
 /// Reads and checks a job's saved configuration.
@@ -420,7 +457,7 @@ fn resume_or_start<J: Job>(job: &J, dir: &Path, config: &Path, existing: Existin
         J::remove_results(dir)?;
         return Ok(J::Records::default());
     }
-    let mut records = J::read_records(dir)?;
+    let mut records = read_recorded::<J>(dir)?;
     let differences = || Ok(settings_differences(&read_config::<J>(config)?, job));
     if decide_start(existing, dir, config, records.len(), differences)? == Start::Fresh {
         return Ok(J::Records::default());

@@ -1,12 +1,12 @@
-//! The two-layer network's charts: loss and accuracy curves, the first
-//! layer's weights as images, the tuning heat map.
+//! The two-layer network's charts: loss and accuracy curves, and the first
+//! layer's weights as images.
 
 use std::path::Path;
 
 use mlp_data::Normalizer;
 use mlp_model::scratch::TwoLayerNet;
 
-use super::{IterationRow, TrialRow, TuneGrid};
+use super::IterationRow;
 use crate::{TrainError, plots};
 
 /// Writes the loss curve and the train/val accuracy curve of an SGD run.
@@ -56,34 +56,4 @@ pub fn plot_weights(path: &Path, net: &TwoLayerNet, normalizer: &Normalizer) -> 
     plots::weight_tiles(path, h, |unit, c, r, col| {
         w1[feature_at[c * 1024 + r * 32 + col] * h + unit]
     })
-}
-
-/// Validation accuracy over hidden size × learning rate: for each cell the
-/// best trial over the other axes (reg, iterations); pass one row per trial
-/// (with several seeds, their means: see [`super::trial_means`]).
-pub fn plot_tuning_heatmap(path: &Path, grid: &TuneGrid, rows: &[TrialRow]) -> Result<(), TrainError> {
-    let values: Vec<Vec<Option<f64>>> = grid
-        .hidden
-        .iter()
-        .map(|&h| {
-            grid.lr
-                .iter()
-                .map(|&lr| {
-                    rows.iter()
-                        .filter(|r| r.hidden == h && r.lr == lr)
-                        .filter_map(|r| r.val_acc)
-                        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v))))
-                })
-                .collect()
-        })
-        .collect();
-    plots::heatmap(
-        path,
-        "validation accuracy (%): hidden size x learning rate",
-        "hidden size",
-        &grid.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-        "learning rate",
-        &grid.lr.iter().map(|lr| format!("{lr:e}")).collect::<Vec<_>>(),
-        &values,
-    )
 }

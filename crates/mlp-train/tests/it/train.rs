@@ -8,7 +8,9 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subset_dir};
 use mlp_train::StopSignal;
-use mlp_train::depth_study::{DynamicsSettings, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study};
+use mlp_train::experiments::depth_study::{
+    DynamicsSettings, StudyConfig, StudyResults, StudyRow, Variant, run_depth_study,
+};
 use mlp_train::jobs::Existing;
 use mlp_train::jobs::{Job, JobHeader, JobRun, SeedList};
 use mlp_train::ranges::LayerRange;

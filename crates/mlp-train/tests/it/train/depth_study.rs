@@ -145,7 +145,7 @@ fn the_same_seed_gives_the_same_numbers_on_the_cpu() {
             })
         };
         let (a, b) = (run(), run());
-        let strip = |h: &[mlp_train::depth_study::HistoryRow]| {
+        let strip = |h: &[mlp_train::experiments::depth_study::HistoryRow]| {
             h.iter()
                 .map(|r| (r.train_loss, r.train_acc, r.val_loss, r.val_acc))
                 .collect::<Vec<_>>()

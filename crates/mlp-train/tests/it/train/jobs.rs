@@ -1,8 +1,10 @@
 //! Studies that survive: resume, refusal to overwrite, seeds, shards and merge.
 
 use super::*;
-use mlp_train::depth_study::{HistoryRow, StudyFiles, merge_depth_studies};
+use mlp_train::experiments::Experiment;
+use mlp_train::experiments::depth_study::{HistoryRow, StudyFiles};
 use mlp_train::jobs::Shard;
+use mlp_train::jobs::merge::{collect, write_merged};
 
 /// 2–3 layers × plain, kaiming × seeds 0, 1; one epoch each: 8 quick runs.
 fn small_study() -> StudyConfig {
@@ -22,7 +24,13 @@ fn run_with(config: &StudyConfig, out: &Path, existing: Existing) -> Result<Stud
 }
 
 /// The numbers of a study without its timings, which differ run to run.
-fn numbers(results: &StudyResults) -> (Vec<StudyRow>, Vec<HistoryRow>, Vec<mlp_train::depth_study::SignalRow>) {
+fn numbers(
+    results: &StudyResults,
+) -> (
+    Vec<StudyRow>,
+    Vec<HistoryRow>,
+    Vec<mlp_train::experiments::depth_study::SignalRow>,
+) {
     let runs = results
         .runs
         .iter()
@@ -239,7 +247,7 @@ fn shards_merged_equal_one_unsharded_study() {
 #[test]
 fn several_seeds_are_summarised_as_mean_and_standard_deviation() {
     let results = reference();
-    let summary = mlp_train::depth_study::summarize(&results.runs);
+    let summary = mlp_train::experiments::depth_study::summarize(&results.runs);
     assert_eq!(summary.len(), 4);
     for s in &summary {
         assert_eq!(s.runs, 2);
@@ -256,7 +264,7 @@ fn several_seeds_are_summarised_as_mean_and_standard_deviation() {
     }
     // Different seeds give different networks, so the spread is real.
     assert!(summary.iter().any(|s| s.test_acc_std.unwrap() > 0.0));
-    let table = mlp_train::depth_study::markdown_summary(&results.runs);
+    let table = mlp_train::experiments::depth_study::markdown_summary(&results.runs);
     assert!(table.contains(" ± ") && table.contains("over 2 seeds"), "{table}");
 }
 
@@ -303,4 +311,15 @@ fn stacked_groups_shard_merge_and_resume_to_the_same_tables() {
     mlp_train::jobs::write_csv(&files.runs, &runs[..3]).unwrap();
     let resumed = run(&small_study(), whole_dir.path(), Existing::Resume);
     assert_eq!(numbers(&resumed), numbers(&whole));
+}
+
+/// The shards in `dirs`, taken as given (not expanded), merged into `out`.
+fn merge_depth_studies(
+    dirs: &[std::path::PathBuf],
+    out: &Path,
+    command: &str,
+) -> Result<(StudyConfig, StudyResults), mlp_train::TrainError> {
+    let collected = collect::<StudyConfig>(dirs)?;
+    write_merged(&collected, out, command, &Experiment::kinds())?;
+    Ok((collected.whole, collected.records))
 }

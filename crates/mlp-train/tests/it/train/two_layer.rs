@@ -1,8 +1,10 @@
 use super::*;
 use mlp_model::scratch::ToyProblem;
+use mlp_train::experiments::tuning::{TrialRow, TrialSettings, TuneGrid};
+use mlp_train::experiments::tuning::{TuningConfig, TuningFiles, TuningOutcome, best_trial, trial_means, tune};
+use mlp_train::experiments::{MergeOutcome, Merged, merge};
 use mlp_train::jobs::Shard;
-use mlp_train::two_layer::{SgdConfig, TensorSplit, TrialRow, TrialSettings, TuneGrid, init_cifar_net, train_sgd};
-use mlp_train::two_layer::{TuningConfig, TuningFiles, TuningOutcome, best_trial, merge_tunings, trial_means, tune};
+use mlp_train::two_layer::{SgdConfig, TensorSplit, init_cifar_net, train_sgd};
 
 #[test]
 fn toy_sgd_run_reaches_the_assignments_loss() {
@@ -224,4 +226,19 @@ fn tuned_network_clearly_beats_the_default_on_the_subset() {
         );
         assert_eq!(tuned.history.len(), 1000);
     });
+}
+
+/// `mlp-cli merge` of tuning shards: the merged rows and best grid point.
+fn merge_tunings(
+    dirs: &[std::path::PathBuf],
+    out: &Path,
+    command: &str,
+) -> Result<(TuningConfig, Vec<TrialRow>, Option<usize>), mlp_train::TrainError> {
+    match merge(dirs, Some(out), command)? {
+        MergeOutcome {
+            merged: Merged::Tuning(config, rows, best),
+            ..
+        } => Ok((config, rows, best)),
+        _ => panic!("tuning shards merged as another experiment"),
+    }
 }

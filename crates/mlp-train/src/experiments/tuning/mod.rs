@@ -2,25 +2,41 @@
 //! trained by SGD and scored on validation, several at a time; a [`Job`], so
 //! it can be resumed, sharded and merged like the depth study.
 
+mod chart;
+mod grid;
+
+pub use chart::plot_tuning_heatmap;
+pub use grid::{Trial, TrialRow, TuneGrid, best_trial, trial_means};
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Batches, RUN_FILES, RunFiles, SgdConfig, SgdOutcome, TrialRow, TuneGrid, best_trial, init_cifar_net,
-    plot_tuning_heatmap, train_sgd, trial_means,
-};
-use crate::jobs::merge::{collect, write_merged};
+use crate::jobs::merge::Collected;
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files};
-use crate::jobs::{run_job, write_csv};
+use crate::jobs::{plan_position, run_job, write_csv};
 use crate::memory::{MemoryNeed, image_bytes};
 use crate::train::DeviceMemory;
+use crate::two_layer::{Batches, RUN_FILES, RunFiles, SgdConfig, SgdOutcome, init_cifar_net, train_sgd};
 use crate::{Progress, StopSignal, TrainError};
 
-/// One unit of a tuning run: grid point `trial` (1-based) with one seed.
-pub type TrialKey = (usize, u64);
+/// One unit of a tuning run: grid point `trial` (1-based) trained with `seed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunKey {
+    pub trial: usize,
+    pub seed: u64,
+}
+
+impl TrialRow {
+    pub fn key(&self) -> RunKey {
+        RunKey {
+            trial: self.trial,
+            seed: self.seed,
+        }
+    }
+}
 
 /// Everything that defines a tuning run; saved as JSON beside its table and
 /// compared on `--resume` and by `merge`. Shards are dealt whole grid
@@ -83,7 +99,7 @@ impl TuningConfig {
 }
 
 impl Job for TuningConfig {
-    type Unit = TrialKey;
+    type Unit = RunKey;
     type Records = Vec<TrialRow>;
     const KIND: JobKind = JobKind {
         name: "tuning run",
@@ -92,6 +108,7 @@ impl Job for TuningConfig {
         description: "tuning-run configuration",
         config_file: TuningFiles::CONFIG_NAME,
         command_file: "two_layer_tuning_command.txt",
+        table_file: TuningFiles::TABLE_NAME,
         units: "trials",
         dealt: "grid points",
     };
@@ -115,9 +132,9 @@ impl Job for TuningConfig {
     }
 
     /// Grid point by grid point, every seed of each.
-    fn plan(&self) -> Vec<TrialKey> {
+    fn plan(&self) -> Vec<RunKey> {
         (1..=self.grid.trials().len())
-            .flat_map(|trial| self.header.seeds.0.iter().map(move |&seed| (trial, seed)))
+            .flat_map(|trial| self.header.seeds.0.iter().map(move |&seed| RunKey { trial, seed }))
             .collect()
     }
 
@@ -125,11 +142,11 @@ impl Job for TuningConfig {
         self.grid.trials().len()
     }
 
-    fn deal_index(&self, _position: usize, (trial, _): TrialKey) -> usize {
+    fn deal_index(&self, _position: usize, RunKey { trial, .. }: RunKey) -> usize {
         trial - 1
     }
 
-    fn describe((trial, seed): TrialKey) -> String {
+    fn describe(RunKey { trial, seed }: RunKey) -> String {
         format!("trial {trial} seed {seed}")
     }
 
@@ -161,27 +178,21 @@ impl Job for TuningConfig {
     }
 }
 
-impl Records<TrialKey> for Vec<TrialRow> {
+impl Records<RunKey> for Vec<TrialRow> {
     fn len(&self) -> usize {
         <[TrialRow]>::len(self)
     }
 
-    fn units(&self) -> Vec<TrialKey> {
-        self.iter().map(|r| (r.trial, r.seed)).collect()
+    fn units(&self) -> Vec<RunKey> {
+        self.iter().map(TrialRow::key).collect()
     }
 
-    fn keep_owned(&mut self, owned: &[TrialKey], plan: &[TrialKey]) {
-        self.retain(|r| owned.contains(&(r.trial, r.seed)));
-        self.sort_by_plan(plan);
-        self.dedup_by_key(|r| (r.trial, r.seed));
+    fn retain_units(&mut self, keep: &dyn Fn(RunKey) -> bool) {
+        self.retain(|r| keep(r.key()));
     }
 
-    fn sort_by_plan(&mut self, plan: &[TrialKey]) {
-        self.sort_by_key(|r| {
-            plan.iter()
-                .position(|&(trial, seed)| trial == r.trial && seed == r.seed)
-                .unwrap_or(usize::MAX)
-        });
+    fn sort_by_plan(&mut self, plan: &[RunKey]) {
+        self.sort_by_key(|r| plan_position(plan, r.key()));
     }
 
     fn append(&mut self, other: Self) {
@@ -201,11 +212,13 @@ pub struct TuningFiles {
 
 impl TuningFiles {
     pub const CONFIG_NAME: &str = "two_layer_tuning_config.json";
+    /// One row per trained (grid point, seed): the record of what is finished.
+    pub const TABLE_NAME: &str = "two_layer_tuning.csv";
 
     pub fn in_dir(dir: &Path) -> Self {
         TuningFiles {
             dir: dir.to_owned(),
-            table: dir.join("two_layer_tuning.csv"),
+            table: dir.join(Self::TABLE_NAME),
             config: dir.join(Self::CONFIG_NAME),
             command: dir.join(<TuningConfig as Job>::KIND.command_file),
             heatmap: dir.join("two_layer_tuning_heatmap.png"),
@@ -243,7 +256,7 @@ struct TuningTrainer<'a> {
 impl Trainer<TuningConfig> for TuningTrainer<'_> {
     type Outcome = SgdOutcome;
 
-    fn label(&self, (trial, seed): TrialKey, _done: usize, _owned: usize) -> String {
+    fn label(&self, RunKey { trial, seed }: RunKey, _done: usize, _owned: usize) -> String {
         let config = self.config.trial_config(trial, seed);
         format!(
             "trial {trial}/{} seed {seed} H={} lr={:e} reg={} it={}",
@@ -257,7 +270,7 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
 
     fn train(
         &self,
-        (trial, seed): TrialKey,
+        RunKey { trial, seed }: RunKey,
         label: &str,
         progress: Progress,
         stop: &StopSignal,
@@ -267,10 +280,10 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
         train_sgd(net, &config, self.train, self.val, self.device, progress, label, stop)
     }
 
-    fn memory(&self, keys: &[TrialKey]) -> MemoryNeed {
+    fn memory(&self, keys: &[RunKey]) -> MemoryNeed {
         MemoryNeed::stacked(
             keys.iter()
-                .map(|&(trial, seed)| self.config.trial_config(trial, seed).memory_need()),
+                .map(|&RunKey { trial, seed }| self.config.trial_config(trial, seed).memory_need()),
         )
     }
 
@@ -285,7 +298,7 @@ impl Trainer<TuningConfig> for TuningTrainer<'_> {
         }
     }
 
-    fn record(&self, rows: &mut Vec<TrialRow>, (trial, seed): TrialKey, outcome: SgdOutcome) -> String {
+    fn record(&self, rows: &mut Vec<TrialRow>, RunKey { trial, seed }: RunKey, outcome: SgdOutcome) -> String {
         let config = self.config.trial_config(trial, seed);
         let accs = outcome.last_accuracies();
         rows.push(TrialRow {
@@ -378,57 +391,47 @@ pub fn tune(
     Ok(TuningOutcome { dir, rows, best })
 }
 
-/// Checks that `shard_dirs` are all the finished shards of one tuning run
-/// and writes the combined run into `out`: the table, heat map and config of
-/// a single run, plus the best grid point's files copied from its shard.
-/// Returns the merged configuration, rows and best grid point.
-pub fn merge_tunings(
-    shard_dirs: &[PathBuf],
-    out: &Path,
-    command: &str,
-) -> Result<(TuningConfig, Vec<TrialRow>, Option<usize>), TrainError> {
-    let collected = collect::<TuningConfig>(shard_dirs)?;
+/// The best grid point of merged shards (as [`best_trial`] picks it) and
+/// the shard directory holding its curves, weights and model: the shard
+/// that owns the point found it best among its own (same rule, same
+/// tie-break). Refuses, before the merge writes anything, a shard whose
+/// files are not that run's (an interrupted or earlier job's).
+pub fn best_point_files(collected: &Collected<TuningConfig>) -> Result<Option<(usize, PathBuf)>, TrainError> {
     let whole = &collected.whole;
-    // The best point's curves, weights and model come from the shard that
-    // owns it: that shard found it best among its own points (same rule, same
-    // tie-break). They must be that run's, not an interrupted or earlier job's.
-    let best = best_trial(&collected.records);
-    let best_files_dir = match best {
-        None => None,
-        Some(trial) => {
-            let dir = &collected
-                .shards
-                .iter()
-                .find(|s| s.shard.owns(trial - 1))
-                .expect("every grid point has an owning shard")
-                .dir;
-            let expected =
-                serde_json::to_value(whole.trial_config(trial, whole.first_seed())).expect("configs serialise");
-            let recorded = std::fs::read_to_string(RunFiles::in_dir(dir).summary)
-                .ok()
-                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                .and_then(|json| json.get("config").cloned());
-            if recorded.as_ref() != Some(&expected) {
-                return Err(TrainError::Merge(format!(
-                    "{} lacks the curves and model of its best grid point (trial {trial}); \
-                     run that shard again with --resume to write them",
-                    dir.display()
-                )));
-            }
-            Some(dir.clone())
-        }
+    let Some(trial) = best_trial(&collected.records) else {
+        return Ok(None);
     };
-    let _lock = write_merged(&collected, out, command, &crate::JOB_KINDS)?;
-    if let Some(dir) = best_files_dir {
-        for name in RUN_FILES {
-            let from = dir.join(name);
-            if from.exists() {
-                std::fs::copy(&from, out.join(name)).map_err(|source| TrainError::Write {
-                    path: out.join(name),
-                    source,
-                })?;
-            }
+    let dir = &collected
+        .shards
+        .iter()
+        .find(|s| s.shard.owns(trial - 1))
+        .expect("every grid point has an owning shard")
+        .dir;
+    let expected = serde_json::to_value(whole.trial_config(trial, whole.first_seed())).expect("configs serialise");
+    let recorded = std::fs::read_to_string(RunFiles::in_dir(dir).summary)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json.get("config").cloned());
+    if recorded.as_ref() != Some(&expected) {
+        return Err(TrainError::Merge(format!(
+            "{} lacks the curves and model of its best grid point (trial {trial}); \
+             run that shard again with --resume to write them",
+            dir.display()
+        )));
+    }
+    Ok(Some((trial, dir.clone())))
+}
+
+/// Copies the best grid point's files ([`RUN_FILES`]) from its shard into `out`.
+pub fn copy_run_files(from: &Path, out: &Path) -> Result<(), TrainError> {
+    for name in RUN_FILES {
+        let source_path = from.join(name);
+        if source_path.exists() {
+            std::fs::copy(&source_path, out.join(name)).map_err(|source| TrainError::Write {
+                path: out.join(name),
+                source,
+            })?;
         }
     }
-    Ok((collected.whole, collected.records, best))
+    Ok(())
 }

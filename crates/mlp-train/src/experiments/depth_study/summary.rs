@@ -124,3 +124,8 @@ fn cell(s: &SummaryRow, max_runs: usize) -> String {
     }
     text
 }
+
+/// An accuracy as a percentage with one decimal; `-` where there is none.
+pub(crate) fn percent(x: Option<f64>) -> String {
+    x.map_or("-".to_owned(), |x| format!("{:.1}%", 100.0 * x))
+}

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::{markdown_summary, summarize};
-use super::variant::join_widths;
-use super::{StudyConfig, Variant, charts, percent};
+use super::charts;
+use super::config::StudyConfig;
+use super::summary::{markdown_summary, percent, summarize};
+use super::variant::{Variant, join_widths};
 use crate::TrainError;
-use crate::jobs::{read_csv, remove_files, write_csv, write_text};
+use crate::jobs::{plan_position, read_csv, remove_files, write_csv, write_text};
 use crate::train::{Engine, RunOutcome};
 
 /// Which run a row belongs to: a study trains each key once.
@@ -124,6 +125,9 @@ pub struct StudyFiles {
 }
 
 impl StudyFiles {
+    /// One row per finished run: the record of what is finished.
+    pub const TABLE_NAME: &str = "depth_study.csv";
+
     /// Removes the result tables, summaries and plots (not the config and
     /// command, which the new job writes next).
     pub(crate) fn remove_results(&self) -> Result<(), TrainError> {
@@ -144,7 +148,7 @@ impl StudyFiles {
     pub fn in_dir(dir: &Path) -> Self {
         StudyFiles {
             dir: dir.to_owned(),
-            runs: dir.join("depth_study.csv"),
+            runs: dir.join(Self::TABLE_NAME),
             history: dir.join("depth_study_history.csv"),
             signal: dir.join("depth_study_signal.csv"),
             dynamics: dir.join("depth_study_dynamics.csv"),
@@ -232,7 +236,7 @@ impl StudyResults {
     /// Orders every table by the study's plan, so a resumed or merged study's
     /// tables read exactly like those of one uninterrupted run.
     pub(crate) fn sort_by_plan(&mut self, plan: &[RunKey]) {
-        let position = |key: RunKey| plan.iter().position(|k| *k == key).unwrap_or(usize::MAX);
+        let position = |key: RunKey| plan_position(plan, key);
         self.runs.sort_by_key(|r| position(r.key()));
         self.history.sort_by_key(|h| (position(h.key()), h.epoch));
         self.signal.sort_by_key(|s| (position(s.key()), s.layer));
@@ -287,21 +291,9 @@ impl StudyResults {
         })
     }
 
-    /// The run table alone (empty when the file does not exist); a run recorded twice is an error.
+    /// The run table alone (empty when the file does not exist).
     pub fn read_runs(path: &Path) -> Result<Vec<StudyRow>, TrainError> {
-        let runs: Vec<StudyRow> = read_csv(path)?;
-        for (i, row) in runs.iter().enumerate() {
-            if runs[..i].iter().any(|r| r.key() == row.key()) {
-                return Err(TrainError::Read {
-                    path: path.to_owned(),
-                    message: format!(
-                        "the run {}L {} seed {} is recorded twice",
-                        row.layers, row.variant, row.seed
-                    ),
-                });
-            }
-        }
-        Ok(runs)
+        read_csv(path)
     }
 
     /// One line on a finished run, for the progress log.

@@ -1,0 +1,71 @@
+//! The registry, and the one behaviour every experiment shares for a unit
+//! recorded twice, on the committed results of each.
+
+use std::path::{Path, PathBuf};
+
+use mlp_train::experiments::Experiment;
+use mlp_train::experiments::depth_study::StudyConfig;
+use mlp_train::experiments::trainability::TrainabilityConfig;
+use mlp_train::experiments::tuning::TuningConfig;
+use mlp_train::jobs::{Job, Records, read_recorded};
+
+fn committed(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/subset")
+        .join(dir)
+}
+
+#[test]
+fn every_experiment_is_registered_once_and_found_by_its_files() {
+    let kinds = Experiment::kinds();
+    assert_eq!(kinds.len(), Experiment::ALL.len());
+    for (i, kind) in kinds.iter().enumerate() {
+        for other in &kinds[i + 1..] {
+            assert_ne!(kind.config_file, other.config_file);
+            assert_ne!(kind.table_file, other.table_file);
+        }
+    }
+    assert_eq!(Experiment::in_dir(&committed("")), Some(Experiment::DepthStudy));
+    assert_eq!(
+        Experiment::in_dir(&committed("trainability_adam")),
+        Some(Experiment::Trainability)
+    );
+    assert_eq!(
+        Experiment::in_dir(&committed("two_layer_tuning")),
+        Some(Experiment::Tuning)
+    );
+    assert_eq!(Experiment::in_dir(&committed("two_layer_default")), None);
+}
+
+/// Copies `J`'s table from the committed results in `dir` into a new
+/// directory, reads it, then repeats its second row and reads it again.
+fn recorded_twice<J: Job>(dir: &str, units: usize) -> String {
+    let table = J::KIND.table_file;
+    let text = std::fs::read_to_string(committed(dir).join(table)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(table), &text).unwrap();
+    assert_eq!(read_recorded::<J>(tmp.path()).unwrap().len(), units, "{dir}");
+
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.push(lines[2]);
+    std::fs::write(tmp.path().join(table), lines.join("\n") + "\n").unwrap();
+    let Err(error) = read_recorded::<J>(tmp.path()) else {
+        panic!("{dir}: a unit recorded twice was read");
+    };
+    let error = error.to_string();
+    assert!(error.contains(&tmp.path().join(table).display().to_string()), "{error}");
+    error
+}
+
+#[test]
+fn a_unit_recorded_twice_is_refused_alike_by_every_experiment() {
+    let study = recorded_twice::<StudyConfig>("", 60);
+    assert!(study.contains("the run 2L plain seed 1 is recorded twice"), "{study}");
+    let map = recorded_twice::<TrainabilityConfig>("trainability_adam", 304);
+    assert!(map.contains("the run 2L gain 0.125 seed 1 is recorded twice"), "{map}");
+    let tuning = recorded_twice::<TuningConfig>("two_layer_tuning", 27);
+    assert!(tuning.contains("trial 2 seed 0 is recorded twice"), "{tuning}");
+    for error in [study, map, tuning] {
+        assert!(error.contains("delete one of its rows"), "{error}");
+    }
+}
