@@ -16,7 +16,11 @@ pub enum TrainError {
     Plot { path: PathBuf, message: String },
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
-    /// The stop signal (Ctrl-C) was raised; every finished run is saved.
+    /// A run saw the stop signal (Ctrl-C) and stopped within one step. A
+    /// job turns this into [`TrainError::Interrupted`], which says what it saved.
+    #[error("stopped before the run finished")]
+    Stopped,
+    /// The stop signal (Ctrl-C) stopped a job; every finished run is saved.
     #[error("interrupted: {finished} of {total} runs are finished and saved in {}", dir.display())]
     Interrupted {
         dir: PathBuf,

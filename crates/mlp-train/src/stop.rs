@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by Ctrl-C (or anything else that wants a long job to end early); the
 /// training loops check it between steps and stop with
-/// [`TrainError::Interrupted`](crate::TrainError::Interrupted), after saving
-/// every finished run.
+/// [`TrainError::Stopped`](crate::TrainError::Stopped); a job then saves
+/// every finished run and returns
+/// [`TrainError::Interrupted`](crate::TrainError::Interrupted).
 #[derive(Debug, Clone, Default)]
 pub struct StopSignal(Arc<AtomicBool>);
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use mlp_train::jobs::{SeedList, Shard};
-use mlp_train::train::{Engine, EngineChoice, Target};
+use mlp_train::train::{EngineChoice, Target};
 
 use super::names;
 use crate::device::DeviceChoice;
@@ -96,17 +96,9 @@ impl NetworkJobsArgs {
         })
     }
 
-    /// `--group-size`, or no limit; groups form only on the stacked engine,
-    /// so a group size above 1 on another is refused, naming the flag.
+    /// `--group-size` on the target's engine (see [`mlp_train::train::Engine::group_size`]).
     pub fn group_size(&self, target: &Target) -> anyhow::Result<usize> {
-        match (target.engine, self.group_size) {
-            (Engine::Stacked, size) => Ok(size.unwrap_or(usize::MAX)),
-            (engine, Some(size)) if size > 1 => anyhow::bail!(
-                "--group-size {size}: networks train in groups only on the stacked engine (the default on a \
-                 GPU), and this job's is {engine}; add --engine stacked"
-            ),
-            _ => Ok(1),
-        }
+        Ok(target.engine.group_size(self.group_size)?)
     }
 
     /// Units (or groups) at a time and the largest group, for a job on `target`.

@@ -209,7 +209,7 @@ pub fn tune(args: TuneArgs, progress: Progress, stop: &StopSignal) -> anyhow::Re
 /// A single run stopped by Ctrl-C has nothing finished to save.
 fn stopped(error: TrainError) -> anyhow::Error {
     match error {
-        TrainError::Interrupted { .. } => Interrupted {
+        TrainError::Stopped => Interrupted {
             message: "interrupted before the run finished; nothing was saved".into(),
             resume: None,
         }

@@ -44,7 +44,11 @@ const BINARY_FILES: [&str; 6] = [
 fn python_fixture() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/python-layout");
+        // At run time: clones sharing a target directory share compiled
+        // tests, and the path baked in at compile time may be another clone's.
+        let source = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+            .join("tests/data/python-layout");
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mlp-data-python-fixture");
         let _ = fs::remove_dir_all(&root);
         let layout = root.join("cifar-10-batches-py");

@@ -9,7 +9,7 @@ use mlp_model::MlpConfig;
 use crate::jobs::{Finished, Job, JobRun, MemoryContext, Trainer, run_job};
 use crate::memory::{MemoryNeed, data_bytes, mlp_need};
 use crate::train::{
-    RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups, train_job_group, train_mlp,
+    EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups, train_job_group, train_mlp,
 };
 use crate::{Progress, StopSignal, TrainError};
 
@@ -25,6 +25,8 @@ pub trait MlpGrid: Job {
     fn seed(unit: Self::Unit) -> u64;
     /// The recipe every unit trains with.
     fn recipe(&self) -> &TrainConfig;
+    /// The engine asked for (`--engine`).
+    fn engine(&self) -> EngineChoice;
     /// Whether runs record their dynamics (the probe costs a copy of the weights).
     fn dynamics(&self) -> bool {
         false
@@ -36,6 +38,13 @@ pub trait MlpGrid: Job {
     fn record(&self, records: &mut Self::Records, unit: Self::Unit, model: &MlpConfig, outcome: &RunOutcome) -> String;
     /// Called before training when earlier results are resumed.
     fn resuming(&self, _records: &Self::Records, _todo: &[Self::Unit], _target: &Target, _progress: Progress) {}
+}
+
+/// Refuses an `--engine` that cannot train some network of the grid's plan
+/// (see [`EngineChoice::check_networks`]); part of each grid's [`Job::check`].
+pub fn check_engine<G: MlpGrid>(config: &G) -> Result<(), TrainError> {
+    let models = config.plan().into_iter().filter_map(|unit| config.model(unit).ok());
+    config.engine().check_networks(models, config.recipe())
 }
 
 /// Trains the units of an [`MlpGrid`] on `target`.

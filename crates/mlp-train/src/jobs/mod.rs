@@ -220,7 +220,7 @@ pub trait Trainer<J: Job>: Sync {
     type Outcome: Send;
     /// The unit's label in the progress log; `done` of `owned` units are recorded.
     fn label(&self, unit: J::Unit, done: usize, owned: usize) -> String;
-    /// Trains one unit; [`TrainError::Interrupted`] within one step of `stop`.
+    /// Trains one unit; [`TrainError::Stopped`] within one step of `stop`.
     fn train(
         &self,
         unit: J::Unit,
@@ -432,7 +432,7 @@ pub fn run_job<J: Job, T: Trainer<J>>(job: &J, trainer: &T, run: JobRun) -> Resu
     overall.finish_and_clear();
     let Shared { records, error } = shared.into_inner().expect("workers return errors, they do not panic");
     let interrupted = match error {
-        Some(TrainError::Interrupted { .. }) => true,
+        Some(TrainError::Stopped) => true,
         Some(error) => return Err(error),
         None => run.stop.is_raised(),
     };

@@ -27,8 +27,8 @@ use rand::rngs::StdRng;
 use super::config::{Optimizer, TrainConfig};
 use super::data::Split;
 use super::device_work::read_sums;
-use super::fused::{draw_mask, dropout_rng};
-use super::steps::{ADAM_BETA_1, ADAM_BETA_2, Stepper};
+use super::engines::masks::{draw_mask, dropout_rng};
+use super::engines::{ADAM_BETA_1, ADAM_BETA_2, Stepper};
 
 /// One parameter of the group, with its optimiser state: [k, rows, cols].
 struct StackedParam {

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::engine::{Engine, EngineChoice};
+use super::engines::{Engine, EngineChoice};
 use crate::TrainError;
 
 /// Where the splits live while networks train; chosen once, at the edge,

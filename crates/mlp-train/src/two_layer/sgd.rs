@@ -204,7 +204,7 @@ impl SgdOutcome {
 /// iterations, after which train accuracy (on at most the first 1,000 train
 /// examples, a fixed sample) and validation accuracy are recorded and the
 /// learning rate decays.
-/// Returns [`TrainError::Interrupted`] within one iteration of `stop` being raised.
+/// Returns [`TrainError::Stopped`] within one iteration of `stop` being raised.
 #[allow(clippy::too_many_arguments)]
 pub fn train_sgd(
     mut net: TwoLayerNet,
@@ -232,11 +232,7 @@ pub fn train_sgd(
     for it in 0..config.iters {
         if stop.is_raised() {
             bar.finish_and_clear();
-            return Err(TrainError::Interrupted {
-                dir: Default::default(),
-                finished: 0,
-                total: 1,
-            });
+            return Err(TrainError::Stopped);
         }
         let indices: Vec<usize> = (0..config.batch_size).map(|_| rng.random_range(0..n)).collect();
         let (x, y) = train.batch(&indices, device);

@@ -1,7 +1,7 @@
 //! The registry, and the one behaviour every experiment shares for a unit
 //! recorded twice, on the committed results of each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mlp_train::experiments::Experiment;
 use mlp_train::experiments::depth_study::StudyConfig;
@@ -9,8 +9,11 @@ use mlp_train::experiments::trainability::TrainabilityConfig;
 use mlp_train::experiments::tuning::TuningConfig;
 use mlp_train::jobs::{Job, Records, read_recorded};
 
+/// `experiments/subset/dir` of this checkout (found at run time: clones
+/// sharing a target directory share compiled tests).
 fn committed(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("../../experiments/subset")
         .join(dir)
 }

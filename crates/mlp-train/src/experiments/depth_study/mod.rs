@@ -15,9 +15,9 @@ pub use variant::{DEFAULT_WIDTHS, Variant, hidden_widths};
 
 use std::path::Path;
 
-use super::mlp_grid::{MlpGrid, run_mlp_grid};
+use super::mlp_grid::{MlpGrid, check_engine, run_mlp_grid};
 use crate::jobs::{Job, JobHeader, JobKind, JobRun, Records};
-use crate::train::{Engine, EngineChoice, RunOutcome, Target, TrainConfig, TrainData, member_engine};
+use crate::train::{Engine, EngineChoice, RunOutcome, Target, TrainConfig, TrainData};
 use crate::{Progress, TrainError};
 use mlp_model::MlpConfig;
 
@@ -67,14 +67,7 @@ impl Job for StudyConfig {
                 ),
             ));
         }
-        if self.engine == EngineChoice::Fused && self.variants.contains(&Variant::Residual) {
-            return Err(TrainError::invalid(
-                "--engine",
-                "fused: the fused step has no residual layers; use --engine auto (residual networks \
-                 then train through autodiff) or --engine autodiff",
-            ));
-        }
-        Ok(())
+        check_engine(self)
     }
 
     /// Depth, then variant, then seed.
@@ -127,6 +120,10 @@ impl MlpGrid for StudyConfig {
         &self.recipe
     }
 
+    fn engine(&self) -> EngineChoice {
+        self.engine
+    }
+
     fn dynamics(&self) -> bool {
         self.dynamics.enabled
     }
@@ -145,7 +142,7 @@ impl MlpGrid for StudyConfig {
         let mut mixed: Vec<(Variant, String, Engine)> = Vec::new();
         for &key in todo {
             let Ok(model) = self.model(key) else { continue };
-            let now = member_engine(&model, &self.recipe, target);
+            let now = target.engine.for_network(&model, &self.recipe);
             let before = results
                 .runs
                 .iter()

@@ -21,10 +21,10 @@ use std::path::Path;
 
 use mlp_model::{MlpConfig, WeightInit};
 
-use super::mlp_grid::{MlpGrid, run_mlp_grid};
+use super::mlp_grid::{MlpGrid, check_engine, run_mlp_grid};
 use crate::TrainError;
 use crate::jobs::{Job, JobHeader, JobKind, JobRun, read_csv, remove_files, write_csv};
-use crate::train::{EngineChoice, Optimizer, RunOutcome, Target, TrainConfig, TrainData};
+use crate::train::{EngineChoice, RunOutcome, Target, TrainConfig, TrainData};
 
 impl Job for TrainabilityConfig {
     type Unit = RunKey;
@@ -57,20 +57,13 @@ impl Job for TrainabilityConfig {
                 "every hidden layer needs at least 1 unit",
             ));
         }
-        if self.engine == EngineChoice::Fused && self.recipe.optimizer() == Optimizer::Sgd {
-            return Err(TrainError::invalid(
-                "--engine",
-                "fused: the fused step has Adam only; use --engine auto (SGD then trains through autodiff) \
-                 or --engine autodiff",
-            ));
-        }
         if self.gains.is_empty() {
             return Err(TrainError::invalid("--gains", "name at least one gain"));
         }
         if let Some(g) = self.gains.iter().find(|g| !(g.is_finite() && **g > 0.0)) {
             return Err(TrainError::invalid("--gains", format!("{g} is not a positive gain")));
         }
-        Ok(())
+        check_engine(self)
     }
 
     /// Depth, then gain, then seed.
@@ -125,6 +118,10 @@ impl MlpGrid for TrainabilityConfig {
 
     fn recipe(&self) -> &TrainConfig {
         &self.recipe
+    }
+
+    fn engine(&self) -> EngineChoice {
+        self.engine
     }
 
     fn label(key: RunKey) -> String {

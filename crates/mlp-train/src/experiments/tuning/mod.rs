@@ -374,7 +374,7 @@ pub fn tune(
                     let label = format!("best trial {trial}");
                     let net = init_cifar_net(&trial_config, device);
                     match train_sgd(net, &trial_config, train, val, device, run.progress, &label, run.stop) {
-                        Err(TrainError::Interrupted { .. }) => {
+                        Err(TrainError::Stopped) => {
                             return Err(TrainError::Interrupted {
                                 dir,
                                 finished: rows.len(),

@@ -28,19 +28,21 @@ mod adam;
 mod batch_norm;
 mod dropout;
 pub mod gemm;
+mod stepper;
 
 use std::ops::Range;
 
 use burn::prelude::*;
 use mlp_model::Mlp;
 
+use super::engines::masks;
 pub use adam::{AdamStep, Moments};
 use batch_norm::FusedBatchNorm;
 use dropout::FusedDropout;
-pub(crate) use dropout::{draw_mask, dropout_rng, step_masks};
 use gemm::{MatRef, matmul, matmul_serial};
 use rand::rngs::StdRng;
 use rayon::prelude::*;
+pub(crate) use stepper::FusedStepper;
 
 /// One Linear layer. The weight is stored `[in, out]`, as Burn's `Linear`
 /// holds it, and its gradient `[out, in]`: measured on the first layer's
@@ -174,7 +176,8 @@ impl FusedMlp {
     /// point; `seed` seeds the dropout masks.
     pub fn from_model(model: &Mlp, seed: u64) -> Self {
         // Residual layers are not written out here; training one as if it were
-        // plain would be silently wrong, so no caller may ask.
+        // plain would be silently wrong. `Engine::refusal` sends residual
+        // networks to autodiff, so no caller asks.
         assert!(
             model.hidden.iter().all(|block| !block.residual),
             "the fused step has no residual layers: train residual networks through Burn's autodiff"
@@ -204,7 +207,7 @@ impl FusedMlp {
             deltas: vec![Vec::new(); layers.len()],
             layers,
             extras,
-            rng: dropout_rng(seed),
+            rng: masks::dropout_rng(seed),
             time: 0,
         }
     }
