@@ -1,24 +1,25 @@
 //! Training loops, long jobs, experiments, result records and charts.
 //!
 //! - [`train`]: the training loop of the [`mlp_model::Mlp`] on any device,
-//!   its step engines (Burn's autodiff, the fused CPU step, the stacked
-//!   group step) and the splits it reads.
+//!   its step [`train::engines`] (Burn's autodiff, the fused CPU step, the
+//!   stacked group step) and the splits it reads.
 //! - [`jobs`]: what every long job shares: resume, shards, merge, the
 //!   output-directory lock, atomic result files, seeds.
-//! - The experiments, each a job of its own: [`depth_study`] (every depth ×
-//!   variant, CSV tables, charts) and [`two_layer`] (SGD training of the
-//!   scratch network, Q3, and its tuning run); [`bench`] (epoch timings
-//!   of the real training path against the matmul peak); [`trainability`]
-//!   (depth × initial gain, a job).
-//! - [`merge`]: `mlp-cli merge`, whichever job the shards hold.
+//! - [`experiments`]: the depth study, the trainability map and the
+//!   two-layer tuning run, each a job, in one registry
+//!   ([`experiments::Experiment`]) that `merge` reads.
+//! - [`two_layer`]: the scratch network's SGD training (Q3), its files and
+//!   charts; [`bench`](mod@bench): epoch timings of the real training path against the
+//!   matmul peak.
 //! - [`memory`]: the memory check before anything trains.
 //! - [`ranges`]: the list and range syntax the experiments' flags share.
 //! - [`plots`], [`stats`], [`progress`]: drawing helpers, mean ± std, progress bars;
 //!   [`StopSignal`]: Ctrl-C's request to stop, read by `train` and `jobs` alike.
 //!
-//! Dependencies point one way: experiments → `jobs` → `memory` → `train` →
-//! `progress`, the stop signal, `error`; experiments also use `ranges`,
-//! `plots` and `stats`. Nothing in `train` imports `jobs` or `memory`.
+//! Dependencies point one way: `experiments` → `two_layer` → `jobs` →
+//! `memory` → `train` → (`progress`, the stop signal, `error`); the
+//! experiments also use `ranges`, `plots` and `stats`. Nothing in `train`
+//! imports `jobs`, `memory` or an experiment.
 
 pub mod bench;
 pub mod error;

@@ -1,13 +1,28 @@
 //! Reading the machine's input: lengths checked against the bytes left
-//! before anything is taken, and the decoding of opcode arguments.
+//! before anything is taken, and the decoding of opcode arguments. It knows
+//! nothing of the machine that reads it.
 
-use super::Id;
-use super::machine::Machine;
+use super::object::Id;
 
-impl<'a> Machine<'a> {
+/// The pickle's bytes and how far the machine has read them.
+pub(super) struct Input<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
+}
+
+impl<'a> Input<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Input { bytes, pos: 0 }
+    }
+
+    /// The next byte, if any, without taking it.
+    pub(super) fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
     /// Fails unless `len` more bytes exist.
     pub(super) fn check_len(&self, len: u64) -> Result<usize, String> {
-        let left = self.input.len() - self.pos;
+        let left = self.bytes.len() - self.pos;
         match usize::try_from(len) {
             Ok(n) if n <= left => Ok(n),
             _ => Err(format!("length {len} is more than the {left} bytes left (truncated?)")),
@@ -16,7 +31,7 @@ impl<'a> Machine<'a> {
 
     pub(super) fn take(&mut self, len: u64) -> Result<&'a [u8], String> {
         let n = self.check_len(len)?;
-        let bytes = &self.input[self.pos..self.pos + n];
+        let bytes = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
         Ok(bytes)
     }
@@ -38,7 +53,7 @@ impl<'a> Machine<'a> {
 
     /// The bytes up to the next newline (not included), for the text opcodes.
     pub(super) fn line(&mut self) -> Result<&'a [u8], String> {
-        let rest = &self.input[self.pos..];
+        let rest = &self.bytes[self.pos..];
         let end = rest
             .iter()
             .position(|&b| b == b'\n')

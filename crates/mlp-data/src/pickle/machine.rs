@@ -1,22 +1,24 @@
 //! The pickle virtual machine: a stack, marks and a memo over an arena of
 //! [`Object`]s, one opcode at a time. Nothing is executed (see the module
-//! above). One match over every opcode the CIFAR-10 batches use: one concept,
-//! the opcode table, so it stays in one place (about 220 lines).
+//! above). One match over every opcode the CIFAR-10 batches use (`step`,
+//! about 220 lines, the longest function in the workspace on purpose): it is
+//! one concept, the opcode table, read best as one table; split up, each
+//! opcode's few lines would sit away from the others they pair with (MARK
+//! and the opcodes that pop to it, PUT and GET).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::input::{is_latin1, latin1_encode, little_endian_signed, pairs, parse_decimal, parse_memo_key, utf8};
+use super::input::{Input, is_latin1, latin1_encode, little_endian_signed, pairs, parse_decimal, parse_memo_key, utf8};
+use super::object::{Id, Object, Pickle};
 use super::opcodes as op;
-use super::{Id, Object, Pickle};
 
 /// The highest pickle protocol this reader knows (Python 3.8+ writes 5).
 const MAX_PROTOCOL: u8 = 5;
 
 /// The state of the pickle virtual machine.
 pub(super) struct Machine<'a> {
-    pub(super) input: &'a [u8],
-    pub(super) pos: usize,
+    input: Input<'a>,
     objects: Vec<Object<'a>>,
     stack: Vec<Id>,
     /// Stack heights at each open `MARK`.
@@ -27,8 +29,7 @@ pub(super) struct Machine<'a> {
 impl<'a> Machine<'a> {
     pub(super) fn new(input: &'a [u8]) -> Self {
         Machine {
-            input,
-            pos: 0,
+            input: Input::new(input),
             objects: Vec::new(),
             stack: Vec::new(),
             marks: Vec::new(),
@@ -38,11 +39,11 @@ impl<'a> Machine<'a> {
 
     pub(super) fn run(mut self) -> Result<Pickle<'a>, String> {
         loop {
-            let at = self.pos;
-            let Some(&opcode) = self.input.get(at) else {
+            let at = self.input.pos;
+            let Some(opcode) = self.input.peek() else {
                 return Err(format!("the data ends at byte {at} without a STOP opcode (truncated?)"));
             };
-            self.pos += 1;
+            self.input.pos += 1;
             match self.step(opcode) {
                 Ok(Some(root)) => {
                     return Ok(Pickle {
@@ -61,15 +62,15 @@ impl<'a> Machine<'a> {
         match opcode {
             // PROTO
             op::PROTO => {
-                let protocol = self.u8()?;
+                let protocol = self.input.u8()?;
                 if protocol > MAX_PROTOCOL {
                     return Err(format!("pickle protocol {protocol} is newer than {MAX_PROTOCOL}"));
                 }
             }
             // FRAME: only a hint for buffered readers; its length must still be honest.
             op::FRAME => {
-                let len = self.u64()?;
-                self.check_len(len)?;
+                let len = self.input.u64()?;
+                self.input.check_len(len)?;
             }
             // STOP
             op::STOP => return self.pop().map(Some),
@@ -128,24 +129,24 @@ impl<'a> Machine<'a> {
             }
             // Integers: BININT, BININT1, BININT2, LONG1, INT, LONG.
             op::BININT => {
-                let v = i32::from_le_bytes(self.array()?);
+                let v = i32::from_le_bytes(self.input.array()?);
                 self.push(Object::Int(i64::from(v)));
             }
             op::BININT1 => {
-                let v = self.u8()?;
+                let v = self.input.u8()?;
                 self.push(Object::Int(i64::from(v)));
             }
             op::BININT2 => {
-                let v = u16::from_le_bytes(self.array()?);
+                let v = u16::from_le_bytes(self.input.array()?);
                 self.push(Object::Int(i64::from(v)));
             }
             op::LONG1 => {
-                let n = usize::from(self.u8()?);
-                let bytes = self.take(n as u64)?;
+                let n = usize::from(self.input.u8()?);
+                let bytes = self.input.take(n as u64)?;
                 self.push(Object::Int(little_endian_signed(bytes)?));
             }
             op::INT => {
-                let line = self.line()?;
+                let line = self.input.line()?;
                 // Protocol 0 spells the booleans as INT 01 / INT 00.
                 let object = match line {
                     b"01" => Object::Bool(true),
@@ -155,7 +156,7 @@ impl<'a> Machine<'a> {
                 self.push(object);
             }
             op::LONG => {
-                let line = self.line()?;
+                let line = self.input.line()?;
                 let digits = line.strip_suffix(b"L").unwrap_or(line);
                 self.push(Object::Int(parse_decimal(digits)?));
             }
@@ -164,52 +165,52 @@ impl<'a> Machine<'a> {
             op::NEWTRUE => self.push(Object::Bool(true)),
             op::NEWFALSE => self.push(Object::Bool(false)),
             op::BINFLOAT => {
-                let v = f64::from_be_bytes(self.array()?);
+                let v = f64::from_be_bytes(self.input.array()?);
                 self.push(Object::Float(v));
             }
             // Byte strings: SHORT_BINSTRING, BINSTRING (Python 2 str), SHORT_BINBYTES,
             // BINBYTES, BINBYTES8, BYTEARRAY8.
             op::SHORT_BINSTRING | op::SHORT_BINBYTES => {
-                let n = self.u8()?;
+                let n = self.input.u8()?;
                 self.push_bytes(u64::from(n))?;
             }
             op::BINSTRING => {
-                let n = i32::from_le_bytes(self.array()?);
+                let n = i32::from_le_bytes(self.input.array()?);
                 let n = u64::try_from(n).map_err(|_| format!("negative string length {n}"))?;
                 self.push_bytes(n)?;
             }
             op::BINBYTES => {
-                let n = u32::from_le_bytes(self.array()?);
+                let n = u32::from_le_bytes(self.input.array()?);
                 self.push_bytes(u64::from(n))?;
             }
             op::BINBYTES8 | op::BYTEARRAY8 => {
-                let n = self.u64()?;
+                let n = self.input.u64()?;
                 self.push_bytes(n)?;
             }
             // Text: SHORT_BINUNICODE, BINUNICODE, BINUNICODE8 (all UTF-8).
             op::SHORT_BINUNICODE => {
-                let n = self.u8()?;
+                let n = self.input.u8()?;
                 self.push_text(u64::from(n))?;
             }
             op::BINUNICODE => {
-                let n = u32::from_le_bytes(self.array()?);
+                let n = u32::from_le_bytes(self.input.array()?);
                 self.push_text(u64::from(n))?;
             }
             op::BINUNICODE8 => {
-                let n = self.u64()?;
+                let n = self.input.u64()?;
                 self.push_text(n)?;
             }
             // Memo stores: BINPUT, LONG_BINPUT, PUT, MEMOIZE.
             op::BINPUT => {
-                let key = self.u8()?;
+                let key = self.input.u8()?;
                 self.memo_put(u64::from(key))?;
             }
             op::LONG_BINPUT => {
-                let key = u32::from_le_bytes(self.array()?);
+                let key = u32::from_le_bytes(self.input.array()?);
                 self.memo_put(u64::from(key))?;
             }
             op::PUT => {
-                let line = self.line()?;
+                let line = self.input.line()?;
                 let key = parse_memo_key(line)?;
                 self.memo_put(key)?;
             }
@@ -219,22 +220,22 @@ impl<'a> Machine<'a> {
             }
             // Memo loads: BINGET, LONG_BINGET, GET.
             op::BINGET => {
-                let key = self.u8()?;
+                let key = self.input.u8()?;
                 self.memo_get(u64::from(key))?;
             }
             op::LONG_BINGET => {
-                let key = u32::from_le_bytes(self.array()?);
+                let key = u32::from_le_bytes(self.input.array()?);
                 self.memo_get(u64::from(key))?;
             }
             op::GET => {
-                let line = self.line()?;
+                let line = self.input.line()?;
                 let key = parse_memo_key(line)?;
                 self.memo_get(key)?;
             }
             // GLOBAL: "module\nname\n".
             op::GLOBAL => {
-                let module = utf8(self.line()?)?.to_owned();
-                let name = utf8(self.line()?)?.to_owned();
+                let module = utf8(self.input.line()?)?.to_owned();
+                let name = utf8(self.input.line()?)?.to_owned();
                 self.push(Object::Global { module, name });
             }
             // STACK_GLOBAL: module and name come from the stack.
@@ -383,13 +384,13 @@ impl<'a> Machine<'a> {
     }
 
     fn push_bytes(&mut self, len: u64) -> Result<(), String> {
-        let bytes = self.take(len)?;
+        let bytes = self.input.take(len)?;
         self.push(Object::Bytes(Cow::Borrowed(bytes)));
         Ok(())
     }
 
     fn push_text(&mut self, len: u64) -> Result<(), String> {
-        let text = utf8(self.take(len)?)?;
+        let text = utf8(self.input.take(len)?)?;
         self.push(Object::Str(Cow::Borrowed(text)));
         Ok(())
     }

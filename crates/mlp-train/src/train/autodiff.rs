@@ -9,7 +9,7 @@ use burn::prelude::*;
 use mlp_model::Mlp;
 
 use super::config::{Optimizer, TrainConfig};
-use super::data::Split;
+use super::data::{Batches, Split};
 use super::device_work::read_sums;
 use super::engines::masks::{dropout_rng, step_masks};
 use super::engines::{ADAM_BETA_1, ADAM_BETA_2, Stepper, single};

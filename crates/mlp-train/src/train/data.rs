@@ -67,24 +67,42 @@ pub enum Split<'a> {
     Device(&'a DeviceSplit),
 }
 
-impl Split<'_> {
-    pub fn len(&self) -> usize {
+/// Where minibatches come from: one interface for every form a split's
+/// images take ([`Split`] on the host or the device, a [`HostSplit`] alone,
+/// or a whole small problem held as tensors, such as the toy).
+pub trait Batches {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// x: [indices.len(), D] f32 and y: [indices.len()] for `indices`.
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>);
+}
+
+impl Batches for Split<'_> {
+    fn len(&self) -> usize {
         match self {
             Split::Host(split) => split.len(),
             Split::Device(split) => split.len(),
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// x: [batch, 3072] f32 and y: [batch] for `indices`. A device batch
-    /// stays off the autodiff graph, where inputs belong anyway.
-    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    /// A device batch stays off the autodiff graph, where inputs belong anyway.
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
         match self {
             Split::Host(split) => split.batch(indices, DType::F32, device),
             Split::Device(split) => split.batch(indices),
         }
+    }
+}
+
+/// Normalised to f32 on `device`.
+impl Batches for HostSplit<'_> {
+    fn len(&self) -> usize {
+        HostSplit::len(self)
+    }
+
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+        HostSplit::batch(self, indices, DType::F32, device)
     }
 }

@@ -6,7 +6,7 @@ use burn::tensor::DType;
 use mlp_model::{Mlp, MlpConfig};
 
 use super::autodiff::count_correct;
-use super::data::{Split, TrainData};
+use super::data::{Batches, Split, TrainData};
 use super::device_work::{read_f64, read_sums};
 use super::engines::masks::{dropout_rng, step_masks};
 use super::outcome::{Evaluation, LayerSignal};

@@ -28,7 +28,7 @@ mod stacked;
 mod target;
 
 pub use config::{Optimizer, TrainConfig};
-pub use data::{Split, TrainData};
+pub use data::{Batches, Split, TrainData};
 pub use device_split::DeviceSplit;
 pub use device_work::{EpochDeviceWork, LaunchCounting, host_reads, kernel_launches};
 pub use dynamics::{LayerDynamics, PROBE_IMAGES};

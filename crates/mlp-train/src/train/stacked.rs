@@ -25,7 +25,7 @@ use mlp_model::Mlp;
 use rand::rngs::StdRng;
 
 use super::config::{Optimizer, TrainConfig};
-use super::data::Split;
+use super::data::{Batches, Split};
 use super::device_work::read_sums;
 use super::engines::masks::{draw_mask, dropout_rng};
 use super::engines::{ADAM_BETA_1, ADAM_BETA_2, Stepper};

@@ -10,6 +10,4 @@ mod sgd;
 pub use charts::{plot_history, plot_weights};
 pub use check::{LOSS_TOLERANCE, SCORE_TOLERANCE, ToyCheck};
 pub use outputs::{RUN_FILES, RunFiles};
-pub use sgd::{
-    Batches, IterationRow, MAX_HIDDEN, SgdConfig, SgdOutcome, TensorSplit, accuracy, init_cifar_net, train_sgd,
-};
+pub use sgd::{IterationRow, MAX_HIDDEN, SgdConfig, SgdOutcome, TensorSplit, accuracy, init_cifar_net, train_sgd};

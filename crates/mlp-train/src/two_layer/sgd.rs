@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::memory::{MemoryNeed, check_single, image_bytes, two_layer_need};
+use crate::train::Batches;
 use crate::train::DeviceMemory;
-use crate::train::HostSplit;
 use crate::{Progress, StopSignal, TrainError};
 
 /// The widest hidden layer `--hidden` accepts: W1 is then 768 MiB of f32 on
@@ -127,26 +127,6 @@ impl SgdConfig {
             }
         }
         Ok(())
-    }
-}
-
-/// Where minibatches come from: CIFAR-10 images normalised per batch, or a
-/// small in-memory problem such as the toy.
-pub trait Batches {
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// x: [indices.len(), D], y: [indices.len()]
-    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>);
-}
-
-impl Batches for HostSplit<'_> {
-    fn len(&self) -> usize {
-        HostSplit::len(self)
-    }
-    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-        HostSplit::batch(self, indices, DType::F32, device)
     }
 }
 

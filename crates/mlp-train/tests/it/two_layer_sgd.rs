@@ -13,8 +13,9 @@ use mlp_data::{Cifar10, Normalizer, Preprocess, SplitSizes, Splits, bundled_subs
 use mlp_model::scratch::{LossOutput, Params};
 use mlp_train::Progress;
 use mlp_train::StopSignal;
+use mlp_train::train::Batches;
 use mlp_train::train::HostSplit;
-use mlp_train::two_layer::{Batches, IterationRow, SgdConfig, SgdOutcome, accuracy, init_cifar_net, train_sgd};
+use mlp_train::two_layer::{IterationRow, SgdConfig, SgdOutcome, accuracy, init_cifar_net, train_sgd};
 
 const SUBSET: SplitSizes = SplitSizes {
     num_train: 4170,

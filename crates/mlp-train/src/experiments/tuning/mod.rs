@@ -18,8 +18,9 @@ use crate::jobs::merge::Collected;
 use crate::jobs::{Finished, Job, JobHeader, JobKind, JobRun, MemoryContext, Records, Trainer, read_csv, remove_files};
 use crate::jobs::{plan_position, run_job, write_csv};
 use crate::memory::{MemoryNeed, image_bytes};
+use crate::train::Batches;
 use crate::train::DeviceMemory;
-use crate::two_layer::{Batches, RUN_FILES, RunFiles, SgdConfig, SgdOutcome, init_cifar_net, train_sgd};
+use crate::two_layer::{RUN_FILES, RunFiles, SgdConfig, SgdOutcome, init_cifar_net, train_sgd};
 use crate::{Progress, StopSignal, TrainError};
 
 /// One unit of a tuning run: grid point `trial` (1-based) trained with `seed`.

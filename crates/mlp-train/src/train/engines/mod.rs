@@ -2,7 +2,7 @@
 //! step, or the stacked step: a group of networks at once), what
 //! `--engine` asks for and what that resolves to on a device, and what each
 //! engine can train: every refusal of an engine comes from here. Each
-//! engine's step implements [`Stepper`] (`autodiff`, `fused`, `stacked`);
+//! engine's step implements `Stepper` (`autodiff`, `fused`, `stacked`);
 //! the dropout masks they all draw are in [`masks`].
 
 pub mod masks;
@@ -63,7 +63,7 @@ pub enum EngineChoice {
     /// The hand-written CPU step ([`super::fused`]), on a CPU device.
     Fused,
     /// Groups of networks of one shape in one batched step
-    /// ([`super::stacked`]), on any device.
+    /// (`stacked`), on any device.
     Stacked,
 }
 
@@ -76,7 +76,7 @@ pub enum Engine {
     Autodiff,
     /// The hand-written CPU step ([`super::fused`]), on a CPU device.
     Fused,
-    /// Groups of networks of one shape in one batched step ([`super::stacked`]).
+    /// Groups of networks of one shape in one batched step (`stacked`).
     Stacked,
 }
 
