@@ -15,7 +15,7 @@ pub use variant::{DEFAULT_WIDTHS, Variant, hidden_widths};
 
 use std::path::Path;
 
-use super::mlp_grid::{MlpGrid, check_engine, run_mlp_grid};
+use super::mlp_grid::{MlpGrid, check_engine, depth_plan, run_mlp_grid};
 use crate::jobs::{Job, JobHeader, JobKind, JobRun, Records};
 use crate::train::{Engine, EngineChoice, RunOutcome, Target, TrainConfig, TrainData};
 use crate::{Progress, TrainError};
@@ -72,19 +72,16 @@ impl Job for StudyConfig {
 
     /// Depth, then variant, then seed.
     fn plan(&self) -> Vec<RunKey> {
-        let mut plan = Vec::new();
-        for layers in self.layers.depths() {
-            for &variant in &self.variants {
-                for &seed in &self.header.seeds.0 {
-                    plan.push(RunKey { layers, variant, seed });
-                }
-            }
-        }
-        plan
+        depth_plan(
+            &self.layers,
+            &self.variants,
+            &self.header.seeds.0,
+            |layers, variant, seed| RunKey { layers, variant, seed },
+        )
     }
 
     fn describe(key: RunKey) -> String {
-        format!("the run {}L {} seed {}", key.layers, key.variant, key.seed)
+        format!("the run {}", <Self as MlpGrid>::label(key))
     }
 
     fn read_records(dir: &Path) -> Result<StudyResults, TrainError> {

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use mlp_model::{MlpConfig, WeightInit};
 
-use super::mlp_grid::{MlpGrid, check_engine, run_mlp_grid};
+use super::mlp_grid::{MlpGrid, check_engine, depth_plan, run_mlp_grid};
 use crate::TrainError;
 use crate::jobs::{Job, JobHeader, JobKind, JobRun, read_csv, remove_files, write_csv};
 use crate::train::{EngineChoice, RunOutcome, Target, TrainConfig, TrainData};
@@ -68,19 +68,13 @@ impl Job for TrainabilityConfig {
 
     /// Depth, then gain, then seed.
     fn plan(&self) -> Vec<RunKey> {
-        let mut plan = Vec::new();
-        for layers in self.layers.depths() {
-            for &gain in &self.gains {
-                for &seed in &self.header.seeds.0 {
-                    plan.push(RunKey { layers, gain, seed });
-                }
-            }
-        }
-        plan
+        depth_plan(&self.layers, &self.gains, &self.header.seeds.0, |layers, gain, seed| {
+            RunKey { layers, gain, seed }
+        })
     }
 
     fn describe(key: RunKey) -> String {
-        format!("the run {}L gain {} seed {}", key.layers, key.gain, key.seed)
+        format!("the run {}", <Self as MlpGrid>::label(key))
     }
 
     fn read_records(dir: &Path) -> Result<MapRows, TrainError> {
