@@ -1,16 +1,18 @@
-//! `input -> [Linear -> (BatchNorm) -> ReLU -> (Dropout) (+ input)] x len(hidden) -> Linear -> logits`.
+//! `input -> [Linear -> (BatchNorm) -> activation -> (Dropout) (+ input)] x len(hidden) -> Linear -> logits`,
+//! the activation ReLU (the assignment's) or tanh.
 
 use burn::module::Param;
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::relu;
 use rand_burn::SeedableRng;
 use rand_burn::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-/// How every Linear weight is initialised. Biases always start at zero, as in
-/// the assignment.
+use crate::activation::Activation;
+
+/// How every Linear weight is initialised. Biases start at zero, as in the
+/// assignment, unless [`MlpConfig::bias_std`] says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WeightInit {
@@ -24,6 +26,10 @@ pub enum WeightInit {
     /// layers the critical gain is sqrt(2) (Kaiming's); below it the signal
     /// shrinks with every layer, above it it grows.
     Gain { gain: f64 },
+    /// Xavier (Glorot) normal, `std = sqrt(2 / (fan_in + fan_out))`: Glorot
+    /// and Bengio's scale for tanh layers, which keeps the variance of both
+    /// the forward signal and the backward gradient roughly level.
+    Xavier,
 }
 
 impl WeightInit {
@@ -33,14 +39,15 @@ impl WeightInit {
     /// The distribution of a weight with `fan_in` inputs, computed as Burn's
     /// initializer computes it (so [`MlpConfig::init_seeded`] draws what
     /// Burn would).
-    fn distribution(self, fan_in: usize) -> Distribution {
+    fn distribution(self, fan_in: usize, fan_out: usize) -> Distribution {
         match self {
             WeightInit::Normal { std } => Distribution::Normal(0.0, std),
             WeightInit::Kaiming => WeightInit::Gain {
                 gain: std::f64::consts::SQRT_2,
             }
-            .distribution(fan_in),
+            .distribution(fan_in, fan_out),
             WeightInit::Gain { gain } => Distribution::Normal(0.0, gain * (1.0 / (fan_in as f64).sqrt())),
+            WeightInit::Xavier => Distribution::Normal(0.0, (2.0 / (fan_in + fan_out) as f64).sqrt()),
         }
     }
 
@@ -56,17 +63,20 @@ impl WeightInit {
                 gain,
                 fan_out_only: false,
             },
+            WeightInit::Xavier => Initializer::XavierNormal { gain: 1.0 },
         }
     }
 
     /// The gain this initialisation has for a layer with `fan_in` inputs:
     /// `std * sqrt(fan_in)` (the assignment's std 1e-3 is a gain of 0.055 at
-    /// fan-in 3,072 and 0.007 at fan-in 50).
-    pub fn effective_gain(self, fan_in: usize) -> f64 {
+    /// fan-in 3,072 and 0.007 at fan-in 50; Xavier's is
+    /// `sqrt(2 fan_in / (fan_in + fan_out))`, 1 where the widths are equal).
+    pub fn effective_gain(self, fan_in: usize, fan_out: usize) -> f64 {
         match self {
             WeightInit::Normal { std } => std * (fan_in as f64).sqrt(),
             WeightInit::Kaiming => std::f64::consts::SQRT_2,
             WeightInit::Gain { gain } => gain,
+            WeightInit::Xavier => (2.0 * fan_in as f64 / (fan_in + fan_out) as f64).sqrt(),
         }
     }
 }
@@ -77,6 +87,7 @@ impl std::fmt::Display for WeightInit {
             WeightInit::Normal { std } => write!(f, "normal({std})"),
             WeightInit::Kaiming => write!(f, "kaiming"),
             WeightInit::Gain { gain } => write!(f, "gain({gain})"),
+            WeightInit::Xavier => write!(f, "xavier"),
         }
     }
 }
@@ -93,15 +104,22 @@ pub struct MlpConfig {
     /// Number of classes (logits).
     #[config(default = 10)]
     pub classes: usize,
-    /// BatchNorm after each hidden Linear, before the ReLU.
+    /// BatchNorm after each hidden Linear, before the activation.
     #[config(default = false)]
     pub batch_norm: bool,
-    /// Dropout probability after each hidden ReLU; 0 disables it.
+    /// Dropout probability after each hidden activation; 0 disables it.
     #[config(default = 0.0)]
     pub dropout: f64,
     /// Weight initialisation of every Linear layer.
     #[config(default = "WeightInit::ASSIGNMENT")]
     pub init: WeightInit,
+    /// The nonlinearity of every hidden layer.
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// The std of every Linear bias at initialisation, `Normal(0, bias_std)`
+    /// (the mean-field theory's sigma_b); 0, the default, starts them at zero.
+    #[config(default = 0.0)]
+    pub bias_std: f64,
     /// Residual hidden layers: a hidden layer whose input and output widths
     /// are equal adds its input to its output, `x + block(x)`, so the signal
     /// has a path around every such layer however small its weights.
@@ -143,11 +161,22 @@ impl MlpConfig {
                 let mut linear = self.linear(d_in, d_out, device);
                 let weights = TensorData::random::<f32, _, _>(
                     [d_in, d_out],
-                    self.init.distribution(d_in),
+                    self.init.distribution(d_in, d_out),
                     &mut *rng.borrow_mut(),
                 );
                 // Replaces Burn's lazy weight before anything reads (draws) it.
                 linear.weight = Param::from_tensor(Tensor::from_data(weights, device));
+                // The bias after its weight, and only when it is random: a
+                // zero-bias network draws exactly what it drew before biases
+                // could be random.
+                if self.bias_std > 0.0 {
+                    let bias = TensorData::random::<f32, _, _>(
+                        [d_out],
+                        Distribution::Normal(0.0, self.bias_std),
+                        &mut *rng.borrow_mut(),
+                    );
+                    linear.bias = Some(Param::from_tensor(Tensor::from_data(bias, device)));
+                }
                 linear
             },
             device,
@@ -162,7 +191,7 @@ impl MlpConfig {
             hidden.push(HiddenBlock {
                 linear: linear(d_in, width),
                 norm: self.batch_norm.then(|| BatchNormConfig::new(width).init(device)),
-                activation: Relu::new(),
+                activation: self.activation,
                 dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
                 residual: self.residual && d_in == width,
             });
@@ -180,18 +209,25 @@ impl MlpConfig {
             .init(device);
         // Burn initialises the bias with the weight's initializer; the assignment
         // (and PyTorch's practice for these studies) starts biases at zero.
-        linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+        let bias = match self.bias_std > 0.0 {
+            true => Tensor::random([d_out], Distribution::Normal(0.0, self.bias_std), device),
+            false => Tensor::zeros([d_out], device),
+        };
+        linear.bias = Some(Param::from_tensor(bias));
         linear
     }
 }
 
-/// One hidden layer: `Linear -> (BatchNorm) -> ReLU -> (Dropout)`, plus its
-/// input when residual.
+/// One hidden layer: `Linear -> (BatchNorm) -> activation -> (Dropout)`,
+/// plus its input when residual.
 #[derive(Module, Debug)]
 pub struct HiddenBlock {
     pub linear: Linear,
     pub norm: Option<BatchNorm>,
-    pub activation: Relu,
+    /// Not a parameter: a setting of the layer, kept as it is by every
+    /// module operation.
+    #[module(skip)]
+    pub activation: Activation,
     pub dropout: Option<Dropout>,
     /// Adds the input to the output (only when d_in == d_out).
     pub residual: bool,
@@ -228,8 +264,8 @@ impl HiddenBlock {
 /// What one hidden layer computed in [`Mlp::forward_pure`].
 #[derive(Debug, Clone)]
 pub struct HiddenTrace {
-    /// The ReLU's output, before dropout and the residual sum: [batch, width]
-    pub relu: Tensor<2>,
+    /// The activation's output, before dropout and the residual sum: [batch, width]
+    pub activated: Tensor<2>,
     /// The layer's output, what the next layer reads: [batch, width]
     pub output: Tensor<2>,
 }
@@ -262,12 +298,12 @@ impl HiddenBlock {
                 }
             };
         }
-        let relu = relu(z);
+        let activated = self.activation.forward(z);
         let output = match self.residual {
-            true => x + relu.clone(),
-            false => relu.clone(),
+            true => x + activated.clone(),
+            false => activated.clone(),
         };
-        HiddenTrace { relu, output }
+        HiddenTrace { activated, output }
     }
 }
 
@@ -286,7 +322,7 @@ impl Mlp {
     }
 
     /// Like [`forward`](Self::forward), also returning every hidden activation
-    /// (after ReLU/dropout), to show how the signal shrinks or survives with depth.
+    /// (after the activation and dropout), to show how the signal shrinks or survives with depth.
     ///
     /// x: [batch, input] -> (logits [batch, classes], per hidden layer [batch, width])
     pub fn forward_trace(&self, x: Tensor<2>) -> (Tensor<2>, Vec<Tensor<2>>) {
@@ -325,6 +361,12 @@ impl Mlp {
             .iter()
             .find_map(|block| block.dropout.as_ref())
             .map_or(0.0, |dropout| dropout.prob)
+    }
+
+    /// The activation of the hidden layers (ReLU for the linear classifier,
+    /// which has none).
+    pub fn activation(&self) -> Activation {
+        self.hidden.first().map_or(Activation::Relu, |block| block.activation)
     }
 
     /// The widths of the hidden layers, first to last.

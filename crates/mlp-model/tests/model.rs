@@ -4,7 +4,7 @@
 mod mlp {
     use burn::module::Param;
     use burn::prelude::*;
-    use mlp_model::{MlpConfig, NormStatistics, WeightInit};
+    use mlp_model::{Activation, MlpConfig, NormStatistics, WeightInit};
 
     fn device() -> Device {
         Device::flex()
@@ -12,6 +12,11 @@ mod mlp {
 
     fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    /// The root mean square of `t` (its std about zero).
+    fn rms<const D: usize>(t: Tensor<D>) -> f64 {
+        t.square().mean().sqrt().into_scalar::<f64>()
     }
 
     #[test]
@@ -99,11 +104,56 @@ mod mlp {
             (measured * 3072f64.sqrt() / std::f64::consts::SQRT_2 - 1.0).abs() < 0.02,
             "{measured}"
         );
-        assert_eq!(WeightInit::Kaiming.effective_gain(3072), std::f64::consts::SQRT_2);
+        assert_eq!(WeightInit::Kaiming.effective_gain(3072, 50), std::f64::consts::SQRT_2);
         // The assignment's Normal(0, 1e-3) as a gain: 1e-3 * sqrt(fan_in).
-        assert!((WeightInit::ASSIGNMENT.effective_gain(3072) - 0.0554).abs() < 1e-4);
-        assert!((WeightInit::ASSIGNMENT.effective_gain(50) - 0.00707).abs() < 1e-5);
+        assert!((WeightInit::ASSIGNMENT.effective_gain(3072, 50) - 0.0554).abs() < 1e-4);
+        assert!((WeightInit::ASSIGNMENT.effective_gain(50, 40) - 0.00707).abs() < 1e-5);
         assert_eq!(WeightInit::Gain { gain: 2.0 }.to_string(), "gain(2)");
+    }
+
+    #[test]
+    fn tanh_layers_compute_tanh_and_keep_relus_numbers_otherwise() {
+        let device = device();
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 3.0, 0.0, 1.0], [-1.0, 2.0, -3.0, 0.0, -1.0]], &device);
+        let config = MlpConfig::new(vec![4]).with_input(5).with_classes(2);
+        let tanh = config.clone().with_activation(Activation::Tanh).init_seeded(3, &device);
+        let relu = config.init_seeded(3, &device);
+        // The same weights: the activation draws nothing.
+        assert_eq!(floats(tanh.hidden[0].linear.weight.val()), floats(relu.hidden[0].linear.weight.val()));
+        assert_eq!(tanh.activation(), Activation::Tanh);
+        let (_, traces) = tanh.forward_pure(x.clone(), NormStatistics::Running);
+        let z = floats(tanh.hidden[0].linear.forward(x));
+        for (a, z) in floats(traces[0].activated.clone()).iter().zip(&z) {
+            assert!((a - z.tanh()).abs() < 1e-6, "{a} != tanh({z})");
+        }
+    }
+
+    #[test]
+    fn random_biases_have_their_std_and_leave_the_weights_drawn_before_them() {
+        let device = device();
+        let plain = MlpConfig::new(vec![400, 400]).init_seeded(5, &device);
+        let biased = MlpConfig::new(vec![400, 400]).with_bias_std(0.3).init_seeded(5, &device);
+        // Layer 1's weight is drawn first either way; its bias comes after it.
+        assert_eq!(floats(plain.hidden[0].linear.weight.val()), floats(biased.hidden[0].linear.weight.val()));
+        for block in &biased.hidden {
+            let bias = block.linear.bias.as_ref().unwrap().val();
+            let measured = rms(bias);
+            assert!((measured / 0.3 - 1.0).abs() < 0.15, "bias std {measured}");
+        }
+        let zero = plain.hidden[1].linear.bias.as_ref().unwrap().val();
+        assert!(floats(zero).iter().all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn xavier_is_glorots_normal_scale() {
+        let device = device();
+        let model = MlpConfig::new(vec![1000]).with_input(3000).with_init(WeightInit::Xavier).init_seeded(1, &device);
+        let measured = rms(model.hidden[0].linear.weight.val());
+        let expected = (2.0f64 / 4000.0).sqrt();
+        assert!((measured / expected - 1.0).abs() < 0.01, "{measured} vs {expected}");
+        assert!((WeightInit::Xavier.effective_gain(50, 50) - 1.0).abs() < 1e-12);
+        assert!((WeightInit::Xavier.effective_gain(3072, 50) - (6144.0f64 / 3122.0).sqrt()).abs() < 1e-12);
+        assert_eq!(WeightInit::Xavier.to_string(), "xavier");
     }
 
     #[test]
@@ -194,10 +244,10 @@ mod mlp {
         // Each trace: the ReLU's output, then the layer's (plus its input where residual).
         assert_eq!(traces.len(), 3);
         for (i, trace) in traces.iter().enumerate() {
-            assert!(floats(trace.relu.clone().inner()).iter().all(|&v| v >= 0.0));
+            assert!(floats(trace.activated.clone().inner()).iter().all(|&v| v >= 0.0));
             let sum = match no_dropout.hidden[i].residual {
-                true => traces[i - 1].output.clone() + trace.relu.clone(),
-                false => trace.relu.clone(),
+                true => traces[i - 1].output.clone() + trace.activated.clone(),
+                false => trace.activated.clone(),
             };
             assert_eq!(floats(sum.inner()), floats(trace.output.clone().inner()), "layer {i}");
         }

@@ -23,6 +23,9 @@ fn seeded_weights_are_burns_flex_weights() {
         MlpConfig::new(vec![50, 40]).with_init(WeightInit::Gain { gain: 0.7 }),
         MlpConfig::new(vec![40, 40]).with_batch_norm(true).with_dropout(0.4),
         MlpConfig::new(vec![]).with_input(7).with_classes(3),
+        MlpConfig::new(vec![60, 30])
+            .with_init(WeightInit::Xavier)
+            .with_activation(mlp_model::Activation::Tanh),
     ];
     for config in &configs {
         for seed in [0, 1, 12345] {

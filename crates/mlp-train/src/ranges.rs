@@ -55,6 +55,66 @@ impl FromStr for LayerRange {
     }
 }
 
+/// The depths of a map: one range (`2..20`) or a comma-separated list of
+/// ranges and single depths (`2..10,15,20,30,50,100`), each a [`LayerRange`].
+/// Saved as the one range's object (as before lists existed) or a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Depths(pub Vec<LayerRange>);
+
+impl Depths {
+    /// Every depth named, once each, shallowest first.
+    pub fn depths(&self) -> Vec<usize> {
+        let mut depths: Vec<usize> = self.0.iter().flat_map(|range| range.depths()).collect();
+        depths.sort_unstable();
+        depths.dedup();
+        depths
+    }
+}
+
+impl From<LayerRange> for Depths {
+    fn from(range: LayerRange) -> Self {
+        Depths(vec![range])
+    }
+}
+
+impl fmt::Display for Depths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| match r.first == r.last {
+                true => r.first.to_string(),
+                false => r.to_string(),
+            })
+            .collect();
+        f.write_str(&items.join(","))
+    }
+}
+
+impl Serialize for Depths {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Depths {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(LayerRange),
+            Many(Vec<LayerRange>),
+        }
+        Ok(match Form::deserialize(deserializer)? {
+            Form::One(range) => Depths(vec![range]),
+            Form::Many(ranges) => Depths(ranges),
+        })
+    }
+}
+
 /// One item of an integer grid flag (`--hidden`, `--iters`): a whole
 /// number, or an inclusive range with a step, `50..300:50` (step 1 when
 /// left out). The flags take comma-separated lists of them.
@@ -177,6 +237,19 @@ mod tests {
     fn floats(items: &[&str]) -> Result<Vec<f64>, String> {
         let ranges: Vec<FloatRange> = items.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
         Ok(grid_values(&ranges))
+    }
+
+    #[test]
+    fn depths_are_ranges_and_single_depths_saved_as_before_lists() {
+        let one: Depths = LayerRange { first: 2, last: 20 }.into();
+        assert_eq!(serde_json::to_string(&one).unwrap(), r#"{"first":2,"last":20}"#);
+        assert_eq!(serde_json::from_str::<Depths>(r#"{"first":2,"last":20}"#).unwrap(), one);
+        let ranges: Vec<LayerRange> = ["2..4", "10", "3", "100"].iter().map(|s| s.parse().unwrap()).collect();
+        let many = Depths(ranges);
+        assert_eq!(many.depths(), [2, 3, 4, 10, 100]);
+        assert_eq!(many.to_string(), "2..4,10,3,100");
+        let json = serde_json::to_string(&many).unwrap();
+        assert_eq!(serde_json::from_str::<Depths>(&json).unwrap(), many);
     }
 
     #[test]

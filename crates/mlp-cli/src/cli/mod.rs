@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mlp_data::Preprocess;
+use mlp_model::Activation;
 use mlp_train::bench::ModelWidths;
 use mlp_train::experiments::Experiment;
 use mlp_train::experiments::depth_study::Variant;
@@ -173,6 +174,11 @@ pub struct DepthStudyArgs {
         value_parser = names::<Variant>(Variant::ALL.map(Variant::name))
     )]
     pub variants: Vec<Variant>,
+    /// The hidden layers' nonlinearity: relu (the assignment's) or tanh
+    /// (compare it with --variants plain,xavier,batchnorm: tanh saturates
+    /// where ReLU dies).
+    #[arg(long, default_value = "relu", value_parser = names::<Activation>(Activation::ALL.map(Activation::name)))]
+    pub activation: Activation,
     #[command(flatten)]
     pub recipe: RecipeArgs,
     /// Input preprocessing: assignment ((x/255-0.5)/0.5), standardize
@@ -206,15 +212,17 @@ pub struct DepthStudyArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainabilityArgs {
-    /// Depths to train, counted in Linear layers: `A..B` or `A`.
-    #[arg(long, default_value = "2..20")]
-    pub layers: LayerRange,
+    /// Depths to train, counted in Linear layers: ranges `A..B` and single
+    /// depths, comma-separated (`2..10,15,20,30,50,75,100`).
+    #[arg(long, value_delimiter = ',', default_value = "2..20")]
+    pub layers: Vec<LayerRange>,
     /// Width of every hidden layer.
     #[arg(long, default_value_t = 50, value_parser = parse_width)]
     pub width: usize,
     /// Initial gains: a list (0.5,1.414), a range multiplied at each step
     /// (0.25..2.83:x1.41421 gives 0.25, 0.354, ..., 2.83) or a range with an
-    /// added step. sqrt(2) = 1.414 is the critical gain for ReLU (Kaiming's).
+    /// added step. sqrt(2) = 1.414 is the critical gain for ReLU (Kaiming's);
+    /// trainability_theory.csv gives it for any activation and bias std.
     #[arg(
         long,
         visible_alias = "init-gains",
@@ -222,6 +230,13 @@ pub struct TrainabilityArgs {
         default_value = "0.125,0.25,0.5,0.707,1,1.414,2,2.828"
     )]
     pub gains: Vec<FloatRange>,
+    /// The hidden layers' nonlinearity: relu or tanh.
+    #[arg(long, default_value = "relu", value_parser = names::<Activation>(Activation::ALL.map(Activation::name)))]
+    pub activation: Activation,
+    /// The std of every bias at initialisation (the mean-field theory's
+    /// sigma_b; e.g. 0.2236 for sigma_b^2 = 0.05); 0 starts them at zero.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_bias_std, allow_negative_numbers = true)]
+    pub bias_std: f64,
     #[command(flatten)]
     pub recipe: RecipeArgs,
     /// Input preprocessing: assignment ((x/255-0.5)/0.5), standardize
@@ -270,6 +285,14 @@ fn parse_width(value: &str) -> Result<usize, String> {
         _ => Err(format!(
             "'{value}' is not a layer width (a whole number of units, at least 1)"
         )),
+    }
+}
+
+/// `--bias-std`: a finite number, 0 or more.
+fn parse_bias_std(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(std) if std.is_finite() && std >= 0.0 => Ok(std),
+        _ => Err(format!("'{value}' is not a standard deviation (a finite number, 0 or more)")),
     }
 }
 

@@ -20,6 +20,7 @@ pub fn run(args: DepthStudyArgs, progress: Progress, stop: &StopSignal) -> anyho
             None => args.widths,
         },
         variants: args.variants,
+        activation: args.activation,
         recipe: args.recipe.train_config(),
         header: job_header(&args.recipe, &args.data, &args.job, &setup.splits, &setup.target),
         preprocess: args.preprocess,

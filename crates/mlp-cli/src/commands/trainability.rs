@@ -2,7 +2,7 @@
 
 use mlp_train::experiments::trainability::{MapFiles, MapRows, TrainabilityConfig};
 use mlp_train::jobs::Job;
-use mlp_train::ranges::grid_values;
+use mlp_train::ranges::{Depths, grid_values};
 use mlp_train::{Progress, StopSignal};
 
 use super::job_header;
@@ -12,9 +12,11 @@ use crate::cli::TrainabilityArgs;
 pub fn run(args: TrainabilityArgs, progress: Progress, stop: &StopSignal) -> anyhow::Result<()> {
     let setup = MlpSetup::new(&args.device, &args.engine, &args.jobs, &args.data, progress)?;
     let config = TrainabilityConfig {
-        layers: args.layers,
+        layers: Depths(args.layers),
         width: args.width,
         gains: grid_values(&args.gains),
+        activation: args.activation,
+        bias_std: args.bias_std,
         recipe: args.recipe.train_config().with_optimizer(Some(args.optimizer)),
         header: job_header(&args.recipe, &args.data, &args.job, &setup.splits, &setup.target),
         preprocess: args.preprocess,

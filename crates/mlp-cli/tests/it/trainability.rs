@@ -1,5 +1,6 @@
 //! `trainability`: depth × initial gain as a job, checked against what
-//! signal-propagation theory predicts for ReLU networks.
+//! signal-propagation theory predicts for ReLU and tanh networks, and the
+//! theory it writes beside the map.
 
 use std::path::Path;
 
@@ -19,6 +20,27 @@ struct Row {
 
 fn rows(dir: &Path) -> Vec<Row> {
     csv::Reader::from_path(dir.join("trainability.csv"))
+        .unwrap()
+        .deserialize()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A row of trainability_theory.csv.
+#[derive(Debug, serde::Deserialize)]
+struct Theory {
+    activation: String,
+    gain: f64,
+    bias_std: f64,
+    chi1: f64,
+    xi_c: f64,
+    phase: String,
+    trainable_depth: f64,
+    critical_gain: f64,
+}
+
+fn theory(dir: &Path) -> Vec<Theory> {
+    csv::Reader::from_path(dir.join("trainability_theory.csv"))
         .unwrap()
         .deserialize()
         .map(Result::unwrap)
@@ -62,6 +84,78 @@ fn the_map_shows_vanishing_critical_and_exploding_gains() {
     // Trained: the vanishing 6-layer net stays at chance; the critical one learns.
     assert!(at(6, 0.25).test_acc < 0.15, "{:?}", at(6, 0.25));
     assert!(at(6, 1.414).test_acc > 0.25, "{:?}", at(6, 1.414));
+
+    // The theory beside it: ReLU without biases is critical at sqrt 2, with
+    // chi1 = gain^2 / 2, and (scale-free) has no finite xi_c.
+    let theory = theory(&out);
+    assert_eq!(theory.len(), 3);
+    for row in &theory {
+        assert_eq!((row.activation.as_str(), row.bias_std), ("relu", 0.0));
+        assert!((row.critical_gain - std::f64::consts::SQRT_2).abs() < 0.01, "{row:?}");
+        assert!((row.chi1 - row.gain * row.gain / 2.0).abs() < 1e-9, "{row:?}");
+        assert!(row.xi_c.is_infinite(), "{row:?}");
+    }
+    let phases: Vec<&str> = theory.iter().map(|t| t.phase.as_str()).collect();
+    assert_eq!(phases, ["ordered", "ordered", "chaotic"]);
+}
+
+/// tanh with sigma_b^2 = 0.05: the theory puts the critical gain at 1.33
+/// (sigma_w^2 = 1.76), with a finite xi_c on either side; trained 2 epochs
+/// at 30 layers, the network at the critical gain learns where the ordered
+/// (gain 1) and chaotic (gain 2) ones fall behind, as 6 xi_c (22 and 42
+/// layers) against the critical line's hundreds predicts.
+#[test]
+fn a_tanh_map_with_biases_follows_its_critical_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let out = tmp.path().join("tanh");
+    let extra = [
+        "--layers",
+        "2,30",
+        "--width",
+        "100",
+        "--gains",
+        "1,1.327,2",
+        "--activation",
+        "tanh",
+        "--bias-std",
+        "0.2236",
+        "--epochs",
+        "2",
+    ];
+    let stdout = succeeds(&subset_args(&["trainability"], dir.to_str().unwrap(), out.to_str().unwrap(), &extra));
+    assert!(stdout.contains("6 runs"), "{stdout}");
+    let theory = theory(&out);
+    let critical = theory[0].critical_gain;
+    assert!((1.30..=1.35).contains(&critical), "critical gain {critical}");
+    assert!((critical * critical - 1.76).abs() < 0.02, "critical gain^2 {}", critical * critical);
+    let phases: Vec<&str> = theory.iter().map(|t| t.phase.as_str()).collect();
+    assert_eq!(phases[0], "ordered");
+    assert_eq!(phases[2], "chaotic");
+    assert!((theory[0].trainable_depth - 21.8).abs() < 0.5, "{:?}", theory[0]);
+    assert!((theory[2].trainable_depth - 41.9).abs() < 0.5, "{:?}", theory[2]);
+    assert!(theory[1].trainable_depth > 1000.0, "{:?}", theory[1]);
+
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 6);
+    let at = |layers: usize, gain: f64| rows.iter().find(|r| r.layers == layers && r.gain == gain).unwrap();
+    let critical_acc = at(30, 1.327).test_acc;
+    for gain in [1.0, 2.0] {
+        assert!(critical_acc > at(30, gain).test_acc + 0.05, "{:?} vs {:?}", at(30, 1.327), at(30, gain));
+    }
+    // At 2 layers every gain trains.
+    assert!(rows.iter().filter(|r| r.layers == 2).all(|r| r.test_acc > 0.3), "{rows:?}");
+    let config = std::fs::read_to_string(out.join("trainability_config.json")).unwrap();
+    assert!(config.contains(r#""activation": "tanh""#) && config.contains(r#""bias_std": 0.2236"#), "{config}");
+
+    // Bad values name their flag.
+    for (flag, bad) in [("--bias-std", "-1"), ("--activation", "sigmoid")] {
+        let args = subset_args(&["trainability"], dir.to_str().unwrap(), out.to_str().unwrap(), &[flag, bad]);
+        let result = mlp_cli(&args);
+        let err = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(2), "{flag} {bad}: {err}");
+        assert!(err.contains(flag) && err.contains(bad), "{err}");
+    }
 }
 
 #[test]

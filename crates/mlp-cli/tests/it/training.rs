@@ -319,6 +319,50 @@ fn residual_layers_of_one_width_train_where_plain_ones_collapse() {
     }
 }
 
+/// tanh in the study: with the assignment's tiny init its units sit at
+/// tanh's linear centre and the signal vanishes layer by layer; Xavier keeps
+/// it. The dynamics probe reports tanh's saturated units instead of dead ReLUs.
+#[test]
+fn tanh_studies_record_saturation_instead_of_dead_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = subset();
+    let out = tmp.path().join("study");
+    let extra = ["--layers", "4", "--variants", "plain,xavier", "--activation", "tanh", "--epochs", "1"];
+    succeeds(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &extra));
+    let config = std::fs::read_to_string(out.join("depth_study_config.json")).unwrap();
+    assert!(config.contains(r#""activation": "tanh""#), "{config}");
+    let mut reader = csv::Reader::from_path(out.join("depth_study_dynamics.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (variant, epoch, layer, rms, dead, saturated) = (
+        column("variant"),
+        column("epoch"),
+        column("layer"),
+        column("activation_rms"),
+        column("dead_fraction"),
+        column("saturated_fraction"),
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2 * 2 * 4, "2 variants x (init + 1 epoch) x 4 layers");
+    for row in &rows {
+        assert_eq!(&row[dead], "", "{row:?}");
+        let hidden = row[layer].parse::<usize>().unwrap() < 4;
+        match hidden {
+            true => assert!((0.0..=1.0).contains(&row[saturated].parse::<f64>().unwrap()), "{row:?}"),
+            false => assert_eq!(&row[saturated], "", "{row:?}"),
+        }
+    }
+    let rms_at_init = |name: &str| {
+        let row = rows
+            .iter()
+            .find(|r| &r[variant] == name && &r[epoch] == "0" && &r[layer] == "3")
+            .unwrap();
+        row[rms].parse::<f64>().unwrap()
+    };
+    assert!(rms_at_init("plain") < 1e-4, "plain: {}", rms_at_init("plain"));
+    assert!(rms_at_init("xavier") > 0.05, "xavier: {}", rms_at_init("xavier"));
+}
+
 /// The dynamics probe changes no number of a study: `--no-dynamics` gives
 /// the same tables, without the dynamics table and plot. `--dynamics-depth`
 /// picks the depth drawn, one of the study's.

@@ -8,7 +8,6 @@ use mlp_model::MlpConfig;
 
 use crate::jobs::{Finished, Job, JobRun, MemoryContext, Trainer, run_job};
 use crate::memory::{MemoryNeed, data_bytes, mlp_need};
-use crate::ranges::LayerRange;
 use crate::train::{
     EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups, train_job_group, train_mlp,
 };
@@ -41,16 +40,16 @@ pub trait MlpGrid: Job {
     fn resuming(&self, _records: &Self::Records, _todo: &[Self::Unit], _target: &Target, _progress: Progress) {}
 }
 
-/// Every depth of `layers` × every one of `values` × every seed, in that
+/// Every one of `depths` × every one of `values` × every seed, in that
 /// order, as units: the plan of a grid over depth.
 pub fn depth_plan<V: Copy, U>(
-    layers: &LayerRange,
+    depths: &[usize],
     values: &[V],
     seeds: &[u64],
     unit: impl Fn(usize, V, u64) -> U,
 ) -> Vec<U> {
-    let mut plan = Vec::with_capacity(layers.depths().count() * values.len() * seeds.len());
-    for depth in layers.depths() {
+    let mut plan = Vec::with_capacity(depths.len() * values.len() * seeds.len());
+    for &depth in depths {
         for &value in values {
             for &seed in seeds {
                 plan.push(unit(depth, value, seed));

@@ -232,7 +232,8 @@ pub fn weight_tiles(
 }
 
 /// A heat map of `values[row][col]` (e.g. validation accuracy over hidden size
-/// × learning rate), each cell labelled with its value in percent.
+/// × learning rate), each cell labelled with its value in percent; row 0 is
+/// drawn at the bottom.
 pub fn heatmap(
     path: &Path,
     title: &str,
@@ -242,11 +243,59 @@ pub fn heatmap(
     col_names: &[String],
     values: &[Vec<Option<f64>>],
 ) -> Result<(), TrainError> {
-    let root = canvas(path, 1, 1);
+    let labels = HeatmapLabels {
+        title,
+        row_label,
+        row_names,
+        col_label,
+        col_names,
+    };
+    heatmap_with(path, &labels, values, &HeatmapOverlay::default())
+}
+
+/// What a heat map's axes and title say.
+pub struct HeatmapLabels<'a> {
+    pub title: &'a str,
+    pub row_label: &'a str,
+    pub row_names: &'a [String],
+    pub col_label: &'a str,
+    pub col_names: &'a [String],
+}
+
+/// Marks drawn over a heat map's cells, in cell units: x runs from 0 (the
+/// left edge of the first column) to the number of columns, y from 0 (the
+/// bottom edge of row 0) to the number of rows.
+#[derive(Debug, Clone, Default)]
+pub struct HeatmapOverlay {
+    /// A black line through one point per column, at the column's centre and
+    /// this height (clamped to the map); `None` leaves the column out.
+    pub line: Vec<Option<f64>>,
+    /// A white dashed vertical line at this x.
+    pub vertical: Option<f64>,
+}
+
+/// [`heatmap`] with an overlay.
+pub fn heatmap_with(
+    path: &Path,
+    labels: &HeatmapLabels,
+    values: &[Vec<Option<f64>>],
+    overlay: &HeatmapOverlay,
+) -> Result<(), TrainError> {
+    let HeatmapLabels {
+        title,
+        row_label,
+        row_names,
+        col_label,
+        col_names,
+    } = *labels;
+    // One panel, grown for maps with many cells so their labels stay legible.
+    let (rows, cols) = (row_names.len(), col_names.len());
+    let size = (PANEL.0.max(90 * cols as u32 + 160), PANEL.1.max(34 * rows as u32 + 140));
+    register_font();
+    let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
     let (lo, hi) = bounds(values.iter().flatten().flatten().copied());
     let span = (hi - lo).max(1e-12);
-    let (rows, cols) = (row_names.len(), col_names.len());
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FONT, TITLE_SIZE))
         .margin(12)
@@ -305,6 +354,47 @@ pub fn heatmap(
                 )])
                 .map_err(|e| plot_error(path, e))?;
         }
+    }
+    // Cell units to pixels: edge i of n is where segment i starts (the last
+    // edge is the axis's end), linear between edges.
+    let edge = |i: usize, n: usize| if i < n { SegmentValue::Exact(i) } else { SegmentValue::Last };
+    let to_pixels = |x: f64, y: f64| {
+        let along = |v: f64, n: usize, pixel: &dyn Fn(usize) -> i32| {
+            let v = v.clamp(0.0, n as f64);
+            let i = (v.floor() as usize).min(n.saturating_sub(1));
+            let (a, b) = (f64::from(pixel(i)), f64::from(pixel(i + 1)));
+            (a + (v - i as f64) * (b - a)).round() as i32
+        };
+        let px = along(x, cols, &|i| chart.backend_coord(&(edge(i, cols), SegmentValue::Exact(0))).0);
+        let py = along(y, rows, &|i| chart.backend_coord(&(SegmentValue::Exact(0), edge(i, rows))).1);
+        (px, py)
+    };
+    let points: Vec<(i32, i32)> = overlay
+        .line
+        .iter()
+        .enumerate()
+        .filter_map(|(c, y)| y.map(|y| to_pixels(c as f64 + 0.5, y)))
+        .collect();
+    let line_style = ShapeStyle {
+        color: BLACK.to_rgba(),
+        filled: true,
+        stroke_width: 3,
+    };
+    root.draw(&PathElement::new(points.clone(), line_style))
+        .map_err(|e| plot_error(path, e))?;
+    for point in points {
+        root.draw(&Circle::new(point, 5, line_style))
+            .map_err(|e| plot_error(path, e))?;
+    }
+    if let Some(x) = overlay.vertical {
+        let dashes = ShapeStyle {
+            color: WHITE.to_rgba(),
+            filled: true,
+            stroke_width: 3,
+        };
+        let ends = [to_pixels(x, 0.0), to_pixels(x, rows as f64)];
+        root.draw(&plotters::element::DashedPathElement::new(ends, 10, 6, dashes))
+            .map_err(|e| plot_error(path, e))?;
     }
     root.present().map_err(|e| plot_error(path, e))
 }

@@ -19,7 +19,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::DType;
-use mlp_model::{Mlp, NormStatistics};
+use mlp_model::{Activation, Mlp, NormStatistics};
 use serde::{Deserialize, Serialize};
 
 use super::data::TrainData;
@@ -27,6 +27,9 @@ use super::device_work::read_f64;
 
 /// Images in the probe batch (fewer when the training split is smaller).
 pub const PROBE_IMAGES: usize = 500;
+
+/// A tanh unit is saturated where |tanh(z)| exceeds this (1 − tanh² < 0.02).
+pub const SATURATED: f64 = 0.99;
 
 /// One layer of one network at one moment of its training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,14 +39,18 @@ pub struct LayerDynamics {
     /// 1-based index of the Linear layer (the last one gives the logits).
     pub layer: usize,
     /// Mean, standard deviation and RMS of the layer's output over the probe
-    /// batch: after ReLU (and the residual sum) for a hidden layer, the
-    /// logits for the last.
+    /// batch: after the activation (and the residual sum) for a hidden
+    /// layer, the logits for the last.
     pub activation_mean: f64,
     pub activation_std: f64,
     pub activation_rms: f64,
     /// Fraction of the layer's ReLU units that output 0 for every probe
-    /// image; `None` for the output layer, which has no ReLU.
+    /// image; `None` for the output layer and for tanh layers.
     pub dead_fraction: Option<f64>,
+    /// tanh's counterpart: the fraction of the layer's units with
+    /// |tanh| > [`SATURATED`] on every probe image, where its gradient is
+    /// below 2% of its largest; `None` for the output layer and ReLU layers.
+    pub saturated_fraction: Option<f64>,
     /// Frobenius norm of dLoss/dW on the probe batch.
     pub weight_grad_norm: f64,
     /// ‖W_now − W_before‖ / ‖W_before‖ over the epoch; `None` at initialisation.
@@ -83,6 +90,7 @@ impl DynamicsProbe {
     pub fn measure(&mut self, epoch: usize, model: &Mlp) -> Vec<LayerDynamics> {
         let weights = model.linear_weights();
         let layers = weights.len();
+        let activation = model.activation();
         let tracked = model.clone().fork(&self.ad).train();
         let tracked_weights = tracked.linear_weights();
         let (logits, traces) = tracked.forward_pure(self.x.clone(), NormStatistics::Batch);
@@ -91,8 +99,9 @@ impl DynamicsProbe {
             .forward(logits.clone(), self.y.clone());
         let grads = loss.backward();
 
-        // Per layer: mean, std, rms, dead, grad norm, update ratio, as one
-        // row of six, so that the whole probe is one read from the device.
+        // Per layer: mean, std, rms, dead or saturated, grad norm, update
+        // ratio, as one row of six, so that the whole probe is one read from
+        // the device.
         let outputs = traces
             .iter()
             .map(|t| t.output.clone())
@@ -107,11 +116,16 @@ impl DynamicsProbe {
             columns.push(centred.square().mean().sqrt());
             columns.push(output.square().mean().sqrt());
             columns.push(match traces.get(i) {
-                // A unit is dead when its largest output over the batch is 0.
                 Some(trace) => {
-                    let relu = trace.relu.clone().detach().inner();
-                    let width = relu.dims()[1] as f64;
-                    relu.max_dim(0).lower_equal_elem(0.0).float().sum().div_scalar(width)
+                    let activated = trace.activated.clone().detach().inner();
+                    let width = activated.dims()[1] as f64;
+                    let stuck = match activation {
+                        // A ReLU is dead when its largest output over the batch is 0.
+                        Activation::Relu => activated.max_dim(0).lower_equal_elem(0.0),
+                        // A tanh unit is saturated when its smallest |output| is above SATURATED.
+                        Activation::Tanh => activated.abs().min_dim(0).greater_elem(SATURATED),
+                    };
+                    stuck.float().sum().div_scalar(width)
                 }
                 None => none(),
             });
@@ -132,7 +146,8 @@ impl DynamicsProbe {
                 activation_mean: v[0],
                 activation_std: v[1],
                 activation_rms: v[2],
-                dead_fraction: (i + 1 < layers).then_some(v[3]),
+                dead_fraction: (i + 1 < layers && activation == Activation::Relu).then_some(v[3]),
+                saturated_fraction: (i + 1 < layers && activation == Activation::Tanh).then_some(v[3]),
                 weight_grad_norm: v[4],
                 update_ratio: (epoch > 0).then_some(v[5]),
             })

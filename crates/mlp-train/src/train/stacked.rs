@@ -1,7 +1,7 @@
 //! The stacked step: `k` networks of the same layer shapes trained as one
 //! model, on any device. Every weight is stacked along a leading network
 //! axis (`[k, in, out]`), so one batched matrix product, one bias add, one
-//! ReLU, one backward and one Adam update per parameter serve the whole
+//! activation, one backward and one Adam update per parameter serve the whole
 //! group: a GPU launches the kernels of one network's step for all `k`,
 //! instead of `k` times as many small ones (the host's dispatch overhead,
 //! not the arithmetic, is what a step of these small networks costs there).
@@ -20,8 +20,8 @@
 
 use burn::module::{Param, RunningState};
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu};
-use mlp_model::Mlp;
+use burn::tensor::activation::log_softmax;
+use mlp_model::{Activation, Mlp};
 use rand::rngs::StdRng;
 
 use super::config::{Optimizer, TrainConfig};
@@ -87,6 +87,8 @@ struct BatchMoments {
 pub(crate) struct StackedStepper<'a> {
     /// Hidden layers, then the output layer.
     layers: Vec<StackedLayer>,
+    /// The hidden layers' nonlinearity (one for the group: `same_shapes`).
+    activation: Activation,
     /// Per network, the eval-mode model its weights are written into.
     templates: Vec<Mlp>,
     optimizer: Optimizer,
@@ -108,7 +110,7 @@ pub(crate) struct StackedStepper<'a> {
 
 impl<'a> StackedStepper<'a> {
     /// Stacks `models` (one per network, any device; the same layer shapes,
-    /// BatchNorm and residual layers in all) with their recipes and seeds
+    /// BatchNorm, residual layers and activation in all) with their recipes and seeds
     /// (`seeds` seed the dropout masks). Trains on `device` (its plain
     /// form holds the weights; each step tracks gradients on its autodiff form).
     pub fn new(models: &[Mlp], recipes: &[&TrainConfig], seeds: &[u64], train: Split<'a>, device: &Device) -> Self {
@@ -153,6 +155,7 @@ impl<'a> StackedStepper<'a> {
         let input = first.hidden.first().map_or(&first.output, |b| &b.linear).weight.dims()[0];
         StackedStepper {
             layers,
+            activation: first.activation(),
             templates,
             optimizer: recipes[0].optimizer(),
             epsilon: recipes[0].adam_epsilon as f32,
@@ -282,7 +285,7 @@ impl Stepper for StackedStepper<'_> {
             } else {
                 moments.push(None);
             }
-            let mut a = relu(z);
+            let mut a = self.activation.forward(z);
             if let Some(masks) = &masks {
                 a = a * masks[l].clone().autodiff();
             }

@@ -73,6 +73,7 @@ fn study_with_seed(layers: &str, variants: Vec<Variant>, recipe: TrainConfig, se
         layers: layers.parse().unwrap(),
         widths: vec![50, 40, 30, 25, 20],
         variants,
+        activation: mlp_model::Activation::Relu,
         header: JobHeader {
             seeds: SeedList::single(seed),
             splits: SUBSET,

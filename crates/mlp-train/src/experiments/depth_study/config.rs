@@ -1,6 +1,7 @@
 //! What defines a study: saved as JSON beside its results.
 
 use mlp_data::Preprocess;
+use mlp_model::Activation;
 use serde::{Deserialize, Serialize};
 
 use super::variant::Variant;
@@ -15,6 +16,10 @@ pub struct StudyConfig {
     pub layers: LayerRange,
     pub widths: Vec<usize>,
     pub variants: Vec<Variant>,
+    /// The hidden layers' nonlinearity; studies recorded before there was a
+    /// choice were ReLU.
+    #[serde(default, skip_serializing_if = "is_relu")]
+    pub activation: Activation,
     /// The recipe of every run, trained once per seed of the header.
     pub recipe: TrainConfig,
     #[serde(flatten)]
@@ -35,4 +40,8 @@ pub struct DynamicsSettings {
     pub enabled: bool,
     /// The depth drawn in `depth_study_dynamics.png`; `None`: the deepest.
     pub plot_depth: Option<usize>,
+}
+
+fn is_relu(activation: &Activation) -> bool {
+    *activation == Activation::Relu
 }

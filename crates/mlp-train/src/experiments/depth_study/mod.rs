@@ -73,7 +73,7 @@ impl Job for StudyConfig {
     /// Depth, then variant, then seed.
     fn plan(&self) -> Vec<RunKey> {
         depth_plan(
-            &self.layers,
+            &self.layers.depths().collect::<Vec<_>>(),
             &self.variants,
             &self.header.seeds.0,
             |layers, variant, seed| RunKey { layers, variant, seed },
@@ -106,7 +106,8 @@ impl MlpGrid for StudyConfig {
     const SIZE_FLAGS: &'static str = "--width (or --widths) or --layers";
 
     fn model(&self, key: RunKey) -> Result<MlpConfig, TrainError> {
-        Ok(key.variant.model_config(hidden_widths(key.layers, &self.widths)?))
+        let model = key.variant.model_config(hidden_widths(key.layers, &self.widths)?);
+        Ok(model.with_activation(self.activation))
     }
 
     fn seed(key: RunKey) -> u64 {

@@ -75,8 +75,12 @@ pub struct DynamicsRow {
     pub activation_mean: f64,
     pub activation_std: f64,
     pub activation_rms: f64,
-    /// Empty for the output layer (no ReLU).
+    /// Empty for the output layer and tanh networks.
     pub dead_fraction: Option<f64>,
+    /// Empty for the output layer and ReLU networks; absent from tables
+    /// written before tanh networks existed.
+    #[serde(default)]
+    pub saturated_fraction: Option<f64>,
     pub weight_grad_norm: f64,
     /// Empty at epoch 0.
     pub update_ratio: Option<f64>,
@@ -228,6 +232,7 @@ impl StudyResults {
             activation_std: d.activation_std,
             activation_rms: d.activation_rms,
             dead_fraction: d.dead_fraction,
+            saturated_fraction: d.saturated_fraction,
             weight_grad_norm: d.weight_grad_norm,
             update_ratio: d.update_ratio,
         }));

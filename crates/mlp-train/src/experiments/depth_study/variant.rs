@@ -20,6 +20,9 @@ pub enum Variant {
     Plain,
     /// Kaiming (He) initialisation instead of Normal(0, 1e-3).
     Kaiming,
+    /// Xavier (Glorot) initialisation, std = sqrt(2 / (fan_in + fan_out)):
+    /// the scale Glorot and Bengio derived for tanh layers.
+    Xavier,
     /// BatchNorm after every hidden Linear, assignment initialisation.
     Batchnorm,
     /// BatchNorm plus Dropout(0.4) after every ReLU, as one report did.
@@ -33,9 +36,10 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
         Variant::Plain,
         Variant::Kaiming,
+        Variant::Xavier,
         Variant::Batchnorm,
         Variant::BatchnormDropout,
         Variant::Residual,
@@ -45,6 +49,7 @@ impl Variant {
         match self {
             Variant::Plain => "plain",
             Variant::Kaiming => "kaiming",
+            Variant::Xavier => "xavier",
             Variant::Batchnorm => "batchnorm",
             Variant::BatchnormDropout => "batchnorm-dropout",
             Variant::Residual => "residual",
@@ -57,6 +62,7 @@ impl Variant {
         match self {
             Variant::Plain => config,
             Variant::Kaiming => config.with_init(WeightInit::Kaiming),
+            Variant::Xavier => config.with_init(WeightInit::Xavier),
             Variant::Batchnorm => config.with_batch_norm(true),
             Variant::BatchnormDropout => config.with_batch_norm(true).with_dropout(0.4),
             Variant::Residual => config.with_residual(true),

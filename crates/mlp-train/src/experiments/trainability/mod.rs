@@ -1,21 +1,26 @@
-//! The trainability map: plain ReLU MLPs of one width trained at every depth
-//! × initial scale (× seed), a [`Job`] like the depth study (resumable,
-//! shardable, mergeable), written as `trainability.csv` and a heat map of
-//! mean test accuracy over depth × gain.
+//! The trainability map: plain MLPs (ReLU or tanh) of one width trained at
+//! every depth × initial scale (× seed), a [`Job`] like the depth study
+//! (resumable, shardable, mergeable), written as `trainability.csv`, the
+//! mean-field theory at every gain (`trainability_theory.csv`) and a heat map
+//! of mean test accuracy over depth × gain with the theory drawn over it.
 //!
-//! Weights are drawn with std = gain / sqrt(fan_in). For ReLU layers the
-//! critical gain is sqrt(2) (He et al. 2015): below it the signal shrinks by
-//! about gain / sqrt(2) per layer, above it it grows, and the depth a network
-//! can still be trained at shrinks with the distance from it (Schoenholz et
-//! al. 2017). The assignment's Normal(0, 1e-3) is a gain of 0.007–0.055 at
-//! these fan-ins.
+//! Weights are drawn with std = gain / sqrt(fan_in), biases with `bias_std`.
+//! For ReLU layers without biases the critical gain is sqrt(2) (He et al.
+//! 2015): below it the signal shrinks by about gain / sqrt(2) per layer,
+//! above it it grows, and the depth a network can still be trained at
+//! shrinks with the distance from it (Schoenholz et al. 2017). For tanh the
+//! critical gain is 1 without biases and grows with them (1.33 at a bias
+//! variance of 0.05). The assignment's Normal(0, 1e-3) is a gain of
+//! 0.007–0.055 at these fan-ins.
 
 mod chart;
 mod config;
 mod rows;
+mod theory;
 
 pub use config::TrainabilityConfig;
 pub use rows::{MapFiles, MapRow, MapRows, RunKey};
+pub use theory::{TRAINABLE_DEPTH_SCALES, TheoryRow};
 
 use std::path::Path;
 
@@ -57,6 +62,15 @@ impl Job for TrainabilityConfig {
                 "every hidden layer needs at least 1 unit",
             ));
         }
+        if self.layers.0.is_empty() {
+            return Err(TrainError::invalid("--layers", "name at least one depth"));
+        }
+        if !(self.bias_std.is_finite() && self.bias_std >= 0.0) {
+            return Err(TrainError::invalid(
+                "--bias-std",
+                format!("{} is not a standard deviation (a finite number, 0 or more)", self.bias_std),
+            ));
+        }
         if self.gains.is_empty() {
             return Err(TrainError::invalid("--gains", "name at least one gain"));
         }
@@ -68,7 +82,7 @@ impl Job for TrainabilityConfig {
 
     /// Depth, then gain, then seed.
     fn plan(&self) -> Vec<RunKey> {
-        depth_plan(&self.layers, &self.gains, &self.header.seeds.0, |layers, gain, seed| {
+        depth_plan(&self.layers.depths(), &self.gains, &self.header.seeds.0, |layers, gain, seed| {
             RunKey { layers, gain, seed }
         })
     }
@@ -88,12 +102,13 @@ impl Job for TrainabilityConfig {
     fn write_summaries(&self, dir: &Path, records: &MapRows, _complete: bool) -> Result<(), TrainError> {
         let files = MapFiles::in_dir(dir);
         write_csv(&files.rows, &records.0)?;
+        write_csv(&files.theory, &self.theory())?;
         self.plot(&files.heatmap, records)
     }
 
     fn remove_results(dir: &Path) -> Result<(), TrainError> {
         let files = MapFiles::in_dir(dir);
-        remove_files(&[&files.rows, &files.heatmap])
+        remove_files(&[&files.rows, &files.heatmap, &files.theory])
     }
 }
 
@@ -103,7 +118,9 @@ impl MlpGrid for TrainabilityConfig {
     /// Every hidden layer `width` wide, weights drawn at the unit's gain.
     fn model(&self, key: RunKey) -> Result<MlpConfig, TrainError> {
         Ok(MlpConfig::new(vec![self.width; key.layers.saturating_sub(1)])
-            .with_init(WeightInit::Gain { gain: key.gain }))
+            .with_init(WeightInit::Gain { gain: key.gain })
+            .with_activation(self.activation)
+            .with_bias_std(self.bias_std))
     }
 
     fn seed(key: RunKey) -> u64 {

@@ -53,6 +53,8 @@ pub struct MapRows(pub Vec<MapRow>);
 pub struct MapFiles {
     pub rows: PathBuf,
     pub heatmap: PathBuf,
+    /// The mean-field theory at every gain (`TheoryRow`s).
+    pub theory: PathBuf,
 }
 
 impl MapFiles {
@@ -63,6 +65,7 @@ impl MapFiles {
         MapFiles {
             rows: dir.join(Self::TABLE_NAME),
             heatmap: dir.join("trainability_heatmap.png"),
+            theory: dir.join("trainability_theory.csv"),
         }
     }
 }

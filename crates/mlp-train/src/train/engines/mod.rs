@@ -215,14 +215,15 @@ impl Engine {
 }
 
 /// Whether two networks can train in one stacked group: the same layer
-/// shapes and the same kinds of layers (BatchNorm, residual); their
-/// initialisation and dropout probability may differ.
+/// shapes and the same kinds of layers (BatchNorm, residual, activation);
+/// their initialisation and dropout probability may differ.
 pub fn same_shapes(a: &MlpConfig, b: &MlpConfig) -> bool {
     a.hidden == b.hidden
         && a.input == b.input
         && a.classes == b.classes
         && a.batch_norm == b.batch_norm
         && a.residual == b.residual
+        && a.activation == b.activation
 }
 
 impl EngineChoice {

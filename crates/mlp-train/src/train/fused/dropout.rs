@@ -34,8 +34,8 @@ impl FusedDropout {
         delta.iter_mut().zip(&self.scale).for_each(|(d, &s)| *d *= s);
     }
 
-    #[cfg(test)]
-    pub(super) fn mask(&self) -> &[f32] {
+    /// The current batch's mask, 0 or `1 / keep` per unit: [batch, width].
+    pub(super) fn scale(&self) -> &[f32] {
         &self.scale
     }
 }

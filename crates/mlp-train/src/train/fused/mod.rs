@@ -1,5 +1,5 @@
 //! The fused CPU training step for the MLPs of mlp-model (Linear, optional
-//! BatchNorm, ReLU, optional dropout): forward, cross-entropy, backward and
+//! BatchNorm, ReLU or tanh, optional dropout): forward, cross-entropy, backward and
 //! Adam written out by hand on host buffers, with the large matrix products
 //! split across the cores.
 //!
@@ -33,7 +33,7 @@ mod stepper;
 use std::ops::Range;
 
 use burn::prelude::*;
-use mlp_model::Mlp;
+use mlp_model::{Activation, Mlp};
 
 use super::engines::masks;
 pub use adam::{AdamStep, Moments};
@@ -110,14 +110,13 @@ impl FusedLinear {
 /// Writes the batch's images `rows` into a buffer of `rows.len()` images.
 pub type Fill<'a> = dyn Fn(Range<usize>, &mut [f32]) + Sync + 'a;
 
-/// out = input · W + b, then ReLU (keeping NaN, as Burn's does, so a
-/// diverging run shows a NaN loss rather than silently zeroed units) when
-/// `relu`. out: [rows, layer.output].
-fn linear_relu(
+/// out = input · W + b, then `activation` where there is one.
+/// out: [rows, layer.output].
+fn linear_activated(
     layer: &FusedLinear,
     input: MatRef,
     out: &mut [f32],
-    relu: bool,
+    activation: Option<Activation>,
     product: fn(&mut [f32], MatRef, MatRef, bool),
 ) {
     // The bias first, then the product accumulated onto it: no extra pass.
@@ -125,21 +124,49 @@ fn linear_relu(
         row.copy_from_slice(&layer.bias);
     }
     product(out, input, layer.weight_in_out(), true);
-    if relu {
-        relu_in_place(out);
+    if let Some(activation) = activation {
+        activate_in_place(out, activation);
     }
 }
 
-/// ReLU that keeps NaN.
-fn relu_in_place(values: &mut [f32]) {
-    values.iter_mut().for_each(|v| {
-        if *v < 0.0 {
-            *v = 0.0
-        }
-    });
+/// The activation, elementwise, keeping NaN (as Burn's ReLU does, so a
+/// diverging run shows a NaN loss rather than silently zeroed units).
+fn activate_in_place(values: &mut [f32], activation: Activation) {
+    match activation {
+        Activation::Relu => values.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v = 0.0
+            }
+        }),
+        Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
+    }
 }
 
-/// What follows a hidden layer's Linear besides the ReLU.
+/// delta: dLoss/d(activation output) in, dLoss/d(activation input) out,
+/// from the layer's `outputs` a = φ(z) · mask: ReLU passes where a > 0
+/// (false where dropped), tanh multiplies by 1 − φ(z)², with φ(z) = a / mask
+/// where a unit was kept (`scale`, the dropout mask, if any; a dropped
+/// unit's delta is already 0).
+fn activation_backward(delta: &mut [f32], outputs: &[f32], activation: Activation, scale: Option<&[f32]>) {
+    match (activation, scale) {
+        (Activation::Relu, _) => delta.iter_mut().zip(outputs).for_each(|(d, &a)| {
+            if a <= 0.0 {
+                *d = 0.0
+            }
+        }),
+        (Activation::Tanh, None) => delta.iter_mut().zip(outputs).for_each(|(d, &a)| *d *= 1.0 - a * a),
+        (Activation::Tanh, Some(scale)) => {
+            for ((d, &a), &s) in delta.iter_mut().zip(outputs).zip(scale) {
+                if s != 0.0 {
+                    let t = a / s;
+                    *d *= 1.0 - t * t;
+                }
+            }
+        }
+    }
+}
+
+/// What follows a hidden layer's Linear besides the activation.
 struct HiddenExtras {
     norm: Option<FusedBatchNorm>,
     dropout: Option<FusedDropout>,
@@ -158,12 +185,14 @@ pub struct FusedMlp {
     layers: Vec<FusedLinear>,
     /// Per hidden layer, its BatchNorm and dropout, if any.
     extras: Vec<HiddenExtras>,
+    /// The hidden layers' nonlinearity.
+    activation: Activation,
     /// Draws the dropout masks.
     rng: StdRng,
     /// The current batch's images: [batch, input].
     x: Vec<f32>,
-    /// Per layer, its output for the current batch: [batch, out], after ReLU
-    /// for hidden layers, the logits for the last.
+    /// Per layer, its output for the current batch: [batch, out], after the
+    /// activation (and dropout) for hidden layers, the logits for the last.
     outputs: Vec<Vec<f32>>,
     /// Per layer, dLoss/d(pre-activation): [batch, out].
     deltas: Vec<Vec<f32>>,
@@ -207,6 +236,7 @@ impl FusedMlp {
             deltas: vec![Vec::new(); layers.len()],
             layers,
             extras,
+            activation: model.activation(),
             rng: masks::dropout_rng(seed),
             time: 0,
         }
@@ -259,10 +289,10 @@ impl FusedMlp {
     }
 
     /// Fills `x` and `outputs`: z = a · W + b per layer; on the hidden ones
-    /// then BatchNorm, ReLU and dropout (those present).
+    /// then BatchNorm, the activation and dropout (those present).
     fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
         let last = self.layers.len() - 1;
-        let first_relu = self.relu_with_product(0);
+        let first_activation = self.activation_with_product(0);
         let first = &self.layers[0];
         self.x.resize(batch * first.input, 0.0);
         let out = &mut self.outputs[0];
@@ -278,11 +308,11 @@ impl FusedMlp {
                 let start = part * rows_per_part;
                 let rows = x.len() / first.input;
                 fill(start..start + rows, x);
-                linear_relu(
+                linear_activated(
                     first,
                     MatRef::row_major(x, rows, first.input),
                     out,
-                    first_relu,
+                    first_activation,
                     matmul_serial,
                 );
             });
@@ -290,33 +320,33 @@ impl FusedMlp {
             self.finish_hidden(0);
         }
         for l in 1..=last {
-            let relu = self.relu_with_product(l);
+            let activation = self.activation_with_product(l);
             let (before, rest) = self.outputs.split_at_mut(l);
             let layer = &self.layers[l];
             let out = &mut rest[0];
             out.resize(batch * layer.output, 0.0);
             let input = MatRef::row_major(&before[l - 1], batch, layer.input);
-            linear_relu(layer, input, out, relu, matmul);
+            linear_activated(layer, input, out, activation, matmul);
             if l < last {
                 self.finish_hidden(l);
             }
         }
     }
 
-    /// Whether layer `l`'s ReLU goes with its product: on hidden layers,
+    /// The activation that goes with layer `l`'s product: on hidden layers,
     /// unless a BatchNorm comes between.
-    fn relu_with_product(&self, l: usize) -> bool {
-        l + 1 < self.layers.len() && self.extras[l].norm.is_none()
+    fn activation_with_product(&self, l: usize) -> Option<Activation> {
+        (l + 1 < self.layers.len() && self.extras[l].norm.is_none()).then_some(self.activation)
     }
 
-    /// After hidden layer `l`'s product: its BatchNorm and ReLU (when the
-    /// product did not take the ReLU), then its dropout.
+    /// After hidden layer `l`'s product: its BatchNorm and activation (when
+    /// the product did not take it), then its dropout.
     fn finish_hidden(&mut self, l: usize) {
         let out = &mut self.outputs[l];
         let extras = &mut self.extras[l];
         if let Some(norm) = &mut extras.norm {
             norm.forward_train(out);
-            relu_in_place(out);
+            activate_in_place(out, self.activation);
         }
         if let Some(dropout) = &mut extras.dropout {
             dropout.forward_train(out, &mut self.rng);
@@ -362,7 +392,7 @@ impl FusedMlp {
     }
 
     /// From the last layer's delta: every weight and bias gradient, and the
-    /// deltas of the hidden layers (through the ReLU masks).
+    /// deltas of the hidden layers (through their activations).
     fn backward(&mut self, batch: usize) {
         for l in (0..self.layers.len()).rev() {
             let input = if l == 0 { &self.x[..] } else { &self.outputs[l - 1][..] };
@@ -389,8 +419,8 @@ impl FusedMlp {
             }
             if l > 0 {
                 // δ of the layer below: back from its output a through its
-                // dropout (the mask), its ReLU (a > 0, also false where
-                // dropped) and its BatchNorm to its product.
+                // dropout (the mask), its activation and its BatchNorm to
+                // its product.
                 let below = &mut lower[l - 1];
                 below.resize(batch * layer.input, 0.0);
                 matmul(
@@ -403,11 +433,8 @@ impl FusedMlp {
                 if let Some(dropout) = &extras.dropout {
                     dropout.backward(below);
                 }
-                below.iter_mut().zip(&self.outputs[l - 1]).for_each(|(d, &a)| {
-                    if a <= 0.0 {
-                        *d = 0.0
-                    }
-                });
+                let scale = extras.dropout.as_ref().map(FusedDropout::scale);
+                activation_backward(below, &self.outputs[l - 1], self.activation, scale);
                 if let Some(norm) = &mut extras.norm {
                     norm.backward(below);
                 }

@@ -2,7 +2,7 @@
 //! gradient and Adam's steps, to float rounding.
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use mlp_model::{MlpConfig, WeightInit};
+use mlp_model::{Activation, MlpConfig, WeightInit};
 
 use super::*;
 
@@ -238,6 +238,7 @@ fn problem_with_extras(
     hidden: Vec<usize>,
     batch_norm: bool,
     dropout: f64,
+    activation: Activation,
     batch: usize,
     seed: u64,
 ) -> (Mlp, Vec<f32>, Vec<u8>, Device) {
@@ -248,6 +249,7 @@ fn problem_with_extras(
         .with_init(WeightInit::Kaiming)
         .with_batch_norm(batch_norm)
         .with_dropout(dropout)
+        .with_activation(activation)
         .init_seeded(seed, &device);
     (model, x, labels, device)
 }
@@ -264,10 +266,10 @@ fn burn_forward_with_masks(model: &Mlp, fused: &FusedMlp, x: Tensor<2>) -> Tenso
         if let Some(norm) = &block.norm {
             x = norm.forward(x);
         }
-        x = burn::tensor::activation::relu(x);
+        x = block.activation.forward(x);
         if let Some(dropout) = &extras.dropout {
             let dims = x.dims();
-            let mask = TensorData::new(dropout.mask().to_vec(), dims);
+            let mask = TensorData::new(dropout.scale().to_vec(), dims);
             x = x * Tensor::<2>::from_data(mask, &device);
         }
     }
@@ -280,17 +282,24 @@ fn vector(t: Tensor<1>) -> Vec<f32> {
 
 #[test]
 fn batch_norm_and_dropout_gradients_match_burn_autodiff() {
-    // (input, hidden, batch_norm, dropout, batch, seed); the last case's
-    // first product is split across cores, with the BatchNorm after it.
-    for (input, hidden, batch_norm, dropout, batch, seed) in [
-        (INPUT, vec![9], true, 0.0, 12, 1),
-        (INPUT, vec![9, 7, 5], true, 0.0, 31, 2),
-        (INPUT, vec![9, 7], false, 0.4, 16, 3),
-        (INPUT, vec![9, 7], true, 0.4, 16, 4),
-        (1000, vec![40, 6], true, 0.4, 50, 5),
+    // (input, hidden, batch_norm, dropout, activation, batch, seed); the
+    // last case of each activation has its first product split across
+    // cores, with the BatchNorm after it.
+    use Activation::{Relu, Tanh};
+    for (input, hidden, batch_norm, dropout, activation, batch, seed) in [
+        (INPUT, vec![9], true, 0.0, Relu, 12, 1),
+        (INPUT, vec![9, 7, 5], true, 0.0, Relu, 31, 2),
+        (INPUT, vec![9, 7], false, 0.4, Relu, 16, 3),
+        (INPUT, vec![9, 7], true, 0.4, Relu, 16, 4),
+        (1000, vec![40, 6], true, 0.4, Relu, 50, 5),
+        (INPUT, vec![9, 7, 5], false, 0.0, Tanh, 31, 6),
+        (INPUT, vec![9, 7], true, 0.0, Tanh, 16, 7),
+        (INPUT, vec![9, 7], false, 0.4, Tanh, 16, 8),
+        (1000, vec![40, 6], true, 0.4, Tanh, 50, 9),
     ] {
-        let case = format!("{hidden:?} bn {batch_norm} dropout {dropout}");
-        let (model, x, labels, device) = problem_with_extras(input, hidden.clone(), batch_norm, dropout, batch, seed);
+        let case = format!("{hidden:?} {activation} bn {batch_norm} dropout {dropout}");
+        let (model, x, labels, device) =
+            problem_with_extras(input, hidden.clone(), batch_norm, dropout, activation, batch, seed);
         let mut fused = FusedMlp::from_model(&model, seed);
         fused.forward(batch, &|rows, out| {
             out.copy_from_slice(&x[rows.start * input..rows.end * input])
@@ -343,7 +352,7 @@ fn batch_norm_and_dropout_gradients_match_burn_autodiff() {
 #[test]
 fn batch_norm_adam_steps_match_burns_optimizer() {
     use burn::optim::GradientsParams;
-    let (mut model, x, labels, device) = problem_with_extras(INPUT, vec![9, 7], true, 0.0, 16, 7);
+    let (mut model, x, labels, device) = problem_with_extras(INPUT, vec![9, 7], true, 0.0, Activation::Relu, 16, 7);
     let mut fused = FusedMlp::from_model(&model, 0);
     let mut optimizer = burn_adam();
     let (x_t, y) = tensors(&x, &labels, &device);
@@ -396,13 +405,13 @@ fn batch_norm_adam_steps_match_burns_optimizer() {
 
 #[test]
 fn dropout_keeps_units_at_the_rate_and_scale_asked_and_repeats_with_the_seed() {
-    let (model, x, labels, _) = problem_with_extras(INPUT, vec![50], false, 0.4, 200, 8);
+    let (model, x, labels, _) = problem_with_extras(INPUT, vec![50], false, 0.4, Activation::Relu, 200, 8);
     let masks = |seed: u64| {
         let mut fused = FusedMlp::from_model(&model, seed);
         fused.step(&x, &labels, adam(1e-3));
-        let first = fused.extras[0].dropout.as_ref().unwrap().mask().to_vec();
+        let first = fused.extras[0].dropout.as_ref().unwrap().scale().to_vec();
         fused.step(&x, &labels, adam(1e-3));
-        (first, fused.extras[0].dropout.as_ref().unwrap().mask().to_vec())
+        (first, fused.extras[0].dropout.as_ref().unwrap().scale().to_vec())
     };
     let (first, second) = masks(1);
     assert_eq!(first.len(), 200 * 50);
