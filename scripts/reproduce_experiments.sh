@@ -21,3 +21,10 @@ run trainability --layers 2..20 --width 50 --gains 0.125,0.25,0.5,0.707,1,1.414,
     --device cpu "${SPLITS[@]}" --out "$OUT/trainability_adam"
 run trainability --layers 2..20 --width 50 --gains 0.125,0.25,0.5,0.707,1,1.414,2,2.828 --seeds 0..1 --overwrite \
     --optimizer sgd --lr 0.05 --device cpu "${SPLITS[@]}" --out "$OUT/trainability_sgd"
+# tanh: the study with the assignment's init, Xavier and BatchNorm, and the
+# mean-field phase diagram (sigma_b^2 = 0.05; sigma_w^2 from 1 to 4; 6 xi_c drawn over it).
+run depth-study --layers 2..6 --seeds 0..2 --activation tanh --variants plain,xavier,batchnorm --overwrite \
+    --device cpu "${SPLITS[@]}" --out "$OUT/depth_study_tanh"
+run trainability --layers 2,5,10,15,20,30,40,50,75,100 --width 100 --gains 1,1.118,1.225,1.327,1.414,1.581,1.732,2 \
+    --activation tanh --bias-std 0.2236 --seeds 0..1 --overwrite \
+    --device cpu "${SPLITS[@]}" --out "$OUT/trainability_tanh"

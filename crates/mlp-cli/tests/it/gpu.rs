@@ -197,6 +197,32 @@ fn a_short_study_on_the_gpu_path_matches_the_cpu() {
     }
 }
 
+/// tanh on the GPU path: the stacked step's tanh networks (Xavier, 3
+/// layers, 1 epoch, 2 seeds on 1,000 images) train to the CPU's accuracies.
+#[test]
+fn tanh_networks_train_on_the_gpu_path_as_on_the_cpu() {
+    let Some(_) = adapter() else { return };
+    let subset = subset();
+    let study = |device: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec!["depth-study", "--quiet", "--device", device, "--no-dynamics"];
+        args.extend_from_slice(&["--data-dir", subset.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+        args.extend_from_slice(&["--num-train", "1000", "--num-val", "300", "--num-test", "300"]);
+        args.extend_from_slice(&["--layers", "3", "--epochs", "1", "--seeds", "0..1"]);
+        args.extend_from_slice(&["--activation", "tanh", "--variants", "xavier"]);
+        let run = cli(&args, true, &[]);
+        assert!(run.status.success(), "{device}: {}", stderr(&run));
+        rows(out.path())
+    };
+    let (gpu, cpu) = (study("gpu"), study("cpu"));
+    assert_eq!(gpu.len(), 2);
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert_eq!(g.engine, "stacked");
+        assert!((g.val_acc - c.val_acc).abs() <= 0.03, "{g:?} vs {c:?}");
+        assert!(g.val_acc > 0.15, "{g:?}");
+    }
+}
+
 /// A software adapter is no GPU: `--device gpu` refuses it unless
 /// MLP_ALLOW_SOFTWARE_GPU=1, writing nothing, and `--device auto` picks the
 /// CPU and says why. On a hardware adapter, auto picks it.
