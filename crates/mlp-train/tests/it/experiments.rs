@@ -1,11 +1,12 @@
-//! The registry, and the one behaviour every experiment shares for a unit
-//! recorded twice, on the committed results of each.
+//! The registry, the one behaviour every experiment shares for a unit
+//! recorded twice, on the committed results of each, and the committed
+//! maps' theory tables.
 
 use std::path::PathBuf;
 
 use mlp_train::experiments::Experiment;
 use mlp_train::experiments::depth_study::StudyConfig;
-use mlp_train::experiments::trainability::TrainabilityConfig;
+use mlp_train::experiments::trainability::{TheoryRow, TrainabilityConfig};
 use mlp_train::experiments::tuning::TuningConfig;
 use mlp_train::jobs::{Job, Records, read_recorded};
 
@@ -70,5 +71,31 @@ fn a_unit_recorded_twice_is_refused_alike_by_every_experiment() {
     assert!(tuning.contains("trial 2 seed 0 is recorded twice"), "{tuning}");
     for error in [study, map, tuning] {
         assert!(error.contains("delete one of its rows"), "{error}");
+    }
+}
+
+/// Each committed map's trainability_theory.csv is what the library computes
+/// for its configuration, and puts the critical gain where the theory does:
+/// sqrt 2 for ReLU without biases, 1.30-1.35 for tanh with sigma_b^2 = 0.05.
+#[test]
+fn the_committed_maps_theory_is_the_librarys() {
+    for (dir, activation, critical) in [
+        ("trainability_adam", "relu", 1.404..=1.424),
+        ("trainability_sgd", "relu", 1.404..=1.424),
+        ("trainability_tanh", "tanh", 1.30..=1.35),
+    ] {
+        let json = std::fs::read_to_string(committed(dir).join("trainability_config.json")).unwrap();
+        let config: TrainabilityConfig = serde_json::from_str(&json).unwrap();
+        let rows: Vec<TheoryRow> = csv::Reader::from_path(committed(dir).join("trainability_theory.csv"))
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, config.theory(), "{dir}");
+        assert_eq!(rows.len(), config.gains.len(), "{dir}");
+        for row in &rows {
+            assert_eq!(row.activation, activation, "{dir}");
+            assert!(critical.contains(&row.critical_gain), "{dir}: {row:?}");
+        }
     }
 }
