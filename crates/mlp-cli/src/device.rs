@@ -6,13 +6,19 @@ use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use clap::ValueEnum;
 use mlp_train::train::{DeviceMemory, EngineChoice, Placement, Target};
 
+use crate::cuda::{CudaGpu, no_cuda_error, probe_cuda};
+
 /// `--device` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeviceChoice {
-    /// The GPU if a hardware wgpu adapter exists, else the CPU.
+    /// A hardware wgpu adapter if one opens, else a CUDA device if the
+    /// driver opens one, else the CPU.
     Auto,
     /// wgpu on a hardware GPU adapter; an error if there is none.
     Gpu,
+    /// Burn's CUDA runtime on the first NVIDIA device (builds with the
+    /// `cuda` feature); an error if none opens.
+    Cuda,
     /// Burn's flex backend (pure Rust, multi-threaded): the recommended CPU backend.
     Cpu,
     /// Burn's ndarray backend (deprecated upstream; kept to compare speed).
@@ -72,26 +78,40 @@ pub fn choose(choice: DeviceChoice, allow_software_gpu: bool, quiet: bool) -> an
             }
             gpu.into_chosen()
         }
-        DeviceChoice::Auto => match probe_gpu() {
-            Ok(gpu) if !gpu.software => gpu.into_chosen(),
-            Ok(gpu) => {
-                note(
-                    quiet,
-                    &format!(
-                        "--device auto: wgpu adapter '{}' is a software renderer; using the CPU",
-                        gpu.info.name
-                    ),
-                );
-                cpu()
-            }
-            Err(error) => {
-                note(quiet, &format!("--device auto: no GPU ({error:#}); using the CPU"));
-                cpu()
-            }
-        },
+        DeviceChoice::Cuda => cuda_chosen(probe_cuda().map_err(|cause| no_cuda_error("--device cuda", &cause))?),
+        DeviceChoice::Auto => auto(quiet, cpu)?,
     };
     note(quiet, &format!("device: {}", chosen.description));
     Ok(chosen)
+}
+
+/// `--device auto`: a hardware wgpu adapter, else a CUDA device, else the
+/// CPU, saying on stderr why each one before it was passed over.
+fn auto(quiet: bool, cpu: impl Fn() -> ChosenDevice) -> anyhow::Result<ChosenDevice> {
+    let why_not_wgpu = match probe_gpu() {
+        Ok(gpu) if !gpu.software => return Ok(gpu.into_chosen()),
+        Ok(gpu) => format!("wgpu adapter '{}' is a software renderer", gpu.info.name),
+        Err(error) => format!("no wgpu adapter ({error:#})"),
+    };
+    let why_not_cuda = match probe_cuda() {
+        Ok(gpu) => {
+            note(quiet, &format!("--device auto: {why_not_wgpu}; using CUDA"));
+            return Ok(cuda_chosen(gpu));
+        }
+        Err(error) => format!("no CUDA device ({error:#})"),
+    };
+    note(quiet, &format!("--device auto: {why_not_wgpu}; {why_not_cuda}; using the CPU"));
+    Ok(cpu())
+}
+
+/// Training on a CUDA device: the GPU path, the stacked engine by default.
+fn cuda_chosen(gpu: CudaGpu) -> ChosenDevice {
+    ChosenDevice {
+        device: gpu.device,
+        description: format!("cuda {} (GPU)", gpu.name),
+        is_gpu: true,
+        memory: DeviceMemory::Cuda,
+    }
 }
 
 fn note(quiet: bool, line: &str) {
@@ -190,8 +210,14 @@ fn describe_env(name: &str) -> String {
 }
 
 /// The Vulkan loader wgpu opens at run time, if it is where the dynamic
-/// linker looks (LD_LIBRARY_PATH, then the usual system directories).
+/// linker looks.
 fn find_vulkan_loader() -> Option<std::path::PathBuf> {
+    find_library("libvulkan.so.1")
+}
+
+/// `name` in the directories the dynamic linker searches: LD_LIBRARY_PATH,
+/// then the usual system directories (and WSL's driver directory).
+pub fn find_library(name: &str) -> Option<std::path::PathBuf> {
     let from_env = std::env::var_os("LD_LIBRARY_PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -205,12 +231,13 @@ fn find_vulkan_loader() -> Option<std::path::PathBuf> {
         "/usr/lib",
         "/lib",
         "/usr/local/lib",
+        "/usr/lib/wsl/lib",
     ]
     .map(std::path::PathBuf::from);
     from_env
         .into_iter()
         .chain(system)
-        .map(|dir| dir.join("libvulkan.so.1"))
+        .map(|dir| dir.join(name))
         .find(|path| path.exists())
 }
 

@@ -8,6 +8,7 @@ use mlp_train::StopSignal;
 
 mod cli;
 mod commands;
+mod cuda;
 mod device;
 mod kernel_cache;
 

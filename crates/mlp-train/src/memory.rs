@@ -375,6 +375,7 @@ impl Workload {
                     human_bytes(total.largest_buffer),
                     human_bytes(max_buffer)
                 ),
+                DeviceMemory::Cuda => format!("{estimate}; not checked: the CUDA device's memory is not read before training"),
             });
         };
         if total.bytes <= host.bytes {

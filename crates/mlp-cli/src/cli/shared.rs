@@ -32,9 +32,11 @@ pub struct DataArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DeviceArgs {
-    /// Where to train: `gpu` (wgpu on a hardware adapter), `cpu` (Burn's flex
-    /// backend), `ndarray` (Burn's deprecated CPU backend, for comparison) or
-    /// `auto` (the GPU when one exists, else the CPU).
+    /// Where to train: `gpu` (wgpu on a hardware adapter: Vulkan, or Metal on
+    /// macOS), `cuda` (Burn's CUDA runtime on an NVIDIA GPU; in builds with
+    /// the `cuda` feature), `cpu` (Burn's flex backend), `ndarray` (Burn's
+    /// deprecated CPU backend, for comparison) or `auto` (a hardware wgpu
+    /// adapter, else a CUDA device, else the CPU; it says which on stderr).
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     #[command(flatten)]

@@ -36,7 +36,8 @@ fn stderr(out: &Output) -> String {
 fn adapter() -> Option<Adapter> {
     let out = cli(&["device-info"], false, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
+    // (device-info succeeds with a CUDA device alone: it says `none` for wgpu.)
+    if !out.status.success() || stdout.contains("wgpu adapter:  none") {
         let test = std::thread::current().name().unwrap_or("a GPU test").to_owned();
         if std::env::var("MLP_GPU_TESTS").as_deref() == Ok("require") {
             panic!(
@@ -259,9 +260,9 @@ fn a_software_adapter_is_refused_without_the_variable_and_auto_picks_the_cpu() {
     assert_eq!(chosen, "device: cpu (flex)", "{auto_err}");
     assert!(
         auto_err.contains(&format!(
-            "--device auto: wgpu adapter '{}' is a software renderer; using the CPU",
+            "--device auto: wgpu adapter '{}' is a software renderer; no CUDA device (",
             adapter.name
-        )),
+        )) && auto_err.contains("; using the CPU"),
         "{auto_err}"
     );
     std::fs::remove_dir_all(&out_dir).unwrap();
@@ -328,7 +329,9 @@ fn no_adapter_is_an_error_that_says_what_to_check() {
     let err = stderr(&auto);
     assert!(auto.status.success(), "{err}");
     assert!(
-        err.contains("--device auto: no GPU (") && err.contains("device: cpu (flex)"),
+        err.contains("--device auto: no wgpu adapter (")
+            && err.contains("; no CUDA device (")
+            && err.contains("device: cpu (flex)"),
         "{err}"
     );
 }
@@ -386,4 +389,60 @@ fn a_group_of_six_launches_a_sixth_of_the_kernels_per_network() {
         assert_eq!(bench("syncs_within_steps"), 0.0);
         assert_eq!(bench("syncs_per_epoch"), 1.0 + networks);
     }
+}
+
+/// `--device cuda` where no CUDA device opens (this machine: no NVIDIA
+/// driver, and a default build without the CUDA runtime) is an error within
+/// seconds that says what to check: libcuda.so.1, NVRTC (not needed), the
+/// container's NVIDIA_DRIVER_CAPABILITIES, the cargo feature, the CPU; it
+/// writes nothing. `device-info` reports both runtimes, and `--device auto`
+/// says why it passed each GPU runtime over.
+#[test]
+fn no_cuda_device_is_an_error_that_says_what_to_check() {
+    let subset = subset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("study");
+    let mut args = vec!["depth-study", "--device", "cuda", "--data-dir", subset.to_str().unwrap()];
+    args.extend_from_slice(&["--out", out_dir.to_str().unwrap(), "--layers", "2", "--epochs", "1"]);
+    args.extend_from_slice(&["--num-train", "200", "--num-val", "20", "--num-test", "20"]);
+    let started = std::time::Instant::now();
+    let run = cli(&args, false, &[("NVIDIA_DRIVER_CAPABILITIES", "utility")]);
+    let err = stderr(&run);
+    if run.status.success() {
+        // A machine with a CUDA device (and a build with the runtime).
+        assert!(err.contains("device: cuda "), "{err}");
+        return;
+    }
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(started.elapsed().as_secs() < 30, "took {:?}", started.elapsed());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("error: --device cuda: no CUDA device could be opened"), "{err}");
+    for hint in [
+        "libcuda.so.1",
+        "NVRTC (libnvrtc.so): not needed",
+        "NVIDIA_DRIVER_CAPABILITIES (set to 'utility') must include `compute`",
+        "cargo feature `cuda`",
+        "--device cpu",
+    ] {
+        assert!(err.contains(hint), "'{hint}' missing: {err}");
+    }
+    assert!(!out_dir.exists(), "nothing written");
+
+    let info = cli(&["device-info"], false, &[("VK_DRIVER_FILES", "/nonexistent")]);
+    let stdout = String::from_utf8_lossy(&info.stdout).into_owned();
+    for line in ["wgpu adapter:  none", "cuda device:   none", "cuda driver:   libcuda.so.1", "--device cuda: an error"] {
+        assert!(stdout.contains(line), "'{line}' missing: {stdout}");
+    }
+    assert_eq!(info.status.code(), Some(1), "no runtime opens: {}", stderr(&info));
+    assert!(stderr(&info).contains("no CUDA device could be opened"), "{}", stderr(&info));
+
+    let mut auto = args.clone();
+    auto[2] = "auto";
+    let run = cli(&auto, false, &[("VK_DRIVER_FILES", "/nonexistent"), ("XDG_RUNTIME_DIR", "/tmp")]);
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(
+        err.contains("--device auto: no wgpu adapter (") && err.contains("; no CUDA device (") && err.contains("; using the CPU"),
+        "{err}"
+    );
 }

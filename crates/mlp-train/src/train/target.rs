@@ -30,6 +30,8 @@ pub enum DeviceMemory {
     /// (wgpu's `max_buffer_size` and `max_storage_buffer_binding_size`, the
     /// smaller); `shared_with_host` for a software adapter (Mesa's llvmpipe).
     Gpu { max_buffer: u64, shared_with_host: bool },
+    /// A CUDA device, whose memory is not read before training.
+    Cuda,
 }
 
 /// A device with everything decided about training on it.
