@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
-# The GPU measurements of issues 3, 5 and 12 in one short window on a machine
-# with a GPU (about 8 minutes on an H100/H200-class machine with a prebuilt
-# mlp-cli; the device machine's image has PyTorch but no Rust, so bring the
-# binary: see docs/performance.md, "Running the GPU checks").
+# The GPU measurements of issues 3, 5, 12 and 24 in one short window on a
+# machine with a GPU (about 8 minutes per GPU runtime on an H100/H200-class
+# machine with a prebuilt mlp-cli; the device machine's image has PyTorch but
+# no Rust, so bring the binary: see docs/performance.md, "Running the GPU
+# checks").
 #
 #   scripts/gpu_session.sh OUT_DIR
 #
+# It runs on every GPU runtime that opens: wgpu (`--device gpu`, Vulkan) and
+# Burn's CUDA runtime (`--device cuda`, in a binary built with the `cuda`
+# feature), as `mlp-cli device-info` reports them; the device stages below
+# run once per runtime (logs/STAGE_DEVICE.log), and report.md compares the
+# two where both ran. Why a runtime did not open is in logs/runtimes.log.
+#
 # Stages, in this order, each under its own `timeout` (seconds, default in
 # brackets, TIMEOUT_<STAGE> overrides, e.g. TIMEOUT_FULL=300). A stage that
-# fails or times out is reported and the next one runs:
+# fails or times out is reported and the next one runs. The ones marked *
+# run once per runtime, DEVICE standing for it (gpu or cuda):
 #
-#   smoke      [30]  the adapter (`mlp-cli device-info`: name, type, backend,
-#                    driver) and one tiny study for one epoch on DEVICE
-#   bench      [45]  `mlp-cli bench --device DEVICE` -> bench_DEVICE.csv
-#   groups     [30]  the same with 6 networks in one stacked group
+#   runtimes   [20]  what decides which runtimes open: `mlp-cli device-info`
+#                    (both runtimes), the Vulkan ICD files, `vulkaninfo
+#                    --summary` where installed, libcuda in the linker cache,
+#                    nvidia-smi, the container's NVIDIA_DRIVER_CAPABILITIES
+#                    and NVIDIA_VISIBLE_DEVICES
+#   smoke *    [30]  one tiny study for one epoch on DEVICE
+#   bench *    [45]  `mlp-cli bench --device DEVICE` -> bench_DEVICE.csv
+#   groups *   [30]  the same with 6 networks in one stacked group
 #                    (`--networks 6`) -> bench_groups_DEVICE.csv
 #   torch      [45]  PyTorch, same models (CUDA for gpu) -> torch_cuda.csv
 #                    (fails cleanly where PYTHON cannot import torch)
 #   synth      [20]  full-size synthetic CIFAR-10 (random pixels) -> SYNTH_DIR
-#   full      [120]  the full-size depth study on it -> full_DEVICE/
-#   subset     [70]  the depth study on the bundled subset -> subset_DEVICE/
+#   full *    [120]  the full-size depth study on it -> full_DEVICE/
+#   subset *   [70]  the depth study on the bundled subset -> subset_DEVICE/
 #   cpu_bench  [40]  the CPU baseline on the same host, all cores -> bench_cpu.csv
 #   cpu_torch  [35]  PyTorch on the CPU, as many threads -> torch_cpu.csv
 #   cpu_subset [50]  the subset study on the CPU -> subset_cpu/
 #   report     [15]  report.md: the tables to compare (needs python, not torch)
 #
-# The timeouts add up to 500 s. Every output is written under OUT_DIR as soon
-# as it exists, and summary.txt (every stage's status and seconds) after
+# The timeouts add up to 520 s with one runtime, 815 s with both. Every
+# output is written under OUT_DIR as soon as it exists, and summary.txt (every stage's status and seconds) after
 # every stage. A rerun with the same OUT_DIR continues: studies run with
 # --resume (finished runs are kept, a timed-out study trains only what is
 # missing), and bench/PyTorch CSVs already there are kept (delete one to
@@ -37,8 +49,11 @@
 #   MLP_CLI        the mlp-cli binary (default: cargo build --release -p
 #                  mlp-cli); MLP_CLI.gz is unpacked when only it exists, and
 #                  the execute bit is set
-#   DEVICE         gpu (default), or cpu to try the script out; with cpu the
-#                  cpu_* stages are skipped (the device stages ran there)
+#   DEVICES        the runtimes to run the * stages on, e.g. "cuda" or "gpu
+#                  cuda" (default: those `mlp-cli device-info` says open;
+#                  none: the * stages are skipped); cpu to try the script out
+#                  (the cpu_* stages are then skipped: the * stages ran
+#                  there). DEVICE=X is read as DEVICES=X.
 #   STAGES         the stages to run, e.g. "smoke full" (default: all)
 #   TIMEOUT_SMOKE, TIMEOUT_BENCH, ... TIMEOUT_REPORT   per-stage limits, s
 #   SUBSET         the bundled subset (default ../shared/data/cifar-10-subset,
@@ -62,12 +77,12 @@
 #   ARCHIVE        a .tar.gz rewritten after every stage with all of OUT_DIR
 #                  but the synthetic images and the autotune cache (for a
 #                  machine that returns only a few files)
-#   VK_DRIVER_FILES  the Vulkan driver to use; when unset and DEVICE=gpu, the
+#   VK_DRIVER_FILES  the Vulkan driver to use; when unset (and not DEVICES=cpu), the
 #                  first nvidia_icd*.json found in /usr/local/nvidia/share/
 #                  vulkan/icd.d, /usr/share/vulkan/icd.d, /etc/vulkan/icd.d or
 #                  /usr/local/share/vulkan/icd.d is exported (as
 #                  VK_ICD_FILENAMES too, for older loaders)
-#   MLP_ALLOW_SOFTWARE_GPU=1  lets DEVICE=gpu run on a software adapter
+#   MLP_ALLOW_SOFTWARE_GPU=1  lets `--device gpu` run on a software adapter
 #                  (Mesa's llvmpipe), to try the script, never for timings
 #
 # Autotuning (cubecl 0.11.3, the version Burn 0.22.1 pulls in). What was
@@ -129,12 +144,15 @@ exec > >(trap '' INT TERM; exec tee -a "$OUT/session.log") 2>&1
 HOST="$(cat /proc/sys/kernel/hostname 2> /dev/null || hostname)"
 echo "== scripts/gpu_session.sh $OUT, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), host $HOST"
 
-DEVICE="${DEVICE:-gpu}"
-case "$DEVICE" in
-    gpu) TORCH_DEVICE=cuda ;;
-    cpu) TORCH_DEVICE=cpu ;;
-    *) echo "error: DEVICE must be gpu or cpu, not '$DEVICE'" >&2; exit 2 ;;
-esac
+DEVICES="${DEVICES:-${DEVICE:-}}" # empty: detected below, once the binary is there
+for device in $DEVICES; do
+    case "$device" in
+        gpu | cuda) ;;
+        cpu) [ "$DEVICES" = cpu ] || { echo "error: DEVICES=cpu goes alone, not in '$DEVICES'" >&2; exit 2; } ;;
+        *) echo "error: DEVICES holds gpu, cuda or cpu, not '$device'" >&2; exit 2 ;;
+    esac
+done
+if [ "$DEVICES" = cpu ]; then TORCH_DEVICE=cpu; else TORCH_DEVICE=cuda; fi
 PYTHON="${PYTHON:-python3}"
 case "$PYTHON" in */*) PYTHON="$(absolute "$PYTHON")" ;; esac
 EPOCHS="${EPOCHS:-5}"
@@ -144,7 +162,9 @@ SMOKE_ARGS="${SMOKE_ARGS:---layers 2 --variants kaiming --seeds 0 --epochs 1 --n
 SUBSET_ARGS="${SUBSET_ARGS:---layers 2..6 --seeds 0..2 --num-train 4170 --num-val 1000 --num-test 1000}"
 FULL_ARGS="${FULL_ARGS:---layers 2..6}"
 AUTOTUNE_LEVEL="${AUTOTUNE_LEVEL:-minimal}"
-ALL_STAGES="smoke bench groups torch synth full subset cpu_bench cpu_torch cpu_subset report"
+ALL_STAGES="runtimes smoke bench groups torch synth full subset cpu_bench cpu_torch cpu_subset report"
+# The stages that run once per runtime.
+DEVICE_STAGES="smoke bench groups full subset"
 STAGES="${STAGES:-$ALL_STAGES}"
 for stage in $STAGES; do
     if [[ " $ALL_STAGES " != *" $stage "* ]]; then
@@ -186,7 +206,7 @@ fi
 
 # Vulkan: NVIDIA's driver file, where the image keeps it off the loader's
 # standard paths (the device machine mounts it under /usr/local/nvidia).
-if [ "$DEVICE" = gpu ] && [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
+if [ "$DEVICES" != cpu ] && [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
     for dir in /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d \
         /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d /usr/local/nvidia/etc/vulkan/icd.d; do
         for icd in "$dir"/nvidia_icd*.json; do
@@ -197,7 +217,7 @@ if [ "$DEVICE" = gpu ] && [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; th
         done
     done
 fi
-if [ "$DEVICE" = gpu ] && command -v ldconfig > /dev/null && [[ "$(ldconfig -p)" != *libvulkan.so.1* ]]; then
+if [ "$DEVICES" != cpu ] && command -v ldconfig > /dev/null && [[ "$(ldconfig -p)" != *libvulkan.so.1* ]]; then
     echo "warning: no Vulkan loader (libvulkan.so.1) in the linker cache; bring one (docs/performance.md)" >&2
 fi
 # Mesa's drivers complain on every start without it.
@@ -223,36 +243,61 @@ cd "$OUT" || exit 2
 # A rerun keeps the earlier summary.
 [ -f summary.txt ] && mv summary.txt "logs/summary-$(date -u -r summary.txt +%Y%m%dT%H%M%SZ).txt"
 
+# The runtimes that open, as device-info reports them (gpu: a hardware
+# adapter, or a software one with MLP_ALLOW_SOFTWARE_GPU=1).
+if [ -z "$DEVICES" ]; then
+    INFO="$("$MLP_CLI" device-info 2>&1)"
+    grep -q '^--device gpu: *trains' <<< "$INFO" && DEVICES="gpu"
+    grep -q '^--device cuda: *trains' <<< "$INFO" && DEVICES="${DEVICES:+$DEVICES }cuda"
+fi
 echo "mlp-cli:  $MLP_CLI ($("$MLP_CLI" --version 2>&1))"
-echo "device:   $DEVICE; cores: $(nproc); subset: $SUBSET"
+echo "runtimes: ${DEVICES:-none opens (see logs/runtimes.log)}; cores: $(nproc); subset: $SUBSET"
 echo "vulkan:   VK_DRIVER_FILES=${VK_DRIVER_FILES:-<not set>}"
 echo "autotune: $AUTOTUNE_LEVEL, cache $OUT/cubecl"
-export OUT REPO MLP_CLI DEVICE TORCH_DEVICE PYTHON EPOCHS BENCH_ARGS MLP_BENCH_ARGS \
+DEVICE="" # each * stage's runtime, set by the runner
+export OUT REPO MLP_CLI DEVICE DEVICES TORCH_DEVICE PYTHON EPOCHS BENCH_ARGS MLP_BENCH_ARGS \
     SMOKE_ARGS SUBSET_ARGS FULL_ARGS SUBSET SYNTH_DIR
 
 # ---------------------------------------------------------------- the stages
 # Each runs in `bash -c` under `timeout` (run_stage below), with -e: its first
 # failing command fails the stage.
 
-stage_smoke() {
+# Why each runtime opens or not; never fails (what it shows is the point).
+stage_runtimes() {
     echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2> /dev/null | cut -d: -f2- | sed 's/^ *//')"
+    echo "runtimes to run: ${DEVICES:-none}"
+    echo "-- mlp-cli device-info (both runtimes; exits 1 when neither opens)"
+    "$MLP_CLI" device-info || echo "(device-info: rc $?)"
+    echo "-- container: NVIDIA_DRIVER_CAPABILITIES=${NVIDIA_DRIVER_CAPABILITIES-<not set>} (compute: CUDA; graphics: Vulkan)," \
+        "NVIDIA_VISIBLE_DEVICES=${NVIDIA_VISIBLE_DEVICES-<not set>}"
+    echo "-- Vulkan: VK_DRIVER_FILES=${VK_DRIVER_FILES:-<not set>}; ICD files:"
+    local dir found=""
+    for dir in /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d \
+        /usr/local/share/vulkan/icd.d; do
+        if [ -d "$dir" ]; then
+            found=1
+            echo "$dir: $(ls "$dir" | tr '\n' ' ')"
+        fi
+    done
+    [ -n "$found" ] || echo "(none of the ICD directories exists)"
+    if command -v vulkaninfo > /dev/null; then
+        timeout 10 vulkaninfo --summary 2>&1 | head -n 40 || true
+    else
+        echo "(vulkaninfo is not installed: Debian/Ubuntu vulkan-tools)"
+    fi
+    echo "-- CUDA: the driver library in the linker cache:"
+    { ldconfig -p 2> /dev/null | grep -E 'libcuda\.so|libnvidia-ptxjitcompiler'; } || echo "(no libcuda in the linker cache)"
     if command -v nvidia-smi > /dev/null; then
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-    fi
-    local help
-    help="$("$MLP_CLI" --help)"
-    if grep -q '^ *device-info' <<< "$help"; then
-        if [ "$DEVICE" = gpu ]; then
-            "$MLP_CLI" device-info # exits 1, with what to check, when no adapter opens
-        else
-            "$MLP_CLI" device-info || echo "(no GPU adapter; DEVICE=cpu)"
-        fi
     else
-        echo "(this mlp-cli has no device-info; the study's 'device:' line below names the adapter)"
+        echo "(no nvidia-smi)"
     fi
+}
+
+stage_smoke() {
     # Not --quiet: the study names its device on stderr.
     # shellcheck disable=SC2086 # SMOKE_ARGS holds several flags
-    "$MLP_CLI" depth-study --device "$DEVICE" --data-dir "$SUBSET" --out "$OUT/smoke" --overwrite $SMOKE_ARGS
+    "$MLP_CLI" depth-study --device "$DEVICE" --data-dir "$SUBSET" --out "$OUT/smoke_$DEVICE" --overwrite $SMOKE_ARGS
 }
 
 # mlp-cli bench on $1 into bench_$1.csv (bench_$2_$1.csv with more flags
@@ -313,10 +358,11 @@ stage_cpu_subset() { study cpu "$SUBSET" "$OUT/subset_cpu" "$SUBSET_ARGS"; }
 # report.md from whatever the other stages left: Markdown tables in the
 # README's columns (docs/performance.md says which go where).
 stage_report() {
-    "$PYTHON" - "$OUT" "$DEVICE" "$TORCH_DEVICE" > "$OUT/report.md.part" << 'PY'
+    "$PYTHON" - "$OUT" "$DEVICES" "$TORCH_DEVICE" > "$OUT/report.md.part" << 'PY'
 import csv, json, os, statistics, sys
 
-out, device, torch_device = sys.argv[1:4]
+out, devices, torch_device = sys.argv[1], sys.argv[2].split(), sys.argv[3]
+RUNTIME = {"gpu": "wgpu (--device gpu)", "cuda": "CUDA (--device cuda)", "cpu": "CPU"}
 
 
 def table(name):
@@ -381,12 +427,18 @@ def mean(rows, key):
     return statistics.mean(values) if values else None
 
 
-speed(f"Speed against PyTorch, {device}", f"bench_{device}.csv", f"torch_{torch_device}.csv")
-if device != "cpu":
+if not devices:
+    print("No GPU runtime opened: logs/runtimes.log says why.\n")
+for device in devices:
+    speed(f"Speed against PyTorch, {RUNTIME[device]}", f"bench_{device}.csv", f"torch_{torch_device}.csv")
+gpus = [d for d in devices if d != "cpu"]
+if gpus:
     speed("Speed against PyTorch, CPU of the same host", "bench_cpu.csv", "torch_cpu.csv")
-    gpu, cpu = table(f"bench_{device}.csv"), table("bench_cpu.csv")
+cpu = table("bench_cpu.csv")
+for device in gpus:
+    gpu = table(f"bench_{device}.csv")
     if gpu and cpu:
-        print("## Ours, GPU against the CPU of the same host\n")
+        print(f"## Ours, {RUNTIME[device]} against the CPU of the same host\n")
         print(f"| model | GPU s/epoch | CPU s/epoch ({cpu[0]['threads']} threads) | CPU / GPU |")
         print("|---|---:|---:|---:|")
         by_model = {r["model"]: r for r in cpu}
@@ -396,11 +448,25 @@ if device != "cpu":
             print(f"| {g['model']} | {num(sg, '.3f')} | {num(sc, '.3f')} | {num(sc / sg if sc else None, '.2f')} |")
         print()
 
-full = study(f"full_{device}")
-print(f"## Full-size depth study on synthetic images, {device} (`full_{device}/`)\n")
-if full is None:
-    print("No runs recorded: see summary.txt.\n")
-else:
+# The two GPU runtimes on the same GPU, where both ran.
+if "gpu" in gpus and "cuda" in gpus:
+    print("## wgpu against CUDA, the same GPU\n")
+    print("| benchmark | model | wgpu s/epoch | CUDA s/epoch | wgpu / CUDA |")
+    print("|---|---|---:|---:|---:|")
+    for name, label in [("bench_{}.csv", "one network"), ("bench_groups_{}.csv", "6 networks, one stacked group")]:
+        w, c = table(name.format("gpu")), table(name.format("cuda"))
+        by_model = {r["model"]: r for r in c or []}
+        for r in w or []:
+            sw, sc = field(r, "epoch_seconds_median"), field(by_model.get(r["model"]), "epoch_seconds_median")
+            print(f"| {label} | {r['model']} | {num(sw, '.3f')} | {num(sc, '.3f')} | {num(sw / sc if sc else None, '.2f')} |")
+    print()
+
+for device in devices:
+    full = study(f"full_{device}")
+    print(f"## Full-size depth study on synthetic images, {RUNTIME[device]} (`full_{device}/`)\n")
+    if full is None:
+        print("No runs recorded: see summary.txt.\n")
+        continue
     print(full[0] + "\n")
     print("| Linear layers | variant | runs | s per run (mean) | s per epoch (mean) |")
     print("|---:|---|---:|---:|---:|")
@@ -409,7 +475,7 @@ else:
         print(f"| {layers} | {variant} | {len(rows)} | {num(s, '.2f')} | {num(s / e if s and e else None, '.3f')} |")
     print()
 
-names = [f"subset_{device}"] + (["subset_cpu"] if device != "cpu" else [])
+names = [f"subset_{d}" for d in devices] + (["subset_cpu"] if gpus else [])
 subsets = {n: study(n) for n in names}
 print("## Depth study on the bundled subset: " + ", ".join(f"`{n}/`" for n in names) + "\n")
 for n, s in subsets.items():
@@ -433,12 +499,12 @@ PY
     mv "$OUT/report.md.part" "$OUT/report.md"
     cat "$OUT/report.md"
 }
-export -f stage_smoke bench_ours bench_torch study stage_bench stage_groups stage_torch stage_synth \
+export -f stage_runtimes stage_smoke bench_ours bench_torch study stage_bench stage_groups stage_torch stage_synth \
     stage_full stage_subset stage_cpu_bench stage_cpu_torch stage_cpu_subset stage_report
 
 # ---------------------------------------------------------------- the runner
 
-declare -A LIMIT=([smoke]=30 [bench]=45 [groups]=30 [torch]=45 [synth]=20 [full]=120 [subset]=70
+declare -A LIMIT=([runtimes]=20 [smoke]=30 [bench]=45 [groups]=30 [torch]=45 [synth]=20 [full]=120 [subset]=70
     [cpu_bench]=40 [cpu_torch]=35 [cpu_subset]=50 [report]=15)
 ROWS=()
 STAGE_PID=""
@@ -469,7 +535,8 @@ latest_log() {
 
 note_for() {
     case "$1" in
-        smoke) latest_log smoke | grep -m1 -E "^($([ "$DEVICE" = gpu ] && echo 'wgpu adapter:|')device:)" | sed 's/  */ /g' ;;
+        runtimes) echo "opened: ${DEVICES:-none}" ;;
+        smoke) latest_log "smoke_$DEVICE" | grep -m1 -E "^device:" | sed 's/  */ /g' ;;
         synth) if [ -s "$SYNTH_DIR/batches.meta.txt" ]; then echo "${SYNTH_DIR#"$OUT"/}/"; fi ;;
         bench) if_exists "bench_$DEVICE.csv" ;;
         groups) if_exists "bench_groups_$DEVICE.csv" ;;
@@ -487,14 +554,17 @@ if_exists() { if [ -e "$1" ]; then echo "$1"; fi; }
 write_summary() {
     {
         echo "# scripts/gpu_session.sh $OUT"
-        echo "# host $HOST, $(nproc) cores, DEVICE=$DEVICE, autotune $AUTOTUNE_LEVEL, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-        if [ -f "$OUT/logs/smoke.log" ]; then
-            latest_log smoke | grep -E '^(wgpu adapter|type|backend|driver|driver info): |^device: ' |
+        echo "# host $HOST, $(nproc) cores, runtimes: ${DEVICES:-none}, autotune $AUTOTUNE_LEVEL, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+        if [ -f "$OUT/logs/runtimes.log" ]; then
+            latest_log runtimes | grep -E '^(wgpu adapter|type|backend|driver|driver info|cuda device|cuda driver): ' |
                 sed 's/^/# /; s/   */  /g'
             if command -v nvidia-smi > /dev/null; then
                 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2> /dev/null | sed 's/^/# nvidia-smi: /'
             fi
         fi
+        for log in "$OUT"/logs/smoke_*.log; do
+            [ -f "$log" ] && grep -m1 '^device: ' "$log" | sed 's/^/# /'
+        done
         printf '%-11s %-13s %8s %6s  %s\n' stage status seconds limit "output / notes (logs/STAGE.log)"
         printf '%s\n' "${ROWS[@]}"
         awk -v s="$STARTED" -v e="$(date +%s.%N)" 'BEGIN { printf "%-11s %-13s %8.1f\n", "total", "", e - s }'
@@ -516,7 +586,7 @@ on_signal() {
     if [ -n "$STAGE_PID" ]; then
         kill -TERM "$STAGE_PID" 2> /dev/null # timeout passes it on to the stage
         wait "$STAGE_PID"
-        row "$STAGE_NAME" interrupted "$(awk -v s="$STAGE_START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')" \
+        row "$STAGE_LABEL" interrupted "$(awk -v s="$STAGE_START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')" \
             "${LIMIT[$STAGE_NAME]}" "$(note_for "$STAGE_NAME")"
     fi
     write_summary
@@ -525,27 +595,30 @@ on_signal() {
 }
 trap on_signal INT TERM
 
+# Runs stage $1 (on runtime $DEVICE for the * stages: its label, log and
+# row are STAGE_DEVICE).
 run_stage() {
-    local name="$1" var limit log start rc status seconds
+    local name="$1" var limit log start rc status seconds label
+    label="$name${DEVICE:+_$DEVICE}"
     var="TIMEOUT_${name^^}"
     limit="${!var:-${LIMIT[$name]}}"
     LIMIT[$name]="$limit"
     if [[ " $STAGES " != *" $name "* ]]; then
-        row "$name" skipped "" "" "not in STAGES"
+        row "$label" skipped "" "" "not in STAGES"
         return
     fi
-    if [ "$DEVICE" = cpu ] && [[ "$name" == cpu_* ]]; then
-        row "$name" skipped "" "" "DEVICE=cpu: the stages above ran on the CPU"
+    if [ "$DEVICES" = cpu ] && [[ "$name" == cpu_* ]]; then
+        row "$name" skipped "" "" "DEVICES=cpu: the stages above ran on the CPU"
         return
     fi
-    log="$OUT/logs/$name.log"
+    log="$OUT/logs/$label.log"
     echo
     # Appended to (a rerun's log follows the earlier one's); the console
     # shows what the stage writes after this line.
-    echo "== $name (timeout ${limit} s) $(date -u '+%Y-%m-%d %H:%M:%S UTC')" | tee -a "$log"
+    echo "== $label (timeout ${limit} s) $(date -u '+%Y-%m-%d %H:%M:%S UTC')" | tee -a "$log"
     local from=$(($(stat -c %s "$log") + 1))
     start="$(date +%s.%N)"
-    STAGE_NAME="$name" STAGE_START="$start"
+    STAGE_NAME="$name" STAGE_LABEL="$label" STAGE_START="$start"
     # On time, `timeout` sends SIGTERM to the stage's whole process group: a
     # study stops after its current step and saves, and the stage's shell
     # waits for it (the trap runs once the command it waits for is done), so
@@ -567,22 +640,32 @@ run_stage() {
     else
         status="failed rc $rc"
     fi
-    echo "== $name: $status after $seconds s" | tee -a "$log"
+    echo "== $label: $status after $seconds s" | tee -a "$log"
     local note
     note="$(note_for "$name")"
     if [ "$status" = "timed out" ] && [[ "$note" == *" runs" ]]; then
         note="$note; the same command again continues it"
     elif [ "$status" != ok ]; then # and the stage's last error, or its last words
         local said
-        said="$(latest_log "$name" | grep -v -e '^== ' -e '^ *$')"
+        said="$(latest_log "$label" | grep -v -e '^== ' -e '^ *$')"
         note="$note${note:+; }$({ grep -i '^error' <<< "$said" || printf '%s\n' "$said"; } | tail -n 1 | cut -c 1-100)"
     fi
-    row "$name" "$status" "$seconds" "$limit" "$note"
+    row "$label" "$status" "$seconds" "$limit" "$note"
     write_summary
 }
 
 for stage in $ALL_STAGES; do
-    run_stage "$stage"
+    if [[ " $DEVICE_STAGES " != *" $stage "* ]]; then
+        run_stage "$stage"
+    elif [ -z "$DEVICES" ]; then
+        row "$stage" skipped "" "" "no GPU runtime opens (logs/runtimes.log says why)"
+        write_summary
+    else
+        for DEVICE in $DEVICES; do
+            run_stage "$stage"
+        done
+        DEVICE=""
+    fi
 done
 echo
 echo "== summary ($OUT/summary.txt)"
