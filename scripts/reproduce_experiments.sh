@@ -28,3 +28,6 @@ run depth-study --layers 2..6 --seeds 0..2 --activation tanh --variants plain,xa
 run trainability --layers 2,5,10,15,20,30,40,50,75,100 --width 100 --gains 1,1.118,1.225,1.327,1.414,1.581,1.732,2 \
     --activation tanh --bias-std 0.2236 --seeds 0..1 --overwrite \
     --device cpu "${SPLITS[@]}" --out "$OUT/trainability_tanh"
+run trainability --layers 2,5,10,15,20,30,40,50,75,100 --width 100 --gains 1,1.118,1.225,1.327,1.414,1.581,1.732,2 \
+    --activation tanh --bias-std 0.2236 --seeds 0 --optimizer sgd --lr 0.05 --overwrite \
+    --device cpu "${SPLITS[@]}" --out "$OUT/trainability_tanh_sgd"

@@ -83,6 +83,7 @@ fn the_committed_maps_theory_is_the_librarys() {
         ("trainability_adam", "relu", 1.404..=1.424),
         ("trainability_sgd", "relu", 1.404..=1.424),
         ("trainability_tanh", "tanh", 1.30..=1.35),
+        ("trainability_tanh_sgd", "tanh", 1.30..=1.35),
     ] {
         let json = std::fs::read_to_string(committed(dir).join("trainability_config.json")).unwrap();
         let config: TrainabilityConfig = serde_json::from_str(&json).unwrap();
