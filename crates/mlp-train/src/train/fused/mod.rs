@@ -28,6 +28,7 @@ mod adam;
 mod batch_norm;
 mod dropout;
 pub mod gemm;
+pub mod shared;
 mod stepper;
 
 use std::ops::Range;
@@ -268,6 +269,13 @@ impl FusedMlp {
         self.forward(batch, fill);
         let stats = self.softmax_cross_entropy(labels);
         self.backward(batch);
+        self.apply_adam(adam);
+        stats
+    }
+
+    /// Adam on every parameter from the gradients of the last backward pass
+    /// (`adam.time` is ignored: the step counter is kept here).
+    fn apply_adam(&mut self, adam: AdamStep) {
         self.time += 1;
         let adam = AdamStep {
             time: self.time,
@@ -285,13 +293,11 @@ impl FusedMlp {
         for norm in self.extras.iter_mut().filter_map(|e| e.norm.as_mut()) {
             norm.adam(&adam);
         }
-        stats
     }
 
     /// Fills `x` and `outputs`: z = a · W + b per layer; on the hidden ones
     /// then BatchNorm, the activation and dropout (those present).
     fn forward(&mut self, batch: usize, fill: &Fill<'_>) {
-        let last = self.layers.len() - 1;
         let first_activation = self.activation_with_product(0);
         let first = &self.layers[0];
         self.x.resize(batch * first.input, 0.0);
@@ -316,6 +322,14 @@ impl FusedMlp {
                     matmul_serial,
                 );
             });
+        self.forward_after_first(batch);
+    }
+
+    /// The forward pass from the first layer's output on (`outputs[0]`,
+    /// after its product and any activation that goes with it): its
+    /// BatchNorm, activation and dropout, then every later layer.
+    fn forward_after_first(&mut self, batch: usize) {
+        let last = self.layers.len() - 1;
         if last > 0 {
             self.finish_hidden(0);
         }
@@ -394,51 +408,74 @@ impl FusedMlp {
     /// From the last layer's delta: every weight and bias gradient, and the
     /// deltas of the hidden layers (through their activations).
     fn backward(&mut self, batch: usize) {
-        for l in (0..self.layers.len()).rev() {
-            let input = if l == 0 { &self.x[..] } else { &self.outputs[l - 1][..] };
-            let (lower, upper) = self.deltas.split_at_mut(l);
-            let delta = &upper[0][..batch * self.layers[l].output];
-            let layer = &mut self.layers[l];
-            // dWᵀ = δᵀ · a, db = column sums of δ.
-            matmul(
-                &mut layer.weight_grad_t,
-                MatRef::row_major(delta, batch, layer.output).t(),
-                MatRef::row_major(input, batch, layer.input),
-                false,
-            );
-            layer.bias_grad.fill(0.0);
-            // Before a BatchNorm the bias's gradient is zero (the batch mean
-            // cancels any shift); summed, rounding leaves ~1e-9 of noise that
-            // Adam would scale up into learning-rate-sized random steps. (Burn's
-            // autodiff step takes them, which moves the running mean too.)
-            let before_norm = l < self.extras.len() && self.extras[l].norm.is_some();
-            if !before_norm {
-                for row in delta.chunks_exact(layer.output) {
-                    layer.bias_grad.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
-                }
+        self.backward_above_first(batch);
+        self.weight_gradient(0, batch);
+        self.bias_gradient(0, batch);
+    }
+
+    /// [`backward`](Self::backward) down to the first layer's delta
+    /// (`deltas[0]`): every gradient but the first layer's.
+    fn backward_above_first(&mut self, batch: usize) {
+        for l in (1..self.layers.len()).rev() {
+            self.weight_gradient(l, batch);
+            self.bias_gradient(l, batch);
+            self.delta_below(l, batch);
+        }
+    }
+
+    /// Layer `l`'s dWᵀ = δᵀ · a (a: its input, the images for the first layer).
+    fn weight_gradient(&mut self, l: usize, batch: usize) {
+        let input = if l == 0 { &self.x[..] } else { &self.outputs[l - 1][..] };
+        let delta = &self.deltas[l][..batch * self.layers[l].output];
+        let layer = &mut self.layers[l];
+        matmul(
+            &mut layer.weight_grad_t,
+            MatRef::row_major(delta, batch, layer.output).t(),
+            MatRef::row_major(input, batch, layer.input),
+            false,
+        );
+    }
+
+    /// Layer `l`'s db = column sums of δ.
+    fn bias_gradient(&mut self, l: usize, batch: usize) {
+        let delta = &self.deltas[l][..batch * self.layers[l].output];
+        let layer = &mut self.layers[l];
+        layer.bias_grad.fill(0.0);
+        // Before a BatchNorm the bias's gradient is zero (the batch mean
+        // cancels any shift); summed, rounding leaves ~1e-9 of noise that
+        // Adam would scale up into learning-rate-sized random steps. (Burn's
+        // autodiff step takes them, which moves the running mean too.)
+        let before_norm = l < self.extras.len() && self.extras[l].norm.is_some();
+        if !before_norm {
+            for row in delta.chunks_exact(layer.output) {
+                layer.bias_grad.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
             }
-            if l > 0 {
-                // δ of the layer below: back from its output a through its
-                // dropout (the mask), its activation and its BatchNorm to
-                // its product.
-                let below = &mut lower[l - 1];
-                below.resize(batch * layer.input, 0.0);
-                matmul(
-                    below,
-                    MatRef::row_major(delta, batch, layer.output),
-                    layer.weight_in_out().t(),
-                    false,
-                );
-                let extras = &mut self.extras[l - 1];
-                if let Some(dropout) = &extras.dropout {
-                    dropout.backward(below);
-                }
-                let scale = extras.dropout.as_ref().map(FusedDropout::scale);
-                activation_backward(below, &self.outputs[l - 1], self.activation, scale);
-                if let Some(norm) = &mut extras.norm {
-                    norm.backward(below);
-                }
-            }
+        }
+    }
+
+    /// The delta of the layer below `l` (l ≥ 1), from l's delta.
+    fn delta_below(&mut self, l: usize, batch: usize) {
+        let (lower, upper) = self.deltas.split_at_mut(l);
+        let delta = &upper[0][..batch * self.layers[l].output];
+        let layer = &self.layers[l];
+        // Back from the output a of the layer below through its dropout (the
+        // mask), its activation and its BatchNorm to its product.
+        let below = &mut lower[l - 1];
+        below.resize(batch * layer.input, 0.0);
+        matmul(
+            below,
+            MatRef::row_major(delta, batch, layer.output),
+            layer.weight_in_out().t(),
+            false,
+        );
+        let extras = &mut self.extras[l - 1];
+        if let Some(dropout) = &extras.dropout {
+            dropout.backward(below);
+        }
+        let scale = extras.dropout.as_ref().map(FusedDropout::scale);
+        activation_backward(below, &self.outputs[l - 1], self.activation, scale);
+        if let Some(norm) = &mut extras.norm {
+            norm.backward(below);
         }
     }
 

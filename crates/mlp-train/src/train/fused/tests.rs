@@ -434,3 +434,58 @@ fn a_nan_weight_shows_as_a_nan_loss() {
     let stats = fused.step(&x, &labels, adam(1e-3));
     assert!(stats.loss_sum.is_nan(), "{stats:?}");
 }
+
+/// The shared pass gives every network what its own step gives, bit for
+/// bit, step after step, on the real first-layer shapes: networks of
+/// different depths, BatchNorm, dropout, tanh and a linear classifier, each
+/// with its own learning rate. A network that diverges (learning rate 1e30)
+/// fills only its own numbers with NaN.
+#[test]
+fn a_shared_pass_gives_each_network_its_own_steps_bit_for_bit() {
+    use super::shared::SharedPass;
+    let device = Device::flex();
+    let (input, batch) = (3072, 200);
+    let net = |hidden: Vec<usize>| MlpConfig::new(hidden).with_input(input).with_classes(10);
+    let configs = [
+        net(vec![50]).with_init(WeightInit::Kaiming),
+        net(vec![40, 30]).with_init(WeightInit::Kaiming).with_batch_norm(true).with_dropout(0.3),
+        net(vec![30, 20])
+            .with_init(WeightInit::Xavier)
+            .with_activation(Activation::Tanh)
+            .with_dropout(0.2),
+        net(vec![]),
+        net(vec![25]).with_init(WeightInit::Kaiming),
+    ];
+    let lrs = [1e-3, 2e-3, 5e-4, 1e-2, 1e30];
+    let diverging = 4;
+    let models: Vec<Mlp> = configs.iter().enumerate().map(|(j, c)| c.init_seeded(j as u64, &device)).collect();
+    let fused = || -> Vec<FusedMlp> {
+        models.iter().enumerate().map(|(j, m)| FusedMlp::from_model(m, 7 + j as u64)).collect()
+    };
+    let mut alone = fused();
+    let mut shared = SharedPass::new(fused());
+    let adams: Vec<AdamStep> = lrs.iter().map(|&lr| adam(lr)).collect();
+    for step in 0..4u64 {
+        let x = normal_values(batch * input, 40 + step);
+        let labels: Vec<u8> = (0..batch).map(|i| ((i * 3 + step as usize) % 10) as u8).collect();
+        let fill = |rows: Range<usize>, out: &mut [f32]| out.copy_from_slice(&x[rows.start * input..rows.end * input]);
+        let together = shared.step_filled(&labels, &fill, &adams);
+        for (j, net) in alone.iter_mut().enumerate() {
+            let own = net.step_filled(&labels, &fill, adams[j]);
+            if j != diverging {
+                assert_eq!(own, together[j], "step {step}, network {j}");
+            }
+        }
+        if step > 0 {
+            assert!(!together[diverging].loss_sum.is_finite(), "{:?}", together[diverging]);
+        }
+    }
+    let probe = Tensor::<2>::from_data(TensorData::new(normal_values(8 * input, 99), [8, input]), &device);
+    for (j, (net, member)) in alone.iter().zip(shared.members()).enumerate().filter(|(j, _)| *j != diverging) {
+        let (a, b) = (net.write_into(models[j].clone(), &device), member.write_into(models[j].clone(), &device));
+        for (wa, wb) in a.linear_weights().into_iter().zip(b.linear_weights()) {
+            assert_eq!(values(wa), values(wb), "network {j}");
+        }
+        assert_eq!(values(a.forward(probe.clone())), values(b.forward(probe.clone())), "network {j}");
+    }
+}

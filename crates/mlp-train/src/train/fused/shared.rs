@@ -1,0 +1,185 @@
+//! One pass over the data for several networks that see the same batches
+//! (the networks of one seed: their data order comes from the seed alone).
+//!
+//! The first layer holds about 95% of a step's arithmetic, and for one
+//! network it is a skinny product, `[batch × 3,072] · [3,072 × h]`, far from
+//! the matrix unit's peak. Side by side, the networks' first layers are one
+//! wide product, `x · [W₁ | W₂ | …]`, and their weight gradients another,
+//! `[δ₁ | δ₂ | …]ᵀ · x`; the batch is gathered and normalised once.
+//! Everything after the first layer's product (its activation, BatchNorm,
+//! dropout, the later layers, the loss, Adam with each network's own
+//! learning rate) stays each network's own [`FusedMlp`].
+//!
+//! Each network's numbers are those of its own step, bit for bit: a
+//! product's output is one dot product over the whole of k, which gemm
+//! blocks by k and the cache sizes alone, so the neighbouring columns change
+//! no rounding (tested in `gemm`, and here over whole steps). A network that
+//! diverges fills only its own columns with NaN.
+//!
+//! This is the building block of issue 22's shared CPU pass; the training
+//! loop does not use it yet.
+
+use rayon::prelude::*;
+
+use super::gemm::{MatRef, matmul, matmul_serial};
+use super::{AdamStep, Fill, FusedMlp, StepStats, activate_in_place};
+
+/// Several [`FusedMlp`]s trained on the same batches in one pass.
+pub struct SharedPass {
+    members: Vec<FusedMlp>,
+    /// Per member, the first of its columns in the side-by-side layer.
+    offsets: Vec<usize>,
+    /// Features per image.
+    input: usize,
+    /// The members' first-layer widths, summed.
+    total: usize,
+    /// The members' first-layer weights side by side: [input, total].
+    weight: Vec<f32>,
+    /// Their biases side by side: [total].
+    bias: Vec<f32>,
+    /// The batch's images: [batch, input].
+    x: Vec<f32>,
+    /// The first layer's products: [batch, total].
+    out: Vec<f32>,
+    /// The first layer's deltas side by side: [batch, total].
+    deltas: Vec<f32>,
+    /// dWᵀ of every member's first layer, stacked: [total, input].
+    weight_grad_t: Vec<f32>,
+}
+
+impl SharedPass {
+    /// The networks to train together; they must read images of one size.
+    pub fn new(members: Vec<FusedMlp>) -> Self {
+        assert!(!members.is_empty(), "a shared pass needs a network");
+        let input = members[0].input();
+        assert!(
+            members.iter().all(|m| m.input() == input),
+            "a shared pass's networks read images of one size"
+        );
+        let mut offsets = Vec::with_capacity(members.len());
+        let mut total = 0;
+        for member in &members {
+            offsets.push(total);
+            total += member.layers[0].output;
+        }
+        SharedPass {
+            members,
+            offsets,
+            input,
+            total,
+            weight: vec![0.0; input * total],
+            bias: vec![0.0; total],
+            x: Vec::new(),
+            out: Vec::new(),
+            deltas: Vec::new(),
+            weight_grad_t: vec![0.0; total * input],
+        }
+    }
+
+    pub fn members(&self) -> &[FusedMlp] {
+        &self.members
+    }
+
+    /// One step of every member on the batch `fill` writes (see
+    /// [`FusedMlp::step_filled`]): member `j` steps with `adams[j]`.
+    /// Returns each member's loss and correct count.
+    pub fn step_filled(&mut self, labels: &[u8], fill: &Fill<'_>, adams: &[AdamStep]) -> Vec<StepStats> {
+        assert_eq!(adams.len(), self.members.len(), "one Adam step per network");
+        let batch = labels.len();
+        self.gather_first_layers();
+        self.first_products(batch, fill);
+        let mut stats = Vec::with_capacity(self.members.len());
+        for (j, member) in self.members.iter_mut().enumerate() {
+            let (offset, width) = (self.offsets[j], member.layers[0].output);
+            let activation = member.activation_with_product(0);
+            let own = &mut member.outputs[0];
+            own.resize(batch * width, 0.0);
+            for (row, all) in own.chunks_exact_mut(width).zip(self.out.chunks_exact(self.total)) {
+                row.copy_from_slice(&all[offset..offset + width]);
+            }
+            if let Some(activation) = activation {
+                activate_in_place(own, activation);
+            }
+            member.forward_after_first(batch);
+            stats.push(member.softmax_cross_entropy(labels));
+            member.backward_above_first(batch);
+        }
+        self.first_gradients(batch);
+        for (member, &adam) in self.members.iter_mut().zip(adams) {
+            member.bias_gradient(0, batch);
+            member.apply_adam(adam);
+        }
+        stats
+    }
+
+    /// Copies every member's first-layer weights and biases side by side.
+    fn gather_first_layers(&mut self) {
+        for (member, &offset) in self.members.iter().zip(&self.offsets) {
+            let layer = &member.layers[0];
+            for (row, own) in self
+                .weight
+                .chunks_exact_mut(self.total)
+                .zip(layer.weight.chunks_exact(layer.output))
+            {
+                row[offset..offset + layer.output].copy_from_slice(own);
+            }
+            self.bias[offset..offset + layer.output].copy_from_slice(&layer.bias);
+        }
+    }
+
+    /// out = x · [W₁ | W₂ | …] + [b₁ | b₂ | …], by row parts, one per thread,
+    /// each filling its images first (as [`FusedMlp`]'s own first layer).
+    fn first_products(&mut self, batch: usize, fill: &Fill<'_>) {
+        let (input, total) = (self.input, self.total);
+        self.x.resize(batch * input, 0.0);
+        self.out.resize(batch * total, 0.0);
+        let rows_per_part = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let (weight, bias) = (&self.weight, &self.bias);
+        self.x
+            .par_chunks_mut(rows_per_part * input)
+            .zip(self.out.par_chunks_mut(rows_per_part * total))
+            .enumerate()
+            .for_each(|(part, (x, out))| {
+                let start = part * rows_per_part;
+                let rows = x.len() / input;
+                fill(start..start + rows, x);
+                for row in out.chunks_exact_mut(total) {
+                    row.copy_from_slice(bias);
+                }
+                matmul_serial(
+                    out,
+                    MatRef::row_major(x, rows, input),
+                    MatRef::row_major(weight, input, total),
+                    true,
+                );
+            });
+    }
+
+    /// Every member's first-layer dWᵀ from its delta, in one product:
+    /// [δ₁ | δ₂ | …]ᵀ · x, whose rows are the members' in turn.
+    fn first_gradients(&mut self, batch: usize) {
+        let (input, total) = (self.input, self.total);
+        self.deltas.resize(batch * total, 0.0);
+        for (member, &offset) in self.members.iter().zip(&self.offsets) {
+            let width = member.layers[0].output;
+            for (all, own) in self
+                .deltas
+                .chunks_exact_mut(total)
+                .zip(member.deltas[0].chunks_exact(width))
+            {
+                all[offset..offset + width].copy_from_slice(own);
+            }
+        }
+        matmul(
+            &mut self.weight_grad_t,
+            MatRef::row_major(&self.deltas, batch, total).t(),
+            MatRef::row_major(&self.x, batch, input),
+            false,
+        );
+        for (member, &offset) in self.members.iter_mut().zip(&self.offsets) {
+            let layer = &mut member.layers[0];
+            let rows = offset * input..(offset + layer.output) * input;
+            layer.weight_grad_t.copy_from_slice(&self.weight_grad_t[rows]);
+        }
+    }
+}
