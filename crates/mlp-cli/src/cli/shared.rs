@@ -80,11 +80,13 @@ pub struct NetworkJobsArgs {
     /// and the cores; every number in the tables is the same for every value.
     #[arg(long, value_parser = parse_count("jobs"))]
     pub jobs: Option<usize>,
-    /// With the stacked engine (`--engine stacked`, the default on a GPU):
-    /// networks of the same shape (same depth and kinds of layers) trained
-    /// together as one batched model, at most this many; 1 trains them one
-    /// at a time. [default: all of a depth's]. Each network's numbers are
-    /// the same for every value, to float rounding.
+    /// Networks trained together, at most this many; 1 trains them one at a
+    /// time [default: no limit]. On the fused engine (the default on the
+    /// CPU): networks of one seed (every depth and variant it trains) in one
+    /// pass over the data, each network's numbers the same bit for bit. On
+    /// the stacked engine (the default on a GPU): networks of the same shape
+    /// (same depth and kinds of layers) as one batched model, each
+    /// network's numbers the same to float rounding.
     #[arg(long, value_parser = parse_count("networks"))]
     pub group_size: Option<usize>,
 }

@@ -467,6 +467,17 @@ fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     let dropout = ["--engine", "autodiff", "--variants", "kaiming,batchnorm-dropout"];
     assert_eq!(tables("dropout", "1", &dropout), tables("dropout", "3", &dropout));
 
+    // The CPU default: a seed's networks (every depth and variant the fused
+    // step trains) share one pass over the data. The tables are those of
+    // one network at a time (--group-size 1), bit for bit, tanh included.
+    let one_pass = tables("one-pass", "1", &[]);
+    assert_eq!(one_pass.0.len(), 1 + 2 * 4 * 2, "{:?}", one_pass.0);
+    assert!(one_pass.0[1..].iter().all(|row| row.contains(",fused,")), "{:?}", one_pass.0);
+    assert_eq!(one_pass, tables("one-at-a-time", "1", &["--group-size", "1"]));
+    let tanh = ["--activation", "tanh", "--variants", "plain,xavier,batchnorm-dropout"];
+    let tanh_alone = [&tanh[..], &["--group-size", "1"]].concat();
+    assert_eq!(tables("tanh-pass", "1", &tanh), tables("tanh-alone", "1", &tanh_alone));
+
     // Stacked groups: one at a time, whole groups (plain with Kaiming,
     // BatchNorm with and without dropout: 4 networks each) and groups of 3
     // two at a time give the same tables (on flex, bit for bit).
@@ -481,10 +492,10 @@ fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     assert_eq!(alone, tables("grouped", "1", &stacked("8")));
     assert_eq!(alone, tables("threes", "2", &stacked("3")));
 
-    // Groups need the stacked engine: asked for on another, they are refused.
-    let err = fails(&["depth-study", "--device", "cpu", "--group-size", "4"]);
+    // Groups need the stacked or fused engine: asked for on autodiff, they are refused.
+    let err = fails(&["depth-study", "--device", "cpu", "--engine", "autodiff", "--group-size", "4"]);
     assert!(
-        err.contains("--group-size 4") && err.contains("--engine stacked"),
+        err.contains("--group-size 4") && err.contains("stacked and fused engines"),
         "{err}"
     );
 

@@ -9,7 +9,7 @@ use mlp_model::MlpConfig;
 use crate::jobs::{Finished, Job, JobRun, MemoryContext, Trainer, run_job};
 use crate::memory::{MemoryNeed, data_bytes, mlp_need};
 use crate::train::{
-    EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, stacked_groups, train_job_group, train_mlp,
+    EngineChoice, RunControl, RunOutcome, Target, TrainConfig, TrainData, job_groups, train_job_group, train_mlp,
 };
 use crate::{Progress, StopSignal, TrainError};
 
@@ -130,10 +130,13 @@ impl<G: MlpGrid> Trainer<G> for MlpGridTrainer<'_, G> {
         }
     }
 
-    /// On the stacked engine, the units whose networks have the same shapes
-    /// and kinds of layers train together, `group_size` at most.
+    /// The units that train together, `group_size` at most: on the stacked
+    /// engine those whose networks have the same shapes and kinds of
+    /// layers, on the fused one those of one seed (see [`job_groups`]).
     fn groups(&self, todo: &[G::Unit], group_size: usize) -> Vec<Vec<G::Unit>> {
-        stacked_groups(todo, group_size, self.target, |unit| self.config.model(unit).ok())
+        job_groups(todo, group_size, self.target, self.config.recipe(), |unit| {
+            self.config.model(unit).ok().map(|model| (model, G::seed(unit)))
+        })
     }
 
     fn train_group(
@@ -162,7 +165,8 @@ impl<G: MlpGrid> Trainer<G> for MlpGridTrainer<'_, G> {
 }
 
 /// Runs the units of `config` (or of its shard) on `target`, `run.workers`
-/// at a time (on the stacked engine, in groups of `run.group_size` at most),
+/// at a time (on the stacked and fused engines, in groups of
+/// `run.group_size` at most),
 /// and writes its files into `config.output_dir(run.out)`; see [`run_job`].
 /// The tables do not depend on `run.workers` (every run draws from
 /// generators of its own), nor on the groups but for float rounding (see

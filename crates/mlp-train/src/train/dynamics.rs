@@ -57,7 +57,9 @@ pub struct LayerDynamics {
     pub update_ratio: Option<f64>,
 }
 
-/// The fixed batch and the weights of the previous measurement.
+/// The fixed batch and the weights of the previous measurement. A clone
+/// shares the batch's tensors (a group's members measure on one copy).
+#[derive(Clone)]
 pub(crate) struct DynamicsProbe {
     /// [images, 3072], on the autodiff device.
     x: Tensor<2>,

@@ -28,9 +28,11 @@ use crate::{Progress, TrainError};
 
 /// Trains the networks `members` together, each exactly as
 /// [`train_mlp`](super::train_mlp) would train it alone: on the stacked
-/// engine a group of any size (one batched step for all), on the others a
-/// group of one. The members must have the same layer shapes
-/// ([`same_shapes`](super::same_shapes)) and recipes that agree on epochs,
+/// engine a group of networks of the same layer shapes
+/// ([`same_shapes`](super::same_shapes)) in one batched step; on the fused
+/// engine a group of networks of one seed in one pass over the data
+/// ([`super::fused::shared`], bit for bit each network's own step); on
+/// autodiff a group of one. The members must have recipes that agree on epochs,
 /// batch size, optimiser and Adam's epsilon; learning rates, their decay
 /// and L2 may differ. A member whose loss diverges is recorded as diverged
 /// and the others train on. Each outcome's seconds are its share of the
@@ -117,7 +119,7 @@ impl<'a> Group<'a> {
             .first()
             .ok_or_else(|| TrainError::invalid("--group-size", "a group needs a network"))?;
         let engine = target.engine.for_network(first.model, first.recipe);
-        let checked: Vec<_> = members.iter().map(|m| (m.label, m.model, m.recipe)).collect();
+        let checked: Vec<_> = members.iter().map(|m| (m.label, m.model, m.recipe, m.seed)).collect();
         engine.check_group(&checked)?;
         let recipe = first.recipe;
         let plain = target.device.clone().without_autodiff();
@@ -149,7 +151,10 @@ impl<'a> Group<'a> {
         }
         let [train_split, _, _] = data.splits();
         let stepper: Box<dyn Stepper + 'a> = match engine {
-            Engine::Fused => Box::new(FusedStepper::new(&models[0], recipe, first.seed, data.train, &plain)),
+            Engine::Fused => {
+                let recipes: Vec<&TrainConfig> = members.iter().map(|m| m.recipe).collect();
+                Box::new(FusedStepper::new(&models, &recipes, first.seed, data.train, &plain))
+            }
             Engine::Autodiff => Box::new(AutodiffStepper::new(
                 models.remove(0),
                 recipe,
@@ -165,8 +170,10 @@ impl<'a> Group<'a> {
         };
         drop(models);
         if dynamics {
+            // One probe batch for the group: the members' probes share its tensors.
+            let shared_probe = DynamicsProbe::new(data, &ad);
             for (j, state) in states.iter_mut().enumerate() {
-                let mut probe = DynamicsProbe::new(data, &ad);
+                let mut probe = shared_probe.clone();
                 state.dynamics = probe.measure(0, &stepper.eval_model(j));
                 state.probe = Some(probe);
             }

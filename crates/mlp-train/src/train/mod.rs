@@ -37,5 +37,5 @@ pub use evaluate::evaluate;
 pub use group::train_group;
 pub use host_split::HostSplit;
 pub use outcome::{EpochRecord, Evaluation, GroupMember, LayerSignal, MIN_EVAL_BATCH, RunControl, RunOutcome};
-pub use run::{stacked_groups, train_job_group, train_mlp};
+pub use run::{job_groups, train_job_group, train_mlp};
 pub use target::{DeviceMemory, Placement, Target};

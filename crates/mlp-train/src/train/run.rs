@@ -5,7 +5,6 @@ use mlp_model::MlpConfig;
 
 use super::config::TrainConfig;
 use super::data::TrainData;
-use super::engines::same_shapes;
 use super::group::train_group;
 use super::outcome::{GroupMember, RunControl, RunOutcome};
 use super::target::Target;
@@ -34,27 +33,32 @@ pub fn train_mlp(
     Ok(outcomes.pop().expect("one outcome per member"))
 }
 
-/// `runs` split into the groups the target trains together, in order: on
-/// the stacked engine, runs whose networks ([`model_of`]) have the same
-/// shapes ([`same_shapes`]), `group_size` at most per group; on the other
-/// engines, every run alone.
-pub fn stacked_groups<U: Copy>(
+/// `runs` (trained with `recipe`) split into the groups the target trains
+/// together, in order, `group_size` at most per group: each run joins the
+/// first group whose first network ([`network_of`]: its model and seed)
+/// the engine trains with its own ([`super::Engine::trains_together`]: the same
+/// shapes on the stacked engine, the same seed on the fused one); on
+/// autodiff every run is alone.
+pub fn job_groups<U: Copy>(
     runs: &[U],
     group_size: usize,
     target: &Target,
-    model_of: impl Fn(U) -> Option<MlpConfig>,
+    recipe: &TrainConfig,
+    network_of: impl Fn(U) -> Option<(MlpConfig, u64)>,
 ) -> Vec<Vec<U>> {
-    let mut groups: Vec<(Option<MlpConfig>, Vec<U>)> = Vec::new();
+    type Group<U> = (Option<(MlpConfig, u64)>, Vec<U>);
+    let mut groups: Vec<Group<U>> = Vec::new();
     for &run in runs {
-        let model = model_of(run);
+        let network = network_of(run);
         // A run without a model (an invalid one) stays alone, and fails when it trains.
-        let joins = |(first, group): &(Option<MlpConfig>, Vec<U>)| {
+        let joins = |(first, group): &Group<U>| {
             group.len() < group_size.min(target.engine.max_group())
-                && matches!((first, &model), (Some(first), Some(model)) if same_shapes(first, model))
+                && matches!((first, &network), (Some(first), Some(network))
+                    if target.engine.trains_together((&first.0, first.1), (&network.0, network.1), recipe))
         };
         match groups.iter_mut().find(|group| joins(group)) {
             Some((_, group)) => group.push(run),
-            None => groups.push((model, vec![run])),
+            None => groups.push((network, vec![run])),
         }
     }
     groups.into_iter().map(|(_, group)| group).collect()

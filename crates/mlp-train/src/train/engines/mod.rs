@@ -141,11 +141,31 @@ impl Engine {
     }
 
     /// The most networks one group of this engine trains at once: any
-    /// number on the stacked engine, one on the others.
+    /// number on the stacked engine (networks of one shape in one batched
+    /// step) and the fused one (networks of one seed in one pass over the
+    /// data, [`super::fused::shared`]), one on autodiff.
     pub fn max_group(self) -> usize {
         match self {
-            Engine::Stacked => usize::MAX,
-            Engine::Autodiff | Engine::Fused => 1,
+            Engine::Stacked | Engine::Fused => usize::MAX,
+            Engine::Autodiff => 1,
+        }
+    }
+
+    /// Whether this engine trains networks `a` and `b` (each with its seed)
+    /// in one group with `recipe`: on the stacked engine, networks of the
+    /// same shapes ([`same_shapes`]); on the fused one, networks of the same
+    /// seed (they see the same batches) that it trains at all, of any
+    /// depth; never on autodiff.
+    pub fn trains_together(self, a: (&MlpConfig, u64), b: (&MlpConfig, u64), recipe: &TrainConfig) -> bool {
+        match self {
+            Engine::Stacked => same_shapes(a.0, b.0),
+            Engine::Fused => {
+                a.1 == b.1
+                    && a.0.input == b.0.input
+                    && self.refusal(a.0, recipe).is_none()
+                    && self.refusal(b.0, recipe).is_none()
+            }
+            Engine::Autodiff => false,
         }
     }
 
@@ -166,35 +186,39 @@ impl Engine {
             Some(size) if size > self.max_group() => Err(TrainError::invalid(
                 "--group-size",
                 format!(
-                    "networks train in groups only on the stacked engine (the default on a GPU), and this \
-                     job's is {self}; add --engine stacked, or drop --group-size {size}"
+                    "networks train in groups only on the stacked and fused engines (the defaults on a GPU \
+                     and on the CPU), and this job's is {self}; drop --group-size {size}, or use --engine auto"
                 ),
             )),
             asked => Ok(asked.unwrap_or(usize::MAX).min(self.max_group())),
         }
     }
 
-    /// Refuses a group of networks (`labels`, `models` and `recipes` by
-    /// member) this engine cannot train together, naming `--group-size`:
-    /// more than it trains at once, or members whose layers, epochs, batch
-    /// size, optimiser or Adam epsilon differ (they step together).
-    pub fn check_group(self, members: &[(&str, &MlpConfig, &TrainConfig)]) -> Result<(), TrainError> {
-        let Some(&(first_label, first_model, a)) = members.first() else {
+    /// Refuses a group of networks (`labels`, `models`, `recipes` and
+    /// seeds by member) this engine cannot train together, naming
+    /// `--group-size`: more than it trains at once, members it does not
+    /// train together ([`Engine::trains_together`]), or members whose
+    /// epochs, batch size, optimiser or Adam epsilon differ (they step
+    /// together).
+    pub fn check_group(self, members: &[(&str, &MlpConfig, &TrainConfig, u64)]) -> Result<(), TrainError> {
+        let Some(&(first_label, first_model, a, first_seed)) = members.first() else {
             return Err(TrainError::invalid("--group-size", "a group needs a network"));
         };
         if members.len() > self.max_group() {
             return Err(TrainError::invalid(
                 "--group-size",
-                format!("the {self} engine trains one network at a time; groups need --engine stacked"),
+                format!("the {self} engine trains one network at a time; groups need --engine stacked or fused"),
             ));
         }
-        for &(label, model, b) in &members[1..] {
-            if !same_shapes(first_model, model) {
+        for &(label, model, b, seed) in &members[1..] {
+            if !self.trains_together((first_model, first_seed), (model, seed), a) {
+                let rule = match self {
+                    Engine::Fused => "a fused group's networks must have one seed (they see the same batches)",
+                    Engine::Stacked | Engine::Autodiff => "a group's networks must have the same shapes",
+                };
                 return Err(TrainError::invalid(
                     "--group-size",
-                    format!(
-                        "{first_label} and {label} have different layers; a group's networks must have the same shapes"
-                    ),
+                    format!("{first_label} and {label} cannot train together: {rule}"),
                 ));
             }
             if a.epochs != b.epochs
@@ -352,16 +376,28 @@ mod tests {
 
         assert_eq!(Engine::Stacked.group_size(None).unwrap(), usize::MAX);
         assert_eq!(Engine::Stacked.group_size(Some(4)).unwrap(), 4);
-        assert_eq!(Engine::Fused.group_size(None).unwrap(), 1);
+        assert_eq!(Engine::Fused.group_size(None).unwrap(), usize::MAX);
+        assert_eq!(Engine::Fused.group_size(Some(4)).unwrap(), 4);
         assert_eq!(Engine::Autodiff.group_size(Some(1)).unwrap(), 1);
-        let error = Engine::Fused.group_size(Some(4)).unwrap_err().to_string();
+        let error = Engine::Autodiff.group_size(Some(4)).unwrap_err().to_string();
         assert!(
-            error.contains("--group-size 4") && error.contains("--engine stacked"),
+            error.contains("--group-size 4") && error.contains("stacked and fused engines"),
             "{error}"
         );
 
-        let members = |a: &'static str, b: &'static str| [(a, &plain, &adam), (b, &plain, &adam)];
+        let members = |a: &'static str, b: &'static str| [(a, &plain, &adam, 0), (b, &plain, &adam, 0)];
         assert!(Engine::Stacked.check_group(&members("a", "b")).is_ok());
+        assert!(Engine::Fused.check_group(&members("a", "b")).is_ok());
+        // The fused engine groups one seed's networks, of any depth; not
+        // networks of two seeds, nor one it does not train.
+        let deeper = MlpConfig::new(vec![50, 40]);
+        assert!(Engine::Fused.check_group(&[("a", &plain, &adam, 3), ("b", &deeper, &adam, 3)]).is_ok());
+        let error = Engine::Fused
+            .check_group(&[("a", &plain, &adam, 0), ("b", &plain, &adam, 1)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("a and b cannot train together: a fused group's networks must have one seed"), "{error}");
+        assert!(Engine::Fused.check_group(&[("a", &plain, &adam, 0), ("b", &residual, &adam, 0)]).is_err());
         let error = Engine::Autodiff
             .check_group(&members("a", "b"))
             .unwrap_err()
@@ -371,12 +407,12 @@ mod tests {
             "{error}"
         );
         let error = Engine::Stacked
-            .check_group(&[("a", &plain, &adam), ("b", &residual, &adam)])
+            .check_group(&[("a", &plain, &adam, 0), ("b", &residual, &adam, 0)])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("a and b have different layers"), "{error}");
+        assert!(error.contains("a and b cannot train together: a group's networks must have the same shapes"), "{error}");
         let error = Engine::Stacked
-            .check_group(&[("a", &plain, &adam), ("b", &plain, &sgd)])
+            .check_group(&[("a", &plain, &adam, 0), ("b", &plain, &sgd, 0)])
             .unwrap_err()
             .to_string();
         assert!(error.contains("different epochs, batch size, optimiser"), "{error}");

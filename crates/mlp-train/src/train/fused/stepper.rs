@@ -1,80 +1,110 @@
-//! The fused engine's step: [`FusedMlp`] on host buffers, one network at a time.
+//! The fused engine's step: [`FusedMlp`] on host buffers, one network, or a
+//! group of one seed's networks in one pass over the data ([`SharedPass`]).
 
 use burn::prelude::*;
 use mlp_model::Mlp;
 
+use super::shared::SharedPass;
 use super::{AdamStep, FusedMlp};
 use crate::train::config::TrainConfig;
-use crate::train::engines::{ADAM_BETA_1, ADAM_BETA_2, Stepper, single};
+use crate::train::engines::{ADAM_BETA_1, ADAM_BETA_2, Stepper};
 use crate::train::host_split::HostSplit;
+
+/// One network alone, or several sharing their passes.
+enum Nets {
+    One(FusedMlp),
+    Shared(SharedPass),
+}
 
 /// The fused CPU step on host buffers.
 pub(crate) struct FusedStepper<'a> {
-    net: FusedMlp,
-    /// The Burn model the weights are written into for evaluation.
-    template: Mlp,
-    adam: AdamStep,
+    nets: Nets,
+    /// Per network, the Burn model its weights are written into for evaluation.
+    templates: Vec<Mlp>,
+    /// Per network, its Adam (its own L2; the learning rate is set per step).
+    adams: Vec<AdamStep>,
     train: HostSplit<'a>,
     device: Device,
     /// The labels of the current batch.
     labels: Vec<u8>,
-    loss_sum: f64,
-    correct: usize,
+    /// Per network, the epoch's summed loss and correct count.
+    sums: Vec<(f64, usize)>,
 }
 
 impl<'a> FusedStepper<'a> {
-    /// Starts from the weights of `model` (any device); `seed` seeds the dropout masks.
-    pub fn new(model: &Mlp, recipe: &TrainConfig, seed: u64, train: HostSplit<'a>, device: &Device) -> Self {
+    /// Starts from the weights of `models` (any device), trained with
+    /// `recipes`; they share `seed` (their data order; it also seeds their
+    /// dropout masks).
+    pub fn new(models: &[Mlp], recipes: &[&TrainConfig], seed: u64, train: HostSplit<'a>, device: &Device) -> Self {
         let plain = device.clone().without_autodiff();
+        let mut nets: Vec<FusedMlp> = models.iter().map(|m| FusedMlp::from_model(m, seed)).collect();
+        let nets = match nets.len() {
+            1 => Nets::One(nets.remove(0)),
+            _ => Nets::Shared(SharedPass::new(nets)),
+        };
         FusedStepper {
-            net: FusedMlp::from_model(model, seed),
-            template: model.valid(),
-            adam: AdamStep {
-                lr: recipe.lr as f32,
-                weight_decay: recipe.weight_decay as f32,
-                beta_1: ADAM_BETA_1,
-                beta_2: ADAM_BETA_2,
-                epsilon: recipe.adam_epsilon as f32,
-                time: 0,
-            },
+            nets,
+            templates: models.iter().map(|m| m.valid()).collect(),
+            adams: recipes
+                .iter()
+                .map(|recipe| AdamStep {
+                    lr: recipe.lr as f32,
+                    weight_decay: recipe.weight_decay as f32,
+                    beta_1: ADAM_BETA_1,
+                    beta_2: ADAM_BETA_2,
+                    epsilon: recipe.adam_epsilon as f32,
+                    time: 0,
+                })
+                .collect(),
             train,
             device: plain,
             labels: Vec::new(),
-            loss_sum: 0.0,
-            correct: 0,
+            sums: vec![(0.0, 0); models.len()],
         }
     }
 }
 
 impl Stepper for FusedStepper<'_> {
     fn step(&mut self, batches: &[&[usize]], lrs: &[f64]) {
-        let (indices, lr) = single(batches, lrs);
+        let indices = batches[0];
+        // One seed, one data order: what makes the pass shareable.
+        assert!(
+            batches.iter().all(|b| *b == indices),
+            "a fused group's networks see the same batches"
+        );
         let (images, normalizer) = (self.train.images, self.train.normalizer);
         self.labels.clear();
         self.labels.extend(indices.iter().map(|&i| images.label(i)));
         let fill = |rows: std::ops::Range<usize>, out: &mut [f32]| normalizer.write_to(images, &indices[rows], out);
-        let stats = self.net.step_filled(
-            &self.labels,
-            &fill,
-            AdamStep {
-                lr: lr as f32,
-                ..self.adam
-            },
-        );
-        self.loss_sum += stats.loss_sum;
-        self.correct += stats.correct;
+        let adams: Vec<AdamStep> = self
+            .adams
+            .iter()
+            .zip(lrs)
+            .map(|(adam, &lr)| AdamStep { lr: lr as f32, ..*adam })
+            .collect();
+        let stats = match &mut self.nets {
+            Nets::One(net) => vec![net.step_filled(&self.labels, &fill, adams[0])],
+            Nets::Shared(pass) => pass.step_filled(&self.labels, &fill, &adams),
+        };
+        for ((loss, correct), stats) in self.sums.iter_mut().zip(stats) {
+            *loss += stats.loss_sum;
+            *correct += stats.correct;
+        }
     }
 
     fn epoch_sums(&self) -> Vec<(f64, f64)> {
-        vec![(self.loss_sum, self.correct as f64)]
+        self.sums.iter().map(|&(loss, correct)| (loss, correct as f64)).collect()
     }
 
     fn reset_sums(&mut self) {
-        self.loss_sum = 0.0;
-        self.correct = 0;
+        self.sums.iter_mut().for_each(|sum| *sum = (0.0, 0));
     }
 
-    fn eval_model(&self, _member: usize) -> Mlp {
-        self.net.write_into(self.template.clone(), &self.device)
+    fn eval_model(&self, member: usize) -> Mlp {
+        let net = match &self.nets {
+            Nets::One(net) => net,
+            Nets::Shared(pass) => &pass.members()[member],
+        };
+        net.write_into(self.templates[member].clone(), &self.device)
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use mlp_model::Activation;
-use mlp_train::train::{GroupMember, RunOutcome, stacked_groups, train_group, train_mlp};
+use mlp_train::train::{GroupMember, RunOutcome, job_groups, train_group, train_mlp};
 
 /// Per epoch: train loss, train accuracy, validation loss and accuracy.
 fn history(outcome: &RunOutcome) -> Vec<[f64; 4]> {
@@ -210,20 +210,28 @@ fn groups_the_engine_cannot_train_are_refused() {
         let stop = StopSignal::new();
         let a = Variant::Plain.model_config(vec![50]);
         let b = Variant::Batchnorm.model_config(vec![50]);
-        let member = |model, recipe| GroupMember {
+        let seeded = |model, recipe, seed| GroupMember {
             model,
             recipe,
-            seed: 0,
+            seed,
             label: "m",
         };
+        let member = |model, recipe| seeded(model, recipe, 0);
         let refused = |group: &[GroupMember], target: &Target| {
             train_group(group, sources, target, control(&stop))
                 .err()
                 .expect("refused")
                 .to_string()
         };
-        let fused = refused(&[member(&a, &recipe), member(&a, &recipe)], &Target::cpu());
-        assert!(fused.contains("--group-size") && fused.contains("stacked"), "{fused}");
+        // The fused engine groups one seed's networks (they see the same batches).
+        let fused = refused(&[seeded(&a, &recipe, 0), seeded(&b, &recipe, 1)], &Target::cpu());
+        assert!(fused.contains("--group-size") && fused.contains("one seed"), "{fused}");
+        let autodiff = Target {
+            engine: Engine::Autodiff,
+            ..Target::cpu()
+        };
+        let alone = refused(&[member(&a, &recipe), member(&a, &recipe)], &autodiff);
+        assert!(alone.contains("one network at a time"), "{alone}");
         let shapes = refused(&[member(&a, &recipe), member(&b, &recipe)], &stacked());
         assert!(shapes.contains("same shapes"), "{shapes}");
         let epochs = refused(&[member(&a, &recipe), member(&a, &longer)], &stacked());
@@ -232,8 +240,8 @@ fn groups_the_engine_cannot_train_are_refused() {
 }
 
 /// Groups form from runs of the same shapes and kinds of layers, in the
-/// order the runs come, at most `group_size` each; other engines train
-/// every run alone.
+/// order the runs come, at most `group_size` each; on the fused engine
+/// from runs of one seed that it trains; autodiff trains every run alone.
 #[test]
 fn groups_form_by_shape_in_order_up_to_the_size() {
     let models = [
@@ -245,13 +253,21 @@ fn groups_form_by_shape_in_order_up_to_the_size() {
         Variant::BatchnormDropout.model_config(vec![50]),
     ];
     let runs: Vec<usize> = (0..models.len()).collect();
-    let groups = |size: usize, target: &Target| stacked_groups(&runs, size, target, |i| Some(models[i].clone()));
+    let recipe = TrainConfig::new();
+    // Seeds: runs 0, 2 and 5 have seed 0, the others seed 1.
+    let seed = |i: usize| u64::from(!matches!(i, 0 | 2 | 5));
+    let groups = |size: usize, target: &Target| {
+        job_groups(&runs, size, target, &recipe, |i| Some((models[i].clone(), seed(i))))
+    };
     assert_eq!(groups(2, &stacked()), [vec![0, 1], vec![2, 5], vec![3], vec![4]]);
     assert_eq!(groups(usize::MAX, &stacked()), [vec![0, 1, 4], vec![2, 5], vec![3]]);
     assert_eq!(groups(1, &stacked()).len(), 6);
-    assert_eq!(
-        groups(usize::MAX, &Target::cpu()).len(),
-        6,
-        "the fused step trains one at a time"
-    );
+    // The fused engine: one seed's networks, whatever their shapes.
+    assert_eq!(groups(usize::MAX, &Target::cpu()), [vec![0, 2, 5], vec![1, 3, 4]]);
+    assert_eq!(groups(2, &Target::cpu()), [vec![0, 2], vec![1, 3], vec![4], vec![5]]);
+    let autodiff = Target {
+        engine: Engine::Autodiff,
+        ..Target::cpu()
+    };
+    assert_eq!(groups(usize::MAX, &autodiff).len(), 6, "autodiff trains one at a time");
 }
