@@ -31,8 +31,10 @@ pub struct BenchConfig {
     pub warmup_epochs: usize,
     /// Timed epochs; the table reports their median and minimum.
     pub epochs: usize,
-    /// Networks of each model trained together (seeds 0..K); more than one
-    /// needs the stacked engine.
+    /// Networks of each model trained together: on the stacked engine in
+    /// one batched step (seeds 0..K), on the fused one in one pass over the
+    /// data (all of seed 0: they see the same batches, as a seed's networks
+    /// in a study do); more than one needs one of them.
     pub networks: usize,
 }
 
@@ -198,12 +200,13 @@ pub fn run_bench(
     if config.networks == 0 {
         return Err(TrainError::invalid("--networks", "train at least 1 network"));
     }
-    if config.networks > 1 && target.engine != Engine::Stacked {
+    if config.networks > 1 && target.engine.max_group() == 1 {
         return Err(TrainError::invalid(
             "--networks",
             format!(
-                "{} networks train together only through the stacked engine; add --engine stacked",
-                config.networks
+                "{} networks train together only through the stacked and fused engines, not {}; \
+                 use --engine auto, stacked or fused",
+                config.networks, target.engine
             ),
         ));
     }
@@ -221,10 +224,11 @@ pub fn run_bench(
             dynamics: false,
         };
         let members: Vec<GroupMember> = (0..config.networks as u64)
-            .map(|seed| GroupMember {
+            .map(|j| GroupMember {
                 model: &model,
                 recipe: &recipe,
-                seed,
+                // A fused group is one seed's networks.
+                seed: if target.engine == Engine::Fused { 0 } else { j },
                 label: &name,
             })
             .collect();

@@ -325,9 +325,10 @@ pub struct BenchArgs {
     /// Images per optimiser step.
     #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub batch_size: usize,
-    /// Networks of each model trained together as one stacked group (seeds
-    /// 0..K; K > 1 needs --engine stacked, the default on a GPU): the table
-    /// then shows what K networks cost against K = 1 (one at a time).
+    /// Networks of each model trained together: on the CPU's fused engine
+    /// K networks of one seed sharing each pass over the data, on the
+    /// stacked engine (a GPU's default) one batched group of seeds 0..K.
+    /// The table then shows what K networks cost against K = 1.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub networks: usize,
     /// Side of the square f32 matrix product that measures the device's peak.

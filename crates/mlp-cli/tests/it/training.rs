@@ -202,8 +202,15 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     assert_eq!(row.split(',').nth(column("networks")), Some("3"), "{stdout}");
     assert_eq!(row.split(',').nth(column("engine")), Some("stacked"), "{stdout}");
     assert_eq!(row.split(',').nth(column("syncs_per_epoch")), Some("4.0"), "{stdout}");
-    let err = fails(&["bench", "--device", "cpu", "--networks", "2"]);
-    assert!(err.contains("--networks") && err.contains("--engine stacked"), "{err}");
+    // Three networks sharing their batches in one fused pass (the CPU's default).
+    let out = mlp_cli(&tiny_bench_args("csv", &["--networks", "3"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout.lines().nth(1).unwrap();
+    assert_eq!(row.split(',').nth(column("networks")), Some("3"), "{stdout}");
+    assert_eq!(row.split(',').nth(column("engine")), Some("fused"), "{stdout}");
+    let err = fails(&["bench", "--device", "cpu", "--engine", "autodiff", "--networks", "2"]);
+    assert!(err.contains("--networks") && err.contains("stacked and fused engines"), "{err}");
     let err = fails(&["bench", "--device", "cpu", "--networks", "0"]);
     assert!(err.contains("--networks 0"), "{err}");
 
