@@ -89,6 +89,51 @@ impl AdamStep {
             .for_each(|(block, ((p, m), v))| update_block(block, p, m, v));
     }
 
+    /// [`apply_transposed`](Self::apply_transposed) on a matrix whose
+    /// column blocks each step with their own Adam: `blocks[j].0` updates
+    /// columns `blocks[j].1` (the networks of a shared pass, side by side).
+    /// Every element gets exactly the update its block's own
+    /// `apply_transposed` would give it.
+    pub fn apply_transposed_blocks(
+        blocks: &[(AdamStep, std::ops::Range<usize>)],
+        params: &mut [f32],
+        grads_t: &[f32],
+        rows: usize,
+        moments: &mut Moments,
+    ) {
+        assert!(grads_t.len() == params.len() && moments.first.len() == params.len());
+        assert!(
+            rows > 0 && params.len().is_multiple_of(rows),
+            "params must be [rows, cols]"
+        );
+        let cols = params.len() / rows;
+        assert!(blocks.iter().all(|(_, range)| range.end <= cols), "blocks within the columns");
+        let block_rows = (TILE / cols.max(1)).max(1);
+        let update_block = |block: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| {
+            let first_row = block * block_rows;
+            let tile_rows = p.len() / cols;
+            let mut tile = vec![0.0; p.len()];
+            for c in 0..cols {
+                let column = &grads_t[c * rows + first_row..][..tile_rows];
+                for (r, &g) in column.iter().enumerate() {
+                    tile[r * cols + c] = g;
+                }
+            }
+            for r in 0..tile_rows {
+                for (step, range) in blocks {
+                    let span = r * cols + range.start..r * cols + range.end;
+                    step.update(&mut p[span.clone()], &tile[span.clone()], &mut m[span.clone()], &mut v[span]);
+                }
+            }
+        };
+        params
+            .par_chunks_mut(block_rows * cols)
+            .zip(moments.first.par_chunks_mut(block_rows * cols))
+            .zip(moments.second.par_chunks_mut(block_rows * cols))
+            .enumerate()
+            .for_each(|(block, ((p, m), v))| update_block(block, p, m, v));
+    }
+
     /// The update over matching slices.
     fn update(&self, params: &mut [f32], grads: &[f32], first: &mut [f32], second: &mut [f32]) {
         let bias_correction_2 = (1.0 - self.beta_2.powi(self.time)).sqrt();

@@ -97,9 +97,10 @@ impl FusedLinear {
         MatRef::row_major(&self.weight, self.input, self.output)
     }
 
-    /// Writes the weight and bias into `linear` (its `[in, out]` layout).
-    fn write_into(&self, linear: burn::nn::Linear, device: &Device) -> burn::nn::Linear {
-        let weight = TensorData::new(self.weight.clone(), [self.input, self.output]);
+    /// Writes `weight` ([in, out], this layer's or a copy of it) and the
+    /// bias into `linear` (its `[in, out]` layout).
+    fn write_weight_into(&self, weight: &[f32], linear: burn::nn::Linear, device: &Device) -> burn::nn::Linear {
+        let weight = TensorData::new(weight.to_vec(), [self.input, self.output]);
         let bias = TensorData::new(self.bias.clone(), [self.output]);
         burn::nn::Linear {
             weight: linear.weight.map(|_| Tensor::from_data(weight, device)),
@@ -276,18 +277,35 @@ impl FusedMlp {
     /// Adam on every parameter from the gradients of the last backward pass
     /// (`adam.time` is ignored: the step counter is kept here).
     fn apply_adam(&mut self, adam: AdamStep) {
+        let adam = self.next_adam(adam);
+        let first = &mut self.layers[0];
+        adam.apply_transposed(&mut first.weight, &first.weight_grad_t, first.input, &mut first.weight_moments);
+        self.apply_adam_but_first_weight(adam);
+    }
+
+    /// Counts a step: `adam` at this network's step number.
+    fn next_adam(&mut self, adam: AdamStep) -> AdamStep {
         self.time += 1;
-        let adam = AdamStep {
+        AdamStep {
             time: self.time,
             ..adam
-        };
-        for layer in &mut self.layers {
-            adam.apply_transposed(
-                &mut layer.weight,
-                &layer.weight_grad_t,
-                layer.input,
-                &mut layer.weight_moments,
-            );
+        }
+    }
+
+    /// Adam (from [`next_adam`](Self::next_adam)) on every parameter but the
+    /// first layer's weight (a shared pass keeps that one side by side with
+    /// the other networks'). Each update is element-wise, so the order of
+    /// the parameters changes no number.
+    fn apply_adam_but_first_weight(&mut self, adam: AdamStep) {
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            if l > 0 {
+                adam.apply_transposed(
+                    &mut layer.weight,
+                    &layer.weight_grad_t,
+                    layer.input,
+                    &mut layer.weight_moments,
+                );
+            }
             adam.apply(&mut layer.bias, &layer.bias_grad, &mut layer.bias_moments);
         }
         for norm in self.extras.iter_mut().filter_map(|e| e.norm.as_mut()) {
@@ -480,14 +498,25 @@ impl FusedMlp {
     }
 
     /// Writes the current weights into `model`, a copy of the network this was made from.
-    pub fn write_into(&self, mut model: Mlp, device: &Device) -> Mlp {
-        let (hidden, output) = self.layers.split_at(self.layers.len() - 1);
+    pub fn write_into(&self, model: Mlp, device: &Device) -> Mlp {
+        self.write_into_with_first(model, device, &self.layers[0].weight)
+    }
+
+    /// [`write_into`](Self::write_into) with `first` ([input, output]) as the
+    /// first layer's weight: a shared pass keeps it.
+    fn write_into_with_first(&self, mut model: Mlp, device: &Device, first: &[f32]) -> Mlp {
+        let write = |l: usize, linear| {
+            let layer: &FusedLinear = &self.layers[l];
+            layer.write_weight_into(if l == 0 { first } else { &layer.weight }, linear, device)
+        };
+        let last = self.layers.len() - 1;
         model.hidden = model
             .hidden
             .into_iter()
-            .zip(hidden.iter().zip(&self.extras))
-            .map(|(mut block, (layer, extras))| {
-                block.linear = layer.write_into(block.linear, device);
+            .zip(&self.extras)
+            .enumerate()
+            .map(|(l, (mut block, extras))| {
+                block.linear = write(l, block.linear);
                 block.norm = block
                     .norm
                     .zip(extras.norm.as_ref())
@@ -495,7 +524,7 @@ impl FusedMlp {
                 block
             })
             .collect();
-        model.output = output[0].write_into(model.output, device);
+        model.output = write(last, model.output);
         model
     }
 }

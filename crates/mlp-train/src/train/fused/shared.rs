@@ -19,10 +19,12 @@
 //! This is the building block of issue 22's shared CPU pass; the training
 //! loop does not use it yet.
 
+use burn::prelude::*;
+use mlp_model::Mlp;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul, matmul_serial};
-use super::{AdamStep, Fill, FusedMlp, StepStats, activate_in_place};
+use super::{AdamStep, Fill, FusedMlp, Moments, StepStats, activate_in_place};
 
 /// Several [`FusedMlp`]s trained on the same batches in one pass.
 pub struct SharedPass {
@@ -33,8 +35,11 @@ pub struct SharedPass {
     input: usize,
     /// The members' first-layer widths, summed.
     total: usize,
-    /// The members' first-layer weights side by side: [input, total].
+    /// The members' first-layer weights side by side: [input, total]. The
+    /// pass keeps them (and their Adam moments) here, not in the members,
+    /// so that nothing is copied between steps.
     weight: Vec<f32>,
+    weight_moments: Moments,
     /// Their biases side by side: [total].
     bias: Vec<f32>,
     /// The batch's images: [batch, input].
@@ -62,12 +67,21 @@ impl SharedPass {
             offsets.push(total);
             total += member.layers[0].output;
         }
+        let mut weight = vec![0.0; input * total];
+        for (member, &offset) in members.iter().zip(&offsets) {
+            let layer = &member.layers[0];
+            for (row, own) in weight.chunks_exact_mut(total).zip(layer.weight.chunks_exact(layer.output)) {
+                row[offset..offset + layer.output].copy_from_slice(own);
+            }
+        }
         SharedPass {
             members,
             offsets,
             input,
             total,
-            weight: vec![0.0; input * total],
+            weight,
+            // Fresh, as the members' own (a network starts its Adam here).
+            weight_moments: Moments::zeros(input * total),
             bias: vec![0.0; total],
             x: Vec::new(),
             out: Vec::new(),
@@ -76,8 +90,17 @@ impl SharedPass {
         }
     }
 
-    pub fn members(&self) -> &[FusedMlp] {
-        &self.members
+    /// Member `j`'s current weights written into `model`, a copy of the
+    /// network it was made from.
+    pub fn write_into(&self, j: usize, model: Mlp, device: &Device) -> Mlp {
+        let (offset, width) = (self.offsets[j], self.members[j].layers[0].output);
+        let first: Vec<f32> = self
+            .weight
+            .chunks_exact(self.total)
+            .flat_map(|row| &row[offset..offset + width])
+            .copied()
+            .collect();
+        self.members[j].write_into_with_first(model, device, &first)
     }
 
     /// One step of every member on the batch `fill` writes (see
@@ -86,7 +109,7 @@ impl SharedPass {
     pub fn step_filled(&mut self, labels: &[u8], fill: &Fill<'_>, adams: &[AdamStep]) -> Vec<StepStats> {
         assert_eq!(adams.len(), self.members.len(), "one Adam step per network");
         let batch = labels.len();
-        self.gather_first_layers();
+        self.gather_biases();
         self.first_products(batch, fill);
         let mut stats = Vec::with_capacity(self.members.len());
         for (j, member) in self.members.iter_mut().enumerate() {
@@ -105,24 +128,28 @@ impl SharedPass {
             member.backward_above_first(batch);
         }
         self.first_gradients(batch);
-        for (member, &adam) in self.members.iter_mut().zip(adams) {
+        let mut blocks = Vec::with_capacity(self.members.len());
+        for ((member, &adam), &offset) in self.members.iter_mut().zip(adams).zip(&self.offsets) {
             member.bias_gradient(0, batch);
-            member.apply_adam(adam);
+            let adam = member.next_adam(adam);
+            member.apply_adam_but_first_weight(adam);
+            blocks.push((adam, offset..offset + member.layers[0].output));
         }
+        AdamStep::apply_transposed_blocks(
+            &blocks,
+            &mut self.weight,
+            &self.weight_grad_t,
+            self.input,
+            &mut self.weight_moments,
+        );
         stats
     }
 
-    /// Copies every member's first-layer weights and biases side by side.
-    fn gather_first_layers(&mut self) {
+    /// Copies every member's first-layer biases side by side (the members
+    /// keep them; they are a few hundred values).
+    fn gather_biases(&mut self) {
         for (member, &offset) in self.members.iter().zip(&self.offsets) {
             let layer = &member.layers[0];
-            for (row, own) in self
-                .weight
-                .chunks_exact_mut(self.total)
-                .zip(layer.weight.chunks_exact(layer.output))
-            {
-                row[offset..offset + layer.output].copy_from_slice(own);
-            }
             self.bias[offset..offset + layer.output].copy_from_slice(&layer.bias);
         }
     }
@@ -176,10 +203,5 @@ impl SharedPass {
             MatRef::row_major(&self.x, batch, input),
             false,
         );
-        for (member, &offset) in self.members.iter_mut().zip(&self.offsets) {
-            let layer = &mut member.layers[0];
-            let rows = offset * input..(offset + layer.output) * input;
-            layer.weight_grad_t.copy_from_slice(&self.weight_grad_t[rows]);
-        }
     }
 }

@@ -101,10 +101,10 @@ impl Stepper for FusedStepper<'_> {
     }
 
     fn eval_model(&self, member: usize) -> Mlp {
-        let net = match &self.nets {
-            Nets::One(net) => net,
-            Nets::Shared(pass) => &pass.members()[member],
-        };
-        net.write_into(self.templates[member].clone(), &self.device)
+        let template = self.templates[member].clone();
+        match &self.nets {
+            Nets::One(net) => net.write_into(template, &self.device),
+            Nets::Shared(pass) => pass.write_into(member, template, &self.device),
+        }
     }
 }

@@ -481,8 +481,8 @@ fn a_shared_pass_gives_each_network_its_own_steps_bit_for_bit() {
         }
     }
     let probe = Tensor::<2>::from_data(TensorData::new(normal_values(8 * input, 99), [8, input]), &device);
-    for (j, (net, member)) in alone.iter().zip(shared.members()).enumerate().filter(|(j, _)| *j != diverging) {
-        let (a, b) = (net.write_into(models[j].clone(), &device), member.write_into(models[j].clone(), &device));
+    for (j, net) in alone.iter().enumerate().filter(|(j, _)| *j != diverging) {
+        let (a, b) = (net.write_into(models[j].clone(), &device), shared.write_into(j, models[j].clone(), &device));
         for (wa, wb) in a.linear_weights().into_iter().zip(b.linear_weights()) {
             assert_eq!(values(wa), values(wb), "network {j}");
         }
