@@ -59,34 +59,8 @@ impl AdamStep {
     /// params: [rows, cols] and grads_t: [cols, rows], both row-major. (The
     /// first layer's weight gradient is fastest to compute in that layout.)
     pub fn apply_transposed(&self, params: &mut [f32], grads_t: &[f32], rows: usize, moments: &mut Moments) {
-        assert!(grads_t.len() == params.len() && moments.first.len() == params.len());
-        assert!(
-            rows > 0 && params.len().is_multiple_of(rows),
-            "params must be [rows, cols]"
-        );
-        let cols = params.len() / rows;
-        // Row blocks: the block's gradient is gathered into a tile first, so
-        // the update itself runs over contiguous memory. A tile of 16 KiB
-        // stays in L1 between the gather and the update.
-        let block_rows = (TILE / cols.max(1)).max(1);
-        let update_block = |block: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| {
-            let first_row = block * block_rows;
-            let tile_rows = p.len() / cols;
-            let mut tile = vec![0.0; p.len()];
-            for c in 0..cols {
-                let column = &grads_t[c * rows + first_row..][..tile_rows];
-                for (r, &g) in column.iter().enumerate() {
-                    tile[r * cols + c] = g;
-                }
-            }
-            self.update(p, &tile, m, v);
-        };
-        params
-            .par_chunks_mut(block_rows * cols)
-            .zip(moments.first.par_chunks_mut(block_rows * cols))
-            .zip(moments.second.par_chunks_mut(block_rows * cols))
-            .enumerate()
-            .for_each(|(block, ((p, m), v))| update_block(block, p, m, v));
+        let cols = params.len() / rows.max(1);
+        Self::apply_transposed_blocks(&[(*self, 0..cols)], params, grads_t, rows, moments);
     }
 
     /// [`apply_transposed`](Self::apply_transposed) on a matrix whose
@@ -108,6 +82,9 @@ impl AdamStep {
         );
         let cols = params.len() / rows;
         assert!(blocks.iter().all(|(_, range)| range.end <= cols), "blocks within the columns");
+        // Row blocks: the block's gradient is gathered into a tile first, so
+        // the update itself runs over contiguous memory. A tile of 16 KiB
+        // stays in L1 between the gather and the update.
         let block_rows = (TILE / cols.max(1)).max(1);
         let update_block = |block: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| {
             let first_row = block * block_rows;
@@ -118,6 +95,13 @@ impl AdamStep {
                 for (r, &g) in column.iter().enumerate() {
                     tile[r * cols + c] = g;
                 }
+            }
+            if let [(step, range)] = blocks
+                && *range == (0..cols)
+            {
+                // One block of every column: the tile is one contiguous update.
+                step.update(p, &tile, m, v);
+                return;
             }
             for r in 0..tile_rows {
                 for (step, range) in blocks {

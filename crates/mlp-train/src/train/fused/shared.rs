@@ -16,8 +16,8 @@
 //! no rounding (tested in `gemm`, and here over whole steps). A network that
 //! diverges fills only its own columns with NaN.
 //!
-//! This is the building block of issue 22's shared CPU pass; the training
-//! loop does not use it yet.
+//! The fused engine trains a job's networks of one seed this way
+//! (`FusedStepper`); `--group-size 1` trains them one at a time.
 
 use burn::prelude::*;
 use mlp_model::Mlp;
@@ -54,7 +54,7 @@ pub struct SharedPass {
 
 impl SharedPass {
     /// The networks to train together; they must read images of one size.
-    pub fn new(members: Vec<FusedMlp>) -> Self {
+    pub fn new(mut members: Vec<FusedMlp>) -> Self {
         assert!(!members.is_empty(), "a shared pass needs a network");
         let input = members[0].input();
         assert!(
@@ -68,11 +68,16 @@ impl SharedPass {
             total += member.layers[0].output;
         }
         let mut weight = vec![0.0; input * total];
-        for (member, &offset) in members.iter().zip(&offsets) {
-            let layer = &member.layers[0];
+        for (member, &offset) in members.iter_mut().zip(&offsets) {
+            let layer = &mut member.layers[0];
             for (row, own) in weight.chunks_exact_mut(total).zip(layer.weight.chunks_exact(layer.output)) {
                 row[offset..offset + layer.output].copy_from_slice(own);
             }
+            // The pass keeps the first layer's weight, gradient and moments:
+            // the member's own would only take memory.
+            layer.weight = Vec::new();
+            layer.weight_grad_t = Vec::new();
+            layer.weight_moments = Moments::zeros(0);
         }
         SharedPass {
             members,
