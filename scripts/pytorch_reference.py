@@ -35,14 +35,29 @@ GFLOP per epoch is counted analytically from the matrix products only
 The matmul peak is the best of 5 products of two 2048 x 2048 float32
 matrices on the same device and threads; peak_fraction = GFLOP/s / peak.
 
+--study runs the whole default depth study instead, as a PyTorch user
+would write it: the 20 networks of `mlp-cli depth-study` (variants plain,
+kaiming, batchnorm, batchnorm-dropout at 2..6 layers, hidden widths
+50,40,30,25,20), one after another, each for 10 epochs of Adam (lr 1e-3
+decayed by 0.95 per epoch, weight decay 1e-3, eps 1e-8, batch 200), with a
+validation pass every epoch, the best epoch's weights kept, and one test
+evaluation at the end; on synthetic full-size data (49,000 train, 1,000
+validation, 10,000 test images). It prints one row per network and the
+study's wall time, to set beside
+`mlp-cli depth-study --data-dir DIR --layers 2..6 --seeds 0 --device cpu`
+on `scripts/synthetic_cifar.py DIR` images.
+
 Needs only torch. Usage:
 
   python3 scripts/pytorch_reference.py                      # CPU or CUDA (auto)
   python3 scripts/pytorch_reference.py --device cpu --threads 2 --format csv
   python3 scripts/pytorch_reference.py --steps 20 --epochs 2 --warmup 1   # smoke test
+  python3 scripts/pytorch_reference.py --study --device cpu --threads 2   # the whole study
+  python3 scripts/pytorch_reference.py --study --epochs 1 --steps 5       # its smoke test
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -86,7 +101,8 @@ def parse_args():
                    help="auto = cuda if available, else cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="torch.set_num_threads (default: os.cpu_count())")
-    p.add_argument("--epochs", type=int, default=5, help="timed epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="timed epochs (default 5; with --study, epochs per network, default 10)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up epochs")
     p.add_argument("--models", default="50,50-40-30-25-20",
                    help="comma-separated hidden sizes, e.g. 50,50-40-30-25-20")
@@ -95,11 +111,16 @@ def parse_args():
     p.add_argument("--steps", type=int, default=None,
                    help="limit each epoch to N training steps (smoke tests)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--study", action="store_true",
+                   help="time the whole default depth study (20 networks, one after another)")
+    p.add_argument("--num-test", type=int, default=10_000, help="test images (--study)")
     args = p.parse_args()
+    if args.epochs is None:
+        args.epochs = 10 if args.study else 5
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
-    if args.warmup < 0 or args.threads < 1 or args.num_train < 1 or args.num_val < 0:
-        p.error("--warmup must be >= 0, --threads and --num-train >= 1, --num-val >= 0")
+    if args.warmup < 0 or args.threads < 1 or args.num_train < 1 or args.num_val < 1 or args.num_test < 1:
+        p.error("--warmup must be >= 0, --threads, --num-train, --num-val and --num-test >= 1")
     if args.steps is not None and args.steps < 1:
         p.error("--steps must be at least 1")
     return args
@@ -295,6 +316,131 @@ def print_table(rows):
         print(line(c))
 
 
+# ---------------------------------------------------------------------------
+# --study: the whole default depth study, one network after another.
+
+STUDY_VARIANTS = ["plain", "kaiming", "batchnorm", "batchnorm-dropout"]
+STUDY_LAYERS = range(2, 7)
+STUDY_WIDTHS = [50, 40, 30, 25, 20]
+LR_DECAY = 0.95
+DROPOUT = 0.4
+
+
+def build_variant(variant, sizes):
+    """The study's variant: Linear [-> BatchNorm1d] -> ReLU [-> Dropout(0.4)] per
+    hidden layer, then Linear. plain/batchnorm*: weights ~ N(0, 1e-3);
+    kaiming: N(0, 2 / fan_in); biases 0."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        linear = nn.Linear(n_in, n_out)
+        std = math.sqrt(2.0 / n_in) if variant == "kaiming" else 1e-3
+        nn.init.normal_(linear.weight, mean=0.0, std=std)
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if i < len(sizes) - 2:
+            if variant.startswith("batchnorm"):
+                layers.append(nn.BatchNorm1d(n_out))
+            layers.append(nn.ReLU())
+            if variant == "batchnorm-dropout":
+                layers.append(nn.Dropout(DROPOUT))
+    return nn.Sequential(*layers)
+
+
+def evaluate(model, x_u8, y):
+    """(mean loss, accuracy) over a split, in batches of 200."""
+    model.eval()
+    loss_sum = torch.zeros((), device=x_u8.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x_u8.device)
+    with torch.no_grad():
+        for start in range(0, x_u8.shape[0], BATCH_SIZE):
+            logits = model(normalise(x_u8[start:start + BATCH_SIZE]))  # [B, 10]
+            yb = y[start:start + BATCH_SIZE]
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(dim=1) == yb).sum()
+    n = max(1, x_u8.shape[0])
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train_network(variant, layers, data, device, args):
+    """One network of the study: returns its row."""
+    x_train, y_train, x_val, y_val, x_test, y_test = data
+    torch.manual_seed(SEED)
+    sizes = [IMAGE_DIM] + STUDY_WIDTHS[:layers - 1] + [NUM_CLASSES]
+    model = build_variant(variant, sizes).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3, eps=1e-8)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_DECAY)
+    shuffle_gen = torch.Generator().manual_seed(SEED)  # one data order per seed, as ours
+    n = x_train.shape[0]
+    steps = math.ceil(n / BATCH_SIZE)
+    if args.steps is not None:
+        steps = min(steps, args.steps)
+    sync(device)
+    t0 = time.perf_counter()
+    best_acc, best_state, best_epoch = -1.0, None, 0
+    for epoch in range(args.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=shuffle_gen).to(device)
+        for s in range(steps):
+            idx = perm[s * BATCH_SIZE:(s + 1) * BATCH_SIZE]
+            loss = F.cross_entropy(model(normalise(x_train[idx])), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        schedule.step()
+        _, val_acc = evaluate(model, x_val, y_val)
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    test_loss, test_acc = evaluate(model, x_test, y_test)  # the test set, once
+    sync(device)
+    seconds = time.perf_counter() - t0
+    print(f"  {layers}L {variant}: {seconds:.2f} s, best val acc {best_acc:.3f} "
+          f"(epoch {best_epoch}), test acc {test_acc:.3f}", file=sys.stderr)
+    return {
+        "layers": layers,
+        "variant": variant,
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "epochs": args.epochs,
+        "seconds": seconds,
+        "best_val_accuracy": best_acc,
+        "best_epoch": best_epoch,
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+    }
+
+
+def run_study(args, device, info):
+    g = torch.Generator().manual_seed(SEED)
+    sizes = [args.num_train, args.num_val, args.num_test]
+    data = []
+    for count in sizes:
+        data.append(torch.randint(0, 256, (count, IMAGE_DIM), dtype=torch.uint8, generator=g).to(device))
+        data.append(torch.randint(0, NUM_CLASSES, (count,), generator=g).to(device))
+    print(f"# study: {len(STUDY_VARIANTS) * len(STUDY_LAYERS)} networks, {args.epochs} epochs each; "
+          f"torch {info['torch']}, {info['cpu']}, threads {info['threads']}; "
+          f"train {args.num_train}, val {args.num_val}, test {args.num_test}"
+          + (f", steps/epoch <= {args.steps}" if args.steps else ""), file=sys.stderr)
+    start = time.perf_counter()
+    rows = [train_network(variant, layers, data, device, args)
+            for layers in STUDY_LAYERS for variant in STUDY_VARIANTS]
+    total = time.perf_counter() - start
+    columns = list(rows[0].keys())
+    if args.format == "json":
+        print(json.dumps({"machine": info, "study_seconds": total, "networks": rows}, indent=2))
+    elif args.format == "csv":
+        print(",".join(columns))
+        for r in rows:
+            print(",".join(str(r[c]) if isinstance(r[c], (str, int)) else f"{r[c]:.6g}" for c in columns))
+    else:
+        print(f"{'layers':>6} {'variant':<18} {'seconds':>8} {'best val':>8} {'test acc':>8}")
+        for r in rows:
+            print(f"{r['layers']:>6} {r['variant']:<18} {r['seconds']:>8.2f} "
+                  f"{r['best_val_accuracy']:>8.3f} {r['test_accuracy']:>8.3f}")
+    print(f"# study wall time: {total:.1f} s", file=sys.stdout if args.format == "table" else sys.stderr)
+
+
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -306,6 +452,9 @@ def main():
     device = torch.device(want)
 
     info = machine_info(device)
+    if args.study:
+        run_study(args, device, info)
+        return
     where = f"GPU {info['gpu']} (CUDA {info['cuda']}), " if device.type == "cuda" else ""
     header = (f"# torch {info['torch']}, python {info['python']}, {where}"
               f"CPU {info['cpu']} ({info['cpu_count']} cores), threads {info['threads']}; "

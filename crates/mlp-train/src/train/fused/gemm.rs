@@ -67,7 +67,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// Columns `start..start + len` as a view.
-    fn col_window(self, start: usize, len: usize) -> Self {
+    pub fn col_window(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.cols);
         MatRef {
             data: if len == 0 {

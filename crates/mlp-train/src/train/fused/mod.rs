@@ -27,6 +27,7 @@
 mod adam;
 mod batch_norm;
 mod dropout;
+mod first_layer;
 pub mod gemm;
 pub mod shared;
 mod stepper;
@@ -213,13 +214,16 @@ impl FusedMlp {
             model.hidden.iter().all(|block| !block.residual),
             "the fused step has no residual layers: train residual networks through Burn's autodiff"
         );
-        let layers: Vec<FusedLinear> = model
+        let mut layers: Vec<FusedLinear> = model
             .hidden
             .iter()
             .map(|block| &block.linear)
             .chain(std::iter::once(&model.output))
             .map(FusedLinear::from_burn)
             .collect();
+        // Computed chunk by chunk within Adam when training; allocated only
+        // when asked for whole (`weight_gradient`).
+        layers[0].weight_grad_t = Vec::new();
         let extras = model
             .hidden
             .iter()
@@ -269,18 +273,22 @@ impl FusedMlp {
         let batch = labels.len();
         self.forward(batch, fill);
         let stats = self.softmax_cross_entropy(labels);
-        self.backward(batch);
-        self.apply_adam(adam);
-        stats
-    }
-
-    /// Adam on every parameter from the gradients of the last backward pass
-    /// (`adam.time` is ignored: the step counter is kept here).
-    fn apply_adam(&mut self, adam: AdamStep) {
+        self.backward_above_first(batch);
+        self.bias_gradient(0, batch);
         let adam = self.next_adam(adam);
+        // The first layer's weight gradient is computed within its Adam
+        // step, chunk by chunk (see `first_layer`).
         let first = &mut self.layers[0];
-        adam.apply_transposed(&mut first.weight, &first.weight_grad_t, first.input, &mut first.weight_moments);
+        first_layer::gradient_and_adam(
+            &[(adam, 0..first.output)],
+            &mut first.weight,
+            &mut first.weight_moments,
+            &self.x[..batch * first.input],
+            &self.deltas[0][..batch * first.output],
+            batch,
+        );
         self.apply_adam_but_first_weight(adam);
+        stats
     }
 
     /// Counts a step: `adam` at this network's step number.
@@ -424,7 +432,10 @@ impl FusedMlp {
     }
 
     /// From the last layer's delta: every weight and bias gradient, and the
-    /// deltas of the hidden layers (through their activations).
+    /// deltas of the hidden layers (through their activations). (The
+    /// training step computes the first layer's weight gradient within
+    /// Adam instead.)
+    #[cfg(test)]
     fn backward(&mut self, batch: usize) {
         self.backward_above_first(batch);
         self.weight_gradient(0, batch);
@@ -446,6 +457,9 @@ impl FusedMlp {
         let input = if l == 0 { &self.x[..] } else { &self.outputs[l - 1][..] };
         let delta = &self.deltas[l][..batch * self.layers[l].output];
         let layer = &mut self.layers[l];
+        // The training step never stores the first layer's (it goes into
+        // Adam chunk by chunk): it is allocated when asked for.
+        layer.weight_grad_t.resize(layer.input * layer.output, 0.0);
         matmul(
             &mut layer.weight_grad_t,
             MatRef::row_major(delta, batch, layer.output).t(),

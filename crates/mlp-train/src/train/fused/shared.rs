@@ -5,7 +5,8 @@
 //! network it is a skinny product, `[batch × 3,072] · [3,072 × h]`, far from
 //! the matrix unit's peak. Side by side, the networks' first layers are one
 //! wide product, `x · [W₁ | W₂ | …]`, and their weight gradients another,
-//! `[δ₁ | δ₂ | …]ᵀ · x`; the batch is gathered and normalised once.
+//! `xᵀ · [δ₁ | δ₂ | …]`, stepped by each network's Adam chunk by chunk as
+//! it is computed (`first_layer`); the batch is gathered and normalised once.
 //! Everything after the first layer's product (its activation, BatchNorm,
 //! dropout, the later layers, the loss, Adam with each network's own
 //! learning rate) stays each network's own [`FusedMlp`].
@@ -23,8 +24,8 @@ use burn::prelude::*;
 use mlp_model::Mlp;
 use rayon::prelude::*;
 
-use super::gemm::{MatRef, matmul, matmul_serial};
-use super::{AdamStep, Fill, FusedMlp, Moments, StepStats, activate_in_place};
+use super::gemm::{MatRef, matmul_serial};
+use super::{AdamStep, Fill, FusedMlp, Moments, StepStats, activate_in_place, first_layer};
 
 /// Several [`FusedMlp`]s trained on the same batches in one pass.
 pub struct SharedPass {
@@ -48,8 +49,6 @@ pub struct SharedPass {
     out: Vec<f32>,
     /// The first layer's deltas side by side: [batch, total].
     deltas: Vec<f32>,
-    /// dWᵀ of every member's first layer, stacked: [total, input].
-    weight_grad_t: Vec<f32>,
 }
 
 impl SharedPass {
@@ -91,7 +90,6 @@ impl SharedPass {
             x: Vec::new(),
             out: Vec::new(),
             deltas: Vec::new(),
-            weight_grad_t: vec![0.0; total * input],
         }
     }
 
@@ -132,7 +130,7 @@ impl SharedPass {
             stats.push(member.softmax_cross_entropy(labels));
             member.backward_above_first(batch);
         }
-        self.first_gradients(batch);
+        self.gather_deltas(batch);
         let mut blocks = Vec::with_capacity(self.members.len());
         for ((member, &adam), &offset) in self.members.iter_mut().zip(adams).zip(&self.offsets) {
             member.bias_gradient(0, batch);
@@ -140,12 +138,14 @@ impl SharedPass {
             member.apply_adam_but_first_weight(adam);
             blocks.push((adam, offset..offset + member.layers[0].output));
         }
-        AdamStep::apply_transposed_blocks(
+        // dW = xᵀ · [δ₁ | δ₂ | …], stepped chunk by chunk as it is computed.
+        first_layer::gradient_and_adam(
             &blocks,
             &mut self.weight,
-            &self.weight_grad_t,
-            self.input,
             &mut self.weight_moments,
+            &self.x,
+            &self.deltas,
+            batch,
         );
         stats
     }
@@ -187,10 +187,9 @@ impl SharedPass {
             });
     }
 
-    /// Every member's first-layer dWᵀ from its delta, in one product:
-    /// [δ₁ | δ₂ | …]ᵀ · x, whose rows are the members' in turn.
-    fn first_gradients(&mut self, batch: usize) {
-        let (input, total) = (self.input, self.total);
+    /// Copies every member's first-layer delta side by side.
+    fn gather_deltas(&mut self, batch: usize) {
+        let total = self.total;
         self.deltas.resize(batch * total, 0.0);
         for (member, &offset) in self.members.iter().zip(&self.offsets) {
             let width = member.layers[0].output;
@@ -202,11 +201,5 @@ impl SharedPass {
                 all[offset..offset + width].copy_from_slice(own);
             }
         }
-        matmul(
-            &mut self.weight_grad_t,
-            MatRef::row_major(&self.deltas, batch, total).t(),
-            MatRef::row_major(&self.x, batch, input),
-            false,
-        );
     }
 }
