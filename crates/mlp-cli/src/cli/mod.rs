@@ -331,7 +331,9 @@ pub struct BenchArgs {
     /// The table then shows what K networks cost against K = 1.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub networks: usize,
-    /// Side of the square f32 matrix product that measures the device's peak.
+    /// Side of the square f32 matrix product that measures the device's peak
+    /// (Burn's matmul and, on the CPU, the fused engine's split gemm; measured
+    /// before and after the models, the best kept).
     #[arg(long, default_value_t = 2048, allow_negative_numbers = true)]
     pub peak_size: usize,
     /// Output: an aligned table, CSV (the columns of scripts/pytorch_reference.py)

@@ -12,6 +12,7 @@ use mlp_model::Mlp;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 
 use super::autodiff::AutodiffStepper;
 use super::config::TrainConfig;
@@ -172,9 +173,20 @@ impl<'a> Group<'a> {
         if dynamics {
             // One probe batch for the group: the members' probes share its tensors.
             let shared_probe = DynamicsProbe::new(data, &ad);
-            for (j, state) in states.iter_mut().enumerate() {
+            let models: Vec<Mlp> = (0..states.len()).map(|j| stepper.eval_model(j)).collect();
+            let measure = |model: &Mlp| {
                 let mut probe = shared_probe.clone();
-                state.dynamics = probe.measure(0, &stepper.eval_model(j));
+                let dynamics = probe.measure(0, model);
+                (probe, dynamics)
+            };
+            // On the CPU the networks share the cores (see `record_epoch`).
+            let measured: Vec<_> = if engine == Engine::Fused {
+                models.par_iter().map(measure).collect()
+            } else {
+                models.iter().map(measure).collect()
+            };
+            for (state, (probe, dynamics)) in states.iter_mut().zip(measured) {
+                state.dynamics = dynamics;
                 state.probe = Some(probe);
             }
         }
@@ -259,23 +271,54 @@ impl<'a> Group<'a> {
         }
         let [_, val_split, _] = self.data.splits();
         let n = self.data.train.len() as f64;
+        // First, in order: who diverged, and the others' eval-mode models.
+        let mut evaluated = Vec::with_capacity(self.states.len());
         for (j, (state, &(loss_sum, correct))) in self.states.iter_mut().zip(sums).enumerate() {
             if state.diverged_at.is_some() {
                 continue;
             }
-            let own_start = Instant::now();
-            let name = state.member.label;
             let (train_loss, train_acc) = (loss_sum / n, correct / n);
             if !train_loss.is_finite() {
                 state.diverged_at = Some(epoch);
                 progress.note(format!(
-                    "{name}: training loss became {train_loss} in epoch {epoch}; recorded as diverged"
+                    "{}: training loss became {train_loss} in epoch {epoch}; recorded as diverged",
+                    state.member.label
                 ));
                 continue;
             }
-            let eval_model = self.stepper.eval_model(j);
-            let val = evaluate(&eval_model, &val_split, self.eval_batch, &self.plain);
-            let seconds = step_share + own_start.elapsed().as_secs_f64();
+            evaluated.push((j, train_loss, train_acc, self.stepper.eval_model(j)));
+        }
+        // Then each one's validation and probe, which read only its own
+        // model and probe: on the fused engine (the CPU) the networks share
+        // the cores, as their steps do; elsewhere one after another.
+        let (plain, eval_batch) = (&self.plain, self.eval_batch);
+        let mut probes: Vec<Option<&mut DynamicsProbe>> = self
+            .states
+            .iter_mut()
+            .enumerate()
+            .filter(|(j, _)| evaluated.iter().any(|(e, ..)| e == j))
+            .map(|(_, state)| state.probe.as_mut())
+            .collect();
+        let evaluate_one = |(probe, model): (&mut Option<&mut DynamicsProbe>, &Mlp)| {
+            let own_start = Instant::now();
+            let val = evaluate(model, &val_split, eval_batch, plain);
+            let seconds = own_start.elapsed().as_secs_f64();
+            // After the epoch's clock has stopped: the probe is not training time.
+            let dynamics = probe.as_mut().map(|probe| probe.measure(epoch, model));
+            (val, seconds, dynamics)
+        };
+        let models = evaluated.iter().map(|(.., model)| model);
+        let results: Vec<_> = if self.engine == Engine::Fused {
+            let models: Vec<&Mlp> = models.collect();
+            probes.par_iter_mut().zip(models).map(evaluate_one).collect()
+        } else {
+            probes.iter_mut().zip(models).map(evaluate_one).collect()
+        };
+        drop(probes);
+        // Last, in order: the records, the notes, the best weights.
+        for ((j, train_loss, train_acc, eval_model), (val, own_seconds, dynamics)) in evaluated.into_iter().zip(results) {
+            let state = &mut self.states[j];
+            let seconds = step_share + own_seconds;
             state.history.push(EpochRecord {
                 epoch,
                 lr: state.lr,
@@ -286,21 +329,18 @@ impl<'a> Group<'a> {
                 seconds,
             });
             progress.note(format!(
-                "{name} epoch {epoch:>2}: train loss {train_loss:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  ({seconds:.1}s)",
+                "{} epoch {epoch:>2}: train loss {train_loss:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  ({seconds:.1}s)",
+                state.member.label,
                 100.0 * train_acc,
                 val.loss,
                 100.0 * val.accuracy,
             ));
-            let seconds_so_far = own_start.elapsed().as_secs_f64();
-            // After the epoch's clock has stopped: the probe is not training time.
-            if let Some(probe) = &mut state.probe {
-                state.dynamics.extend(probe.measure(epoch, &eval_model));
-            }
+            state.dynamics.extend(dynamics.into_iter().flatten());
             if state.best.as_ref().is_none_or(|(_, acc, _)| val.accuracy > *acc) {
                 state.best = Some((epoch, val.accuracy, eval_model));
             }
             state.lr *= state.member.recipe.lr_decay;
-            state.own_seconds += seconds_so_far;
+            state.own_seconds += own_seconds;
         }
     }
 
@@ -319,19 +359,22 @@ impl<'a> Group<'a> {
             ..
         } = self;
         let [_, _, test_split] = data.splits();
-        let tests: Vec<Option<Evaluation>> = states
-            .iter_mut()
-            .map(|state| {
-                let own_start = Instant::now();
-                let test = state
-                    .best
-                    .as_ref()
-                    .filter(|_| !data.test.is_empty())
-                    .map(|(_, _, model)| evaluate(model, &test_split, eval_batch, &plain));
-                state.own_seconds += own_start.elapsed().as_secs_f64();
-                test
-            })
-            .collect();
+        let test_one = |state: &mut MemberState| {
+            let own_start = Instant::now();
+            let test = state
+                .best
+                .as_ref()
+                .filter(|_| !data.test.is_empty())
+                .map(|(_, _, model)| evaluate(model, &test_split, eval_batch, &plain));
+            state.own_seconds += own_start.elapsed().as_secs_f64();
+            test
+        };
+        // On the CPU the networks share the cores (see `record_epoch`).
+        let tests: Vec<Option<Evaluation>> = if engine == Engine::Fused {
+            states.par_iter_mut().map(test_one).collect()
+        } else {
+            states.iter_mut().map(test_one).collect()
+        };
         let accounted: f64 = states.iter().map(|s| s.steps_seconds + s.own_seconds).sum();
         let shared_seconds = ((start.elapsed().as_secs_f64() - accounted) / states.len() as f64).max(0.0);
         states

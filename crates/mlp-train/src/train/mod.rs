@@ -33,6 +33,7 @@ pub use device_split::DeviceSplit;
 pub use device_work::{EpochDeviceWork, LaunchCounting, host_reads, kernel_launches};
 pub use dynamics::{LayerDynamics, PROBE_IMAGES};
 pub use engines::{Engine, EngineChoice, same_shapes};
+pub(crate) use engines::is_host_cpu;
 pub use evaluate::evaluate;
 pub use group::train_group;
 pub use host_split::HostSplit;

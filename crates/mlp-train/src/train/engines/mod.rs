@@ -305,7 +305,7 @@ fn is_flex(device: &Device) -> bool {
     )
 }
 
-fn is_host_cpu(device: &Device) -> bool {
+pub(crate) fn is_host_cpu(device: &Device) -> bool {
     let ndarray = matches!(
         device.clone().without_autodiff().as_dispatch(),
         burn::backend::DispatchDevice::NdArray(_)

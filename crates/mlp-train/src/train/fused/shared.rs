@@ -20,6 +20,8 @@
 //! The fused engine trains a job's networks of one seed this way
 //! (`FusedStepper`); `--group-size 1` trains them one at a time.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use mlp_model::Mlp;
 use rayon::prelude::*;
@@ -114,30 +116,37 @@ impl SharedPass {
         let batch = labels.len();
         self.gather_biases();
         self.first_products(batch, fill);
-        let mut stats = Vec::with_capacity(self.members.len());
-        for (j, member) in self.members.iter_mut().enumerate() {
-            let (offset, width) = (self.offsets[j], member.layers[0].output);
-            let activation = member.activation_with_product(0);
-            let own = &mut member.outputs[0];
-            own.resize(batch * width, 0.0);
-            for (row, all) in own.chunks_exact_mut(width).zip(self.out.chunks_exact(self.total)) {
-                row.copy_from_slice(&all[offset..offset + width]);
-            }
-            if let Some(activation) = activation {
-                activate_in_place(own, activation);
-            }
-            member.forward_after_first(batch);
-            stats.push(member.softmax_cross_entropy(labels));
-            member.backward_above_first(batch);
-        }
+        // Everything after the first layer's product is each network's own
+        // work, on its own buffers: the networks share the cores (on 2
+        // cores one at a time left one core idle for a third of a study's
+        // step). Each network's numbers do not depend on which thread runs it.
+        let (out, total) = (&self.out, self.total);
+        let (stats, blocks): (Vec<StepStats>, Vec<(AdamStep, Range<usize>)>) = self
+            .members
+            .par_iter_mut()
+            .zip(self.offsets.par_iter())
+            .zip(adams.par_iter())
+            .map(|((member, &offset), &adam)| {
+                let width = member.layers[0].output;
+                let activation = member.activation_with_product(0);
+                let own = &mut member.outputs[0];
+                own.resize(batch * width, 0.0);
+                for (row, all) in own.chunks_exact_mut(width).zip(out.chunks_exact(total)) {
+                    row.copy_from_slice(&all[offset..offset + width]);
+                }
+                if let Some(activation) = activation {
+                    activate_in_place(own, activation);
+                }
+                member.forward_after_first(batch);
+                let stats = member.softmax_cross_entropy(labels);
+                member.backward_above_first(batch);
+                member.bias_gradient(0, batch);
+                let adam = member.next_adam(adam);
+                member.apply_adam_but_first_weight(adam);
+                (stats, (adam, offset..offset + width))
+            })
+            .unzip();
         self.gather_deltas(batch);
-        let mut blocks = Vec::with_capacity(self.members.len());
-        for ((member, &adam), &offset) in self.members.iter_mut().zip(adams).zip(&self.offsets) {
-            member.bias_gradient(0, batch);
-            let adam = member.next_adam(adam);
-            member.apply_adam_but_first_weight(adam);
-            blocks.push((adam, offset..offset + member.layers[0].output));
-        }
         // dW = xᵀ · [δ₁ | δ₂ | …], stepped chunk by chunk as it is computed.
         first_layer::gradient_and_adam(
             &blocks,
