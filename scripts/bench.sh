@@ -5,11 +5,15 @@
 #
 #   scripts/bench.sh            # CPU
 #   scripts/bench.sh gpu        # wgpu against PyTorch CUDA
+#   scripts/bench.sh study      # the whole default depth study on the CPU
+#                               # (20 networks, full-size synthetic images)
+#                               # against PyTorch's, one network after another
 #
 # Environment: PYTHON (a python with torch; default python3), EPOCHS (timed
 # epochs, default 3), CARGO_TARGET_DIR (where the build is; default target),
 # MLP_CLI (a built mlp-cli to time instead of building one, e.g. on a machine
-# without Rust).
+# without Rust), SYNTH_DIR (for `study`: scripts/synthetic_cifar.py's images,
+# made in a temporary folder when not given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +21,8 @@ DEVICE="${1:-cpu}"
 case "$DEVICE" in
     cpu) TORCH_DEVICE=cpu ;;
     gpu) TORCH_DEVICE=cuda ;;
-    *) echo "usage: scripts/bench.sh [cpu|gpu]" >&2; exit 2 ;;
+    study) TORCH_DEVICE=cpu ;;
+    *) echo "usage: scripts/bench.sh [cpu|gpu|study]" >&2; exit 2 ;;
 esac
 PYTHON="${PYTHON:-python3}"
 EPOCHS="${EPOCHS:-3}"
@@ -33,6 +38,31 @@ if [ -z "${MLP_CLI:-}" ]; then
 fi
 OURS="$(mktemp)"; THEIRS="$(mktemp)"
 trap 'rm -f "$OURS" "$THEIRS"' EXIT
+
+if [ "$DEVICE" = study ]; then
+    WORK="$(mktemp -d)"
+    trap 'rm -f "$OURS" "$THEIRS"; rm -rf "$WORK"' EXIT
+    SYNTH="${SYNTH_DIR:-$WORK/synthetic}"
+    if [ ! -f "$SYNTH/test_batch.bin" ]; then
+        echo "== writing full-size synthetic images to $SYNTH" >&2
+        python3 scripts/synthetic_cifar.py "$SYNTH"
+    fi
+    echo "== mlp-cli depth-study --layers 2..6 --device cpu ($THREADS cores)" >&2
+    start=$(date +%s.%N)
+    "$MLP_CLI" depth-study --data-dir "$SYNTH" --layers 2..6 --device cpu --out "$WORK/study" --quiet
+    end=$(date +%s.%N)
+    echo "== PyTorch, the same study ($THREADS threads)" >&2
+    "$PYTHON" scripts/pytorch_reference.py --study --device cpu --threads "$THREADS" --format json \
+        2>/dev/null > "$THEIRS"
+    "$PYTHON" - "$start" "$end" "$THEIRS" <<'PY'
+import json, sys
+ours = float(sys.argv[2]) - float(sys.argv[1])
+theirs = json.load(open(sys.argv[3]))["study_seconds"]
+print(f"{'study':<28} {'ours s':>8} {'PyTorch s':>10} {'ours/PyTorch':>12}")
+print(f"{'20 networks, 10 epochs each':<28} {ours:>8.1f} {theirs:>10.1f} {ours / theirs:>12.2f}")
+PY
+    exit 0
+fi
 
 echo "== mlp-cli bench --device $DEVICE ($THREADS cores)" >&2
 "$MLP_CLI" bench --device "$DEVICE" --epochs "$EPOCHS" --format csv > "$OURS"

@@ -302,12 +302,13 @@ impl<'a> Group<'a> {
         let evaluate_one = |(probe, model): (&mut Option<&mut DynamicsProbe>, &Mlp)| {
             let own_start = Instant::now();
             let val = evaluate(model, &val_split, eval_batch, plain);
-            let seconds = own_start.elapsed().as_secs_f64();
+            let val_seconds = own_start.elapsed().as_secs_f64();
             // After the epoch's clock has stopped: the probe is not training time.
             let dynamics = probe.as_mut().map(|probe| probe.measure(epoch, model));
-            (val, seconds, dynamics)
+            (val, val_seconds, own_start.elapsed().as_secs_f64(), dynamics)
         };
         let models = evaluated.iter().map(|(.., model)| model);
+        let phase_start = Instant::now();
         let results: Vec<_> = if self.engine == Engine::Fused {
             let models: Vec<&Mlp> = models.collect();
             probes.par_iter_mut().zip(models).map(evaluate_one).collect()
@@ -315,9 +316,11 @@ impl<'a> Group<'a> {
             probes.iter_mut().zip(models).map(evaluate_one).collect()
         };
         drop(probes);
+        let overlap = wall_share(phase_start, results.iter().map(|r| r.2));
         // Last, in order: the records, the notes, the best weights.
-        for ((j, train_loss, train_acc, eval_model), (val, own_seconds, dynamics)) in evaluated.into_iter().zip(results) {
+        for ((j, train_loss, train_acc, eval_model), (val, val_seconds, _, dynamics)) in evaluated.into_iter().zip(results) {
             let state = &mut self.states[j];
+            let own_seconds = val_seconds * overlap;
             let seconds = step_share + own_seconds;
             state.history.push(EpochRecord {
                 epoch,
@@ -359,22 +362,31 @@ impl<'a> Group<'a> {
             ..
         } = self;
         let [_, _, test_split] = data.splits();
-        let test_one = |state: &mut MemberState| {
+        let test_one = |state: &MemberState| {
             let own_start = Instant::now();
             let test = state
                 .best
                 .as_ref()
                 .filter(|_| !data.test.is_empty())
                 .map(|(_, _, model)| evaluate(model, &test_split, eval_batch, &plain));
-            state.own_seconds += own_start.elapsed().as_secs_f64();
-            test
+            (test, own_start.elapsed().as_secs_f64())
         };
         // On the CPU the networks share the cores (see `record_epoch`).
-        let tests: Vec<Option<Evaluation>> = if engine == Engine::Fused {
-            states.par_iter_mut().map(test_one).collect()
+        let phase_start = Instant::now();
+        let tests: Vec<(Option<Evaluation>, f64)> = if engine == Engine::Fused {
+            states.par_iter().map(test_one).collect()
         } else {
-            states.iter_mut().map(test_one).collect()
+            states.iter().map(test_one).collect()
         };
+        let overlap = wall_share(phase_start, tests.iter().map(|t| t.1));
+        let tests: Vec<Option<Evaluation>> = states
+            .iter_mut()
+            .zip(tests)
+            .map(|(state, (test, seconds))| {
+                state.own_seconds += seconds * overlap;
+                test
+            })
+            .collect();
         let accounted: f64 = states.iter().map(|s| s.steps_seconds + s.own_seconds).sum();
         let shared_seconds = ((start.elapsed().as_secs_f64() - accounted) / states.len() as f64).max(0.0);
         states
@@ -393,5 +405,18 @@ impl<'a> Group<'a> {
                 device_work: device_work.clone(),
             })
             .collect()
+    }
+}
+
+/// The share of a phase's wall time each of its tasks' seconds stands for:
+/// 1 when they ran one after another, about 1/2 when two cores ran them
+/// side by side. Scaling each task's own seconds by it keeps the members'
+/// seconds adding up to the group's wall time.
+fn wall_share(phase_start: Instant, task_seconds: impl Iterator<Item = f64>) -> f64 {
+    let busy: f64 = task_seconds.sum();
+    if busy > 0.0 {
+        (phase_start.elapsed().as_secs_f64() / busy).min(1.0)
+    } else {
+        1.0
     }
 }

@@ -271,3 +271,38 @@ fn groups_form_by_shape_in_order_up_to_the_size() {
     };
     assert_eq!(groups(usize::MAX, &autodiff).len(), 6, "autodiff trains one at a time");
 }
+
+/// A shared pass evaluates and probes its networks side by side on the
+/// cores; each network's seconds are still its share of the group's wall
+/// time, so they add up to no more than the wall time of the whole call.
+#[test]
+fn a_shared_pass_s_seconds_add_up_to_its_wall_time() {
+    let recipe = TrainConfig::new().with_epochs(2);
+    with_sources(Preprocess::Assignment, |sources, _| {
+        let models = [vec![50], vec![50, 40], vec![50, 40, 30]].map(|h| Variant::Batchnorm.model_config(h));
+        let members: Vec<GroupMember> = models
+            .iter()
+            .map(|model| GroupMember {
+                model,
+                recipe: &recipe,
+                seed: 0,
+                label: "t",
+            })
+            .collect();
+        let stop = StopSignal::new();
+        let control = RunControl {
+            dynamics: true,
+            ..control(&stop)
+        };
+        let start = std::time::Instant::now();
+        let outcomes = train_group(&members, sources, &Target::cpu(), control).unwrap();
+        let wall = start.elapsed().as_secs_f64();
+        assert!(outcomes.iter().all(|o| o.engine == Engine::Fused && o.seconds > 0.0));
+        // Probed at initialisation and after both epochs, every layer.
+        for (o, model) in outcomes.iter().zip(&models) {
+            assert_eq!(o.dynamics.len(), 3 * (model.hidden.len() + 1));
+        }
+        let total: f64 = outcomes.iter().map(|o| o.seconds).sum();
+        assert!(total <= wall, "the networks' seconds add up to {total} s, the call took {wall} s");
+    });
+}
