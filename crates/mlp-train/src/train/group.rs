@@ -318,7 +318,9 @@ impl<'a> Group<'a> {
         drop(probes);
         let overlap = wall_share(phase_start, results.iter().map(|r| r.2));
         // Last, in order: the records, the notes, the best weights.
-        for ((j, train_loss, train_acc, eval_model), (val, val_seconds, _, dynamics)) in evaluated.into_iter().zip(results) {
+        for ((j, train_loss, train_acc, eval_model), (val, val_seconds, _, dynamics)) in
+            evaluated.into_iter().zip(results)
+        {
             let state = &mut self.states[j];
             let own_seconds = val_seconds * overlap;
             let seconds = step_share + own_seconds;

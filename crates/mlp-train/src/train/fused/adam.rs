@@ -86,13 +86,18 @@ impl AdamStep {
             "params must be [rows, cols]"
         );
         let cols = params.len() / rows;
-        assert!(blocks.iter().all(|(_, range)| range.end <= cols), "blocks within the columns");
+        assert!(
+            blocks.iter().all(|(_, range)| range.end <= cols),
+            "blocks within the columns"
+        );
         // Row blocks: the block's gradient is gathered into a tile first, so
         // the update itself runs over contiguous memory. A tile of 16 KiB
         // stays in L1 between the gather and the update.
         let block_rows = (TILE / cols.max(1)).max(1);
-        let rules: Vec<(UpdateRule, std::ops::Range<usize>)> =
-            blocks.iter().map(|(step, range)| (step.rule(), range.clone())).collect();
+        let rules: Vec<(UpdateRule, std::ops::Range<usize>)> = blocks
+            .iter()
+            .map(|(step, range)| (step.rule(), range.clone()))
+            .collect();
         let update_block = |block: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| {
             let first_row = block * block_rows;
             let tile_rows = p.len() / cols;

@@ -53,9 +53,15 @@ pub fn gradient_and_adam(
     batch: usize,
 ) {
     let cols = blocks.iter().map(|(_, range)| range.end).max().unwrap_or(0);
-    assert!(cols > 0 && weight.len().is_multiple_of(cols), "weight must be [input, cols]");
+    assert!(
+        cols > 0 && weight.len().is_multiple_of(cols),
+        "weight must be [input, cols]"
+    );
     let input = weight.len() / cols;
-    let rules: Vec<(UpdateRule, Range<usize>)> = blocks.iter().map(|(step, range)| (step.rule(), range.clone())).collect();
+    let rules: Vec<(UpdateRule, Range<usize>)> = blocks
+        .iter()
+        .map(|(step, range)| (step.rule(), range.clone()))
+        .collect();
     let x = MatRef::row_major(x, batch, input);
     let deltas = MatRef::row_major(deltas, batch, cols);
     let rows = chunk_rows(input, cols, rayon::current_num_threads());
@@ -91,7 +97,9 @@ mod tests {
     use super::*;
 
     fn values(len: usize, seed: usize) -> Vec<f32> {
-        (0..len).map(|i| (((i + seed) * 7919) % 201) as f32 / 100.0 - 1.0).collect()
+        (0..len)
+            .map(|i| (((i + seed) * 7919) % 201) as f32 / 100.0 - 1.0)
+            .collect()
     }
 
     fn step(lr: f32, time: i32) -> AdamStep {

@@ -71,7 +71,10 @@ impl SharedPass {
         let mut weight = vec![0.0; input * total];
         for (member, &offset) in members.iter_mut().zip(&offsets) {
             let layer = &mut member.layers[0];
-            for (row, own) in weight.chunks_exact_mut(total).zip(layer.weight.chunks_exact(layer.output)) {
+            for (row, own) in weight
+                .chunks_exact_mut(total)
+                .zip(layer.weight.chunks_exact(layer.output))
+            {
                 row[offset..offset + layer.output].copy_from_slice(own);
             }
             // The pass keeps the first layer's weight, gradient and moments:
