@@ -49,7 +49,8 @@ if [ "$DEVICE" = study ]; then
     fi
     echo "== mlp-cli depth-study --layers 2..6 --device cpu ($THREADS cores)" >&2
     start=$(date +%s.%N)
-    "$MLP_CLI" depth-study --data-dir "$SYNTH" --layers 2..6 --device cpu --out "$WORK/study" --quiet
+    "$MLP_CLI" depth-study --data-dir "$SYNTH" --layers 2..6 --device cpu --out "$WORK/study" --quiet \
+        > "$WORK/study.log"
     end=$(date +%s.%N)
     echo "== PyTorch, the same study ($THREADS threads)" >&2
     "$PYTHON" scripts/pytorch_reference.py --study --device cpu --threads "$THREADS" --format json \
