@@ -292,12 +292,12 @@ impl<'a> Group<'a> {
         // model and probe: on the fused engine (the CPU) the networks share
         // the cores, as their steps do; elsewhere one after another.
         let (plain, eval_batch) = (&self.plain, self.eval_batch);
+        // (`evaluated` holds exactly the members still training, in order.)
         let mut probes: Vec<Option<&mut DynamicsProbe>> = self
             .states
             .iter_mut()
-            .enumerate()
-            .filter(|(j, _)| evaluated.iter().any(|(e, ..)| e == j))
-            .map(|(_, state)| state.probe.as_mut())
+            .filter(|state| state.diverged_at.is_none())
+            .map(|state| state.probe.as_mut())
             .collect();
         let evaluate_one = |(probe, model): (&mut Option<&mut DynamicsProbe>, &Mlp)| {
             let own_start = Instant::now();

@@ -61,43 +61,20 @@ impl AdamStep {
     }
 
     /// [`apply`](Self::apply) with the gradient stored transposed:
-    /// params: [rows, cols] and grads_t: [cols, rows], both row-major. (The
-    /// first layer's weight gradient is fastest to compute in that layout.)
+    /// params: [rows, cols] and grads_t: [cols, rows], both row-major (the
+    /// layout `FusedMlp` computes the hidden layers' weight gradients in).
     pub fn apply_transposed(&self, params: &mut [f32], grads_t: &[f32], rows: usize, moments: &mut Moments) {
-        let cols = params.len() / rows.max(1);
-        Self::apply_transposed_blocks(&[(*self, 0..cols)], params, grads_t, rows, moments);
-    }
-
-    /// [`apply_transposed`](Self::apply_transposed) on a matrix whose
-    /// column blocks each step with their own Adam: `blocks[j].0` updates
-    /// columns `blocks[j].1` (the networks of a shared pass, side by side).
-    /// Every element gets exactly the update its block's own
-    /// `apply_transposed` would give it.
-    pub fn apply_transposed_blocks(
-        blocks: &[(AdamStep, std::ops::Range<usize>)],
-        params: &mut [f32],
-        grads_t: &[f32],
-        rows: usize,
-        moments: &mut Moments,
-    ) {
         assert!(grads_t.len() == params.len() && moments.first.len() == params.len());
         assert!(
             rows > 0 && params.len().is_multiple_of(rows),
             "params must be [rows, cols]"
         );
         let cols = params.len() / rows;
-        assert!(
-            blocks.iter().all(|(_, range)| range.end <= cols),
-            "blocks within the columns"
-        );
         // Row blocks: the block's gradient is gathered into a tile first, so
         // the update itself runs over contiguous memory. A tile of 16 KiB
         // stays in L1 between the gather and the update.
         let block_rows = (TILE / cols.max(1)).max(1);
-        let rules: Vec<(UpdateRule, std::ops::Range<usize>)> = blocks
-            .iter()
-            .map(|(step, range)| (step.rule(), range.clone()))
-            .collect();
+        let rule = self.rule();
         let update_block = |block: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| {
             let first_row = block * block_rows;
             let tile_rows = p.len() / cols;
@@ -108,7 +85,7 @@ impl AdamStep {
                     tile[r * cols + c] = g;
                 }
             }
-            UpdateRule::update_blocks(&rules, cols, p, &tile, m, v);
+            rule.update(p, &tile, m, v);
         };
         params
             .par_chunks_mut(block_rows * cols)

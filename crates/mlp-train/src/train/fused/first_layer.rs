@@ -113,12 +113,21 @@ mod tests {
         }
     }
 
-    /// Bit for bit what the gradient computed whole (`δᵀ · x`, the layout the
-    /// other layers use) and stepped by `apply_transposed_blocks` gives, for
-    /// one network and for several side by side with their own rates, on
-    /// ragged chunks.
+    /// Columns `range` of a row-major [rows, cols] matrix, as their own matrix.
+    fn columns(matrix: &[f32], cols: usize, range: Range<usize>) -> Vec<f32> {
+        matrix
+            .chunks_exact(cols)
+            .flat_map(|row| &row[range.clone()])
+            .copied()
+            .collect()
+    }
+
+    /// Bit for bit what each network gets alone: its gradient computed whole
+    /// (`δᵀ · x`, the layout the other layers use) and stepped by
+    /// `apply_transposed` with its own rate; for one network and for several
+    /// side by side, on ragged chunks.
     #[test]
-    fn the_chunked_pass_equals_the_whole_gradient_then_adam() {
+    fn the_chunked_pass_equals_each_network_s_whole_gradient_then_adam() {
         // 2,999 rows of 197 columns are 2.3 MiB: several chunks, the last
         // one ragged.
         let (batch, input) = (37, 2999);
@@ -133,21 +142,40 @@ mod tests {
                 offset += h;
             }
             let start = values(input * cols, 3);
-            let (mut chunked, mut whole) = (start.clone(), start);
-            let (mut chunked_moments, mut whole_moments) = (Moments::zeros(input * cols), Moments::zeros(input * cols));
+            let mut chunked = start.clone();
+            let mut chunked_moments = Moments::zeros(input * cols);
+            let mut alone: Vec<(Vec<f32>, Moments)> = blocks
+                .iter()
+                .map(|(_, range)| {
+                    (
+                        columns(&start, cols, range.clone()),
+                        Moments::zeros(input * range.len()),
+                    )
+                })
+                .collect();
             for _ in 0..2 {
                 gradient_and_adam(&blocks, &mut chunked, &mut chunked_moments, &x, &deltas, batch);
-                let mut gradient_t = vec![0.0; cols * input];
-                matmul(
-                    &mut gradient_t,
-                    MatRef::row_major(&deltas, batch, cols).t(),
-                    MatRef::row_major(&x, batch, input),
-                    false,
-                );
-                AdamStep::apply_transposed_blocks(&blocks, &mut whole, &gradient_t, input, &mut whole_moments);
+                for ((adam, range), (weight, moments)) in blocks.iter().zip(&mut alone) {
+                    let own_deltas = columns(&deltas, cols, range.clone());
+                    let mut gradient_t = vec![0.0; range.len() * input];
+                    matmul(
+                        &mut gradient_t,
+                        MatRef::row_major(&own_deltas, batch, range.len()).t(),
+                        MatRef::row_major(&x, batch, input),
+                        false,
+                    );
+                    adam.apply_transposed(weight, &gradient_t, input, moments);
+                }
             }
-            assert_eq!(chunked, whole, "widths {widths:?}");
-            assert_eq!(chunked_moments.both_mut().1, whole_moments.both_mut().1);
+            let second = chunked_moments.both_mut().1.to_vec();
+            for ((_, range), (weight, moments)) in blocks.iter().zip(&mut alone) {
+                assert_eq!(
+                    columns(&chunked, cols, range.clone()),
+                    *weight,
+                    "widths {widths:?}, {range:?}"
+                );
+                assert_eq!(columns(&second, cols, range.clone()), moments.both_mut().1, "{range:?}");
+            }
         }
     }
 

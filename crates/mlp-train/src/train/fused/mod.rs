@@ -22,7 +22,8 @@
 //! This file is one concept, the step of the whole network (its layers'
 //! forward and backward passes and the step that ties them), so it stays one
 //! file of about 420 lines; the parts that stand alone are beside it (Adam,
-//! BatchNorm, dropout, the split matrix products) and its tests in `tests.rs`.
+//! BatchNorm, dropout, the split matrix products, the first layer's
+//! gradient-and-Adam pass, the shared pass) and its tests in `tests.rs`.
 
 mod adam;
 mod batch_norm;
@@ -47,10 +48,11 @@ use rayon::prelude::*;
 pub(crate) use stepper::FusedStepper;
 
 /// One Linear layer. The weight is stored `[in, out]`, as Burn's `Linear`
-/// holds it, and its gradient `[out, in]`: measured on the first layer's
-/// shapes, `x · W` runs fastest with the former and `δᵀ · x` with the latter
-/// (`gemm`'s microkernels favour one orientation of the output; about 20%
-/// each); Adam reads the gradient transposed.
+/// holds it, and its gradient `[out, in]`: `x · W` runs fastest with the
+/// former and `δᵀ · x` with the latter (`gemm`'s microkernels favour one
+/// orientation of the output); Adam reads the gradient transposed. The
+/// first layer's gradient is the exception: a training step computes it in
+/// the weight's own layout, chunk by chunk inside Adam (`first_layer`).
 struct FusedLinear {
     input: usize,
     output: usize,
@@ -58,7 +60,8 @@ struct FusedLinear {
     weight: Vec<f32>,
     /// [output]
     bias: Vec<f32>,
-    /// [output, input]
+    /// [output, input]; empty for the first layer until asked for whole
+    /// (`weight_gradient`, which the tests use).
     weight_grad_t: Vec<f32>,
     /// [output]
     bias_grad: Vec<f32>,

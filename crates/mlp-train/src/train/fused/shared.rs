@@ -77,10 +77,9 @@ impl SharedPass {
             {
                 row[offset..offset + layer.output].copy_from_slice(own);
             }
-            // The pass keeps the first layer's weight, gradient and moments:
-            // the member's own would only take memory.
+            // The pass keeps the first layer's weight and moments: the
+            // member's own would only take memory.
             layer.weight = Vec::new();
-            layer.weight_grad_t = Vec::new();
             layer.weight_moments = Moments::zeros(0);
         }
         SharedPass {
@@ -120,9 +119,9 @@ impl SharedPass {
         self.gather_biases();
         self.first_products(batch, fill);
         // Everything after the first layer's product is each network's own
-        // work, on its own buffers: the networks share the cores (on 2
-        // cores one at a time left one core idle for a third of a study's
-        // step). Each network's numbers do not depend on which thread runs it.
+        // work, on its own buffers: the networks share the cores (one at a
+        // time, their small single-threaded products left a core idle).
+        // Each network's numbers do not depend on which thread runs it.
         let (out, total) = (&self.out, self.total);
         let (stats, blocks): (Vec<StepStats>, Vec<(AdamStep, Range<usize>)>) = self
             .members
