@@ -183,6 +183,16 @@ impl MlpConfig {
         )
     }
 
+    /// The model's structure on `device` with no weight or bias drawn or
+    /// allocated: Burn's lazy parameters, for a caller that sets every one
+    /// of them (the fused engine writing trained weights into an evaluation
+    /// model). A parameter read before it is set is drawn then, from Burn's
+    /// generator. BatchNorm's running statistics are allocated (`width`
+    /// values each).
+    pub fn skeleton(&self, device: &Device) -> Mlp {
+        self.build(|d_in, d_out| LinearConfig::new(d_in, d_out).init(device), device)
+    }
+
     /// The model with every Linear layer from `linear(d_in, d_out)`, first to last.
     fn build(&self, linear: impl Fn(usize, usize) -> Linear, device: &Device) -> Mlp {
         let mut d_in = self.input;

@@ -61,6 +61,37 @@ mod mlp {
         }
     }
 
+    /// A skeleton has the model's layers and shapes but allocates and draws
+    /// none of its weights or biases: a caller writing trained weights into
+    /// it (the fused engine's evaluation models) keeps no other copy.
+    #[test]
+    fn a_skeleton_has_every_shape_and_no_weight() {
+        let device = device();
+        let config = MlpConfig::new(vec![50, 40])
+            .with_batch_norm(true)
+            .with_dropout(0.2)
+            .with_bias_std(0.1);
+        let skeleton = config.skeleton(&device);
+        let linears: Vec<_> = skeleton
+            .hidden
+            .iter()
+            .map(|block| &block.linear)
+            .chain([&skeleton.output])
+            .collect();
+        let shapes = [[3072, 50], [50, 40], [40, 10]];
+        assert_eq!(linears.len(), shapes.len());
+        for (linear, shape) in linears.into_iter().zip(shapes) {
+            assert!(!linear.weight.is_initialized(), "{shape:?} weight was drawn");
+            assert_eq!(linear.weight.lazy_shape().dims::<2>(), shape);
+            let bias = linear.bias.as_ref().expect("every layer has a bias");
+            assert!(!bias.is_initialized(), "{shape:?} bias was drawn");
+            assert_eq!(bias.lazy_shape().dims::<1>(), [shape[1]]);
+        }
+        assert!(skeleton.hidden.iter().all(|b| b.norm.is_some() && b.dropout.is_some()));
+        // What `init` builds has them drawn.
+        assert!(config.init_seeded(0, &device).output.weight.is_initialized());
+    }
+
     #[test]
     fn biases_start_at_zero_and_init_scales_differ() {
         let device = device();
@@ -119,7 +150,10 @@ mod mlp {
         let tanh = config.clone().with_activation(Activation::Tanh).init_seeded(3, &device);
         let relu = config.init_seeded(3, &device);
         // The same weights: the activation draws nothing.
-        assert_eq!(floats(tanh.hidden[0].linear.weight.val()), floats(relu.hidden[0].linear.weight.val()));
+        assert_eq!(
+            floats(tanh.hidden[0].linear.weight.val()),
+            floats(relu.hidden[0].linear.weight.val())
+        );
         assert_eq!(tanh.activation(), Activation::Tanh);
         let (_, traces) = tanh.forward_pure(x.clone(), NormStatistics::Running);
         let z = floats(tanh.hidden[0].linear.forward(x));
@@ -132,9 +166,14 @@ mod mlp {
     fn random_biases_have_their_std_and_leave_the_weights_drawn_before_them() {
         let device = device();
         let plain = MlpConfig::new(vec![400, 400]).init_seeded(5, &device);
-        let biased = MlpConfig::new(vec![400, 400]).with_bias_std(0.3).init_seeded(5, &device);
+        let biased = MlpConfig::new(vec![400, 400])
+            .with_bias_std(0.3)
+            .init_seeded(5, &device);
         // Layer 1's weight is drawn first either way; its bias comes after it.
-        assert_eq!(floats(plain.hidden[0].linear.weight.val()), floats(biased.hidden[0].linear.weight.val()));
+        assert_eq!(
+            floats(plain.hidden[0].linear.weight.val()),
+            floats(biased.hidden[0].linear.weight.val())
+        );
         for block in &biased.hidden {
             let bias = block.linear.bias.as_ref().unwrap().val();
             let measured = rms(bias);
@@ -147,7 +186,10 @@ mod mlp {
     #[test]
     fn xavier_is_glorots_normal_scale() {
         let device = device();
-        let model = MlpConfig::new(vec![1000]).with_input(3000).with_init(WeightInit::Xavier).init_seeded(1, &device);
+        let model = MlpConfig::new(vec![1000])
+            .with_input(3000)
+            .with_init(WeightInit::Xavier)
+            .init_seeded(1, &device);
         let measured = rms(model.hidden[0].linear.weight.val());
         let expected = (2.0f64 / 4000.0).sqrt();
         assert!((measured / expected - 1.0).abs() < 0.01, "{measured} vs {expected}");

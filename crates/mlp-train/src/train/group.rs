@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use mlp_model::Mlp;
+use mlp_model::{Mlp, MlpConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -127,14 +127,12 @@ impl<'a> Group<'a> {
         let ad = plain.clone().autodiff();
 
         let mut states = Vec::with_capacity(members.len());
-        let mut models = Vec::with_capacity(members.len());
         for &member in members {
             let mut rng = StdRng::seed_from_u64(member.seed);
             let mut order: Vec<usize> = (0..data.train.len()).collect();
             order.shuffle(&mut rng);
             let first_batch = &order[..recipe.batch_size.min(order.len())];
             let signal = probe_signal(member.model, member.seed, data, first_batch, &ad);
-            models.push(member.model.init_seeded(member.seed, &ad));
             states.push(MemberState {
                 member,
                 order,
@@ -151,10 +149,17 @@ impl<'a> Group<'a> {
             });
         }
         let [train_split, _, _] = data.splits();
+        // The fused engine makes its networks one at a time from their
+        // configs (all of them at once would only take memory).
+        let mut models: Vec<Mlp> = match engine {
+            Engine::Fused => Vec::new(),
+            _ => members.iter().map(|m| m.model.init_seeded(m.seed, &ad)).collect(),
+        };
         let stepper: Box<dyn Stepper + 'a> = match engine {
             Engine::Fused => {
                 let recipes: Vec<&TrainConfig> = members.iter().map(|m| m.recipe).collect();
-                Box::new(FusedStepper::new(&models, &recipes, first.seed, data.train, &plain))
+                let networks: Vec<(&MlpConfig, u64)> = members.iter().map(|m| (m.model, m.seed)).collect();
+                Box::new(FusedStepper::new(&networks, &recipes, first.seed, data.train, &plain))
             }
             Engine::Autodiff => Box::new(AutodiffStepper::new(
                 models.remove(0),
@@ -173,17 +178,18 @@ impl<'a> Group<'a> {
         if dynamics {
             // One probe batch for the group: the members' probes share its tensors.
             let shared_probe = DynamicsProbe::new(data, &ad);
-            let models: Vec<Mlp> = (0..states.len()).map(|j| stepper.eval_model(j)).collect();
-            let measure = |model: &Mlp| {
+            let stepper = &*stepper;
+            let measure = |j: usize| {
+                let model = stepper.eval_model(j);
                 let mut probe = shared_probe.clone();
-                let dynamics = probe.measure(0, model);
+                let dynamics = probe.measure(0, &model);
                 (probe, dynamics)
             };
             // On the CPU the networks share the cores (see `record_epoch`).
             let measured: Vec<_> = if engine == Engine::Fused {
-                models.par_iter().map(measure).collect()
+                (0..states.len()).into_par_iter().map(measure).collect()
             } else {
-                models.iter().map(measure).collect()
+                (0..states.len()).map(measure).collect()
             };
             for (state, (probe, dynamics)) in states.iter_mut().zip(measured) {
                 state.dynamics = dynamics;
@@ -271,7 +277,7 @@ impl<'a> Group<'a> {
         }
         let [_, val_split, _] = self.data.splits();
         let n = self.data.train.len() as f64;
-        // First, in order: who diverged, and the others' eval-mode models.
+        // First, in order: who diverged.
         let mut evaluated = Vec::with_capacity(self.states.len());
         for (j, (state, &(loss_sum, correct))) in self.states.iter_mut().zip(sums).enumerate() {
             if state.diverged_at.is_some() {
@@ -286,41 +292,45 @@ impl<'a> Group<'a> {
                 ));
                 continue;
             }
-            evaluated.push((j, train_loss, train_acc, self.stepper.eval_model(j)));
+            evaluated.push((j, train_loss, train_acc));
         }
         // Then each one's validation and probe, which read only its own
-        // model and probe: on the fused engine (the CPU) the networks share
-        // the cores, as their steps do; elsewhere one after another.
-        let (plain, eval_batch) = (&self.plain, self.eval_batch);
-        // (`evaluated` holds exactly the members still training, in order.)
-        let mut probes: Vec<Option<&mut DynamicsProbe>> = self
+        // eval-mode model and probe: on the fused engine (the CPU) the
+        // networks share the cores, as their steps do; elsewhere one after
+        // another. Each model exists only while it is evaluated, unless it
+        // is the member's new best: one per core beside the kept best ones.
+        let (plain, eval_batch, stepper) = (&self.plain, self.eval_batch, &*self.stepper);
+        type Task<'s> = (usize, &'s mut Option<(usize, f64, Mlp)>, Option<&'s mut DynamicsProbe>);
+        let mut tasks: Vec<Task> = self
             .states
             .iter_mut()
-            .filter(|state| state.diverged_at.is_none())
-            .map(|state| state.probe.as_mut())
+            .zip(0..)
+            .filter(|(state, _)| state.diverged_at.is_none())
+            .map(|(state, j)| (j, &mut state.best, state.probe.as_mut()))
             .collect();
-        let evaluate_one = |(probe, model): (&mut Option<&mut DynamicsProbe>, &Mlp)| {
+        let evaluate_one = |(j, best, probe): &mut Task| {
+            let model = stepper.eval_model(*j);
             let own_start = Instant::now();
-            let val = evaluate(model, &val_split, eval_batch, plain);
+            let val = evaluate(&model, &val_split, eval_batch, plain);
             let val_seconds = own_start.elapsed().as_secs_f64();
             // After the epoch's clock has stopped: the probe is not training time.
-            let dynamics = probe.as_mut().map(|probe| probe.measure(epoch, model));
+            let dynamics = probe.as_mut().map(|probe| probe.measure(epoch, &model));
+            // At once: the old best is dropped before the next model is built.
+            if best.as_ref().is_none_or(|(_, accuracy, _)| val.accuracy > *accuracy) {
+                **best = Some((epoch, val.accuracy, model));
+            }
             (val, val_seconds, own_start.elapsed().as_secs_f64(), dynamics)
         };
-        let models = evaluated.iter().map(|(.., model)| model);
         let phase_start = Instant::now();
         let results: Vec<_> = if self.engine == Engine::Fused {
-            let models: Vec<&Mlp> = models.collect();
-            probes.par_iter_mut().zip(models).map(evaluate_one).collect()
+            tasks.par_iter_mut().map(evaluate_one).collect()
         } else {
-            probes.iter_mut().zip(models).map(evaluate_one).collect()
+            tasks.iter_mut().map(evaluate_one).collect()
         };
-        drop(probes);
+        drop(tasks);
         let overlap = wall_share(phase_start, results.iter().map(|r| r.2));
-        // Last, in order: the records, the notes, the best weights.
-        for ((j, train_loss, train_acc, eval_model), (val, val_seconds, _, dynamics)) in
-            evaluated.into_iter().zip(results)
-        {
+        // Last, in order: the records and the notes.
+        for ((j, train_loss, train_acc), (val, val_seconds, _, dynamics)) in evaluated.into_iter().zip(results) {
             let state = &mut self.states[j];
             let own_seconds = val_seconds * overlap;
             let seconds = step_share + own_seconds;
@@ -341,9 +351,6 @@ impl<'a> Group<'a> {
                 100.0 * val.accuracy,
             ));
             state.dynamics.extend(dynamics.into_iter().flatten());
-            if state.best.as_ref().is_none_or(|(_, acc, _)| val.accuracy > *acc) {
-                state.best = Some((epoch, val.accuracy, eval_model));
-            }
             state.lr *= state.member.recipe.lr_decay;
             state.own_seconds += own_seconds;
         }

@@ -20,7 +20,7 @@ pub(crate) const ADAM_BETA_2: f32 = 0.999;
 
 /// One engine's state while a group of networks trains (a group of one for
 /// the autodiff and fused steps).
-pub(crate) trait Stepper {
+pub(crate) trait Stepper: Sync {
     /// One optimiser step of every network: network `j` at learning rate
     /// `lrs[j]` on the training images `batches[j]` (all of one size).
     fn step(&mut self, batches: &[&[usize]], lrs: &[f64]);
@@ -391,13 +391,24 @@ mod tests {
         // The fused engine groups one seed's networks, of any depth; not
         // networks of two seeds, nor one it does not train.
         let deeper = MlpConfig::new(vec![50, 40]);
-        assert!(Engine::Fused.check_group(&[("a", &plain, &adam, 3), ("b", &deeper, &adam, 3)]).is_ok());
+        assert!(
+            Engine::Fused
+                .check_group(&[("a", &plain, &adam, 3), ("b", &deeper, &adam, 3)])
+                .is_ok()
+        );
         let error = Engine::Fused
             .check_group(&[("a", &plain, &adam, 0), ("b", &plain, &adam, 1)])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("a and b cannot train together: a fused group's networks must have one seed"), "{error}");
-        assert!(Engine::Fused.check_group(&[("a", &plain, &adam, 0), ("b", &residual, &adam, 0)]).is_err());
+        assert!(
+            error.contains("a and b cannot train together: a fused group's networks must have one seed"),
+            "{error}"
+        );
+        assert!(
+            Engine::Fused
+                .check_group(&[("a", &plain, &adam, 0), ("b", &residual, &adam, 0)])
+                .is_err()
+        );
         let error = Engine::Autodiff
             .check_group(&members("a", "b"))
             .unwrap_err()
@@ -410,7 +421,10 @@ mod tests {
             .check_group(&[("a", &plain, &adam, 0), ("b", &residual, &adam, 0)])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("a and b cannot train together: a group's networks must have the same shapes"), "{error}");
+        assert!(
+            error.contains("a and b cannot train together: a group's networks must have the same shapes"),
+            "{error}"
+        );
         let error = Engine::Stacked
             .check_group(&[("a", &plain, &adam, 0), ("b", &plain, &sgd, 0)])
             .unwrap_err()

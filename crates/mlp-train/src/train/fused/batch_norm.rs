@@ -125,8 +125,8 @@ impl FusedBatchNorm {
     pub(super) fn write_into(&self, norm: burn::nn::BatchNorm, device: &Device) -> burn::nn::BatchNorm {
         let tensor = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [self.width]), device);
         burn::nn::BatchNorm {
-            gamma: norm.gamma.map(|_| tensor(&self.gamma)),
-            beta: norm.beta.map(|_| tensor(&self.beta)),
+            gamma: super::replaced(norm.gamma, tensor(&self.gamma)),
+            beta: super::replaced(norm.beta, tensor(&self.beta)),
             running_mean: RunningState::new(tensor(&self.running_mean)),
             running_var: RunningState::new(tensor(&self.running_var)),
             ..norm

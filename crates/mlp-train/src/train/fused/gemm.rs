@@ -257,22 +257,47 @@ mod tests {
         let d_all = values(batch * total, 3);
         for product in [matmul_serial as fn(&mut [f32], MatRef, MatRef, bool), matmul] {
             let mut out_all = vec![0.5; batch * total];
-            product(&mut out_all, MatRef::row_major(&x, batch, input), MatRef::row_major(&w_all, input, total), true);
+            product(
+                &mut out_all,
+                MatRef::row_major(&x, batch, input),
+                MatRef::row_major(&w_all, input, total),
+                true,
+            );
             let mut grad_all = vec![0.0; total * input];
             let d = MatRef::row_major(&d_all, batch, total).t();
             product(&mut grad_all, d, MatRef::row_major(&x, batch, input), false);
             let mut offset = 0;
             for &h in &widths {
                 // This network's own weights [input, h] and deltas [batch, h].
-                let w: Vec<f32> = (0..input * h).map(|i| w_all[(i / h) * total + offset + i % h]).collect();
-                let dj: Vec<f32> = (0..batch * h).map(|i| d_all[(i / h) * total + offset + i % h]).collect();
+                let w: Vec<f32> = (0..input * h)
+                    .map(|i| w_all[(i / h) * total + offset + i % h])
+                    .collect();
+                let dj: Vec<f32> = (0..batch * h)
+                    .map(|i| d_all[(i / h) * total + offset + i % h])
+                    .collect();
                 let mut out = vec![0.5; batch * h];
-                product(&mut out, MatRef::row_major(&x, batch, input), MatRef::row_major(&w, input, h), true);
-                let block: Vec<f32> = (0..batch * h).map(|i| out_all[(i / h) * total + offset + i % h]).collect();
+                product(
+                    &mut out,
+                    MatRef::row_major(&x, batch, input),
+                    MatRef::row_major(&w, input, h),
+                    true,
+                );
+                let block: Vec<f32> = (0..batch * h)
+                    .map(|i| out_all[(i / h) * total + offset + i % h])
+                    .collect();
                 assert_eq!(out, block, "forward, width {h}");
                 let mut grad = vec![0.0; h * input];
-                product(&mut grad, MatRef::row_major(&dj, batch, h).t(), MatRef::row_major(&x, batch, input), false);
-                assert_eq!(grad[..], grad_all[offset * input..(offset + h) * input], "gradient, width {h}");
+                product(
+                    &mut grad,
+                    MatRef::row_major(&dj, batch, h).t(),
+                    MatRef::row_major(&x, batch, input),
+                    false,
+                );
+                assert_eq!(
+                    grad[..],
+                    grad_all[offset * input..(offset + h) * input],
+                    "gradient, width {h}"
+                );
                 offset += h;
             }
         }

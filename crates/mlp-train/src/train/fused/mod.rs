@@ -35,6 +35,7 @@ mod stepper;
 
 use std::ops::Range;
 
+use burn::module::Param;
 use burn::prelude::*;
 use mlp_model::{Activation, Mlp};
 
@@ -102,15 +103,24 @@ impl FusedLinear {
     }
 
     /// Writes `weight` ([in, out], this layer's or a copy of it) and the
-    /// bias into `linear` (its `[in, out]` layout).
+    /// bias into `linear` (its `[in, out]` layout), without reading what
+    /// `linear` held: it may be a skeleton's lazy, never-drawn parameters.
     fn write_weight_into(&self, weight: &[f32], linear: burn::nn::Linear, device: &Device) -> burn::nn::Linear {
         let weight = TensorData::new(weight.to_vec(), [self.input, self.output]);
         let bias = TensorData::new(self.bias.clone(), [self.output]);
         burn::nn::Linear {
-            weight: linear.weight.map(|_| Tensor::from_data(weight, device)),
-            bias: linear.bias.map(|b| b.map(|_| Tensor::from_data(bias, device))),
+            weight: replaced(linear.weight, Tensor::from_data(weight, device)),
+            bias: linear.bias.map(|b| replaced(b, Tensor::from_data(bias, device))),
         }
     }
+}
+
+/// `param` holding `value` instead, under its id, and trainable (as every
+/// parameter this writes is in the model's own init: a probe that moves the
+/// model to the autodiff device takes its gradients); what it held is not
+/// read (a lazy parameter stays undrawn).
+fn replaced<const D: usize>(param: Param<Tensor<D>>, value: Tensor<D>) -> Param<Tensor<D>> {
+    Param::initialized(param.id, value).set_require_grad(true)
 }
 
 /// Writes the batch's images `rows` into a buffer of `rows.len()` images.
@@ -186,6 +196,16 @@ pub struct StepStats {
     pub correct: usize,
 }
 
+/// A step's activation buffers, lent to the networks of a shared pass one
+/// step at a time ([`FusedMlp::swap_activations`]): they are needed only
+/// within a network's step, so a pass keeps one set per core, not one per
+/// network.
+#[derive(Default)]
+struct Activations {
+    outputs: Vec<Vec<f32>>,
+    deltas: Vec<Vec<f32>>,
+}
+
 /// An MLP and its Adam state on host buffers, trained one minibatch at a time.
 pub struct FusedMlp {
     layers: Vec<FusedLinear>,
@@ -248,6 +268,24 @@ impl FusedMlp {
             activation: model.activation(),
             rng: masks::dropout_rng(seed),
             time: 0,
+        }
+    }
+
+    /// Swaps this network's activation buffers (every layer's output and
+    /// every delta above the first layer's) with `scratch`'s: once to lend
+    /// them for a step, once more to give them back. The first layer's delta
+    /// stays: a shared pass reads it after the step.
+    fn swap_activations(&mut self, scratch: &mut Activations) {
+        let layers = self.layers.len();
+        if scratch.outputs.len() < layers {
+            scratch.outputs.resize_with(layers, Vec::new);
+            scratch.deltas.resize_with(layers, Vec::new);
+        }
+        for (own, lent) in self.outputs.iter_mut().zip(&mut scratch.outputs) {
+            std::mem::swap(own, lent);
+        }
+        for (own, lent) in self.deltas.iter_mut().zip(&mut scratch.deltas).skip(1) {
+            std::mem::swap(own, lent);
         }
     }
 
@@ -514,7 +552,8 @@ impl FusedMlp {
         }
     }
 
-    /// Writes the current weights into `model`, a copy of the network this was made from.
+    /// Writes the current weights into `model`: the network this was made
+    /// from, a copy of it, or its config's skeleton (nothing of it is read).
     pub fn write_into(&self, model: Mlp, device: &Device) -> Mlp {
         self.write_into_with_first(model, device, &self.layers[0].weight)
     }

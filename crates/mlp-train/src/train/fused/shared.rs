@@ -20,6 +20,7 @@
 //! The fused engine trains a job's networks of one seed this way
 //! (`FusedStepper`); `--group-size 1` trains them one at a time.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use burn::prelude::*;
@@ -27,7 +28,12 @@ use mlp_model::Mlp;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul};
-use super::{AdamStep, Fill, FusedMlp, Moments, StepStats, activate_in_place, first_layer};
+use super::{Activations, AdamStep, Fill, FusedMlp, Moments, StepStats, activate_in_place, first_layer};
+
+thread_local! {
+    /// Each thread's activation buffers for the members' steps.
+    static SCRATCH: Cell<Activations> = Cell::new(Activations::default());
+}
 
 /// Several [`FusedMlp`]s trained on the same batches in one pass.
 pub struct SharedPass {
@@ -55,35 +61,56 @@ pub struct SharedPass {
 
 impl SharedPass {
     /// The networks to train together; they must read images of one size.
-    pub fn new(mut members: Vec<FusedMlp>) -> Self {
-        assert!(!members.is_empty(), "a shared pass needs a network");
-        let input = members[0].input();
-        assert!(
-            members.iter().all(|m| m.input() == input),
-            "a shared pass's networks read images of one size"
-        );
-        let mut offsets = Vec::with_capacity(members.len());
-        let mut total = 0;
-        for member in &members {
-            offsets.push(total);
-            total += member.layers[0].output;
-        }
-        let mut weight = vec![0.0; input * total];
-        for (member, &offset) in members.iter_mut().zip(&offsets) {
+    pub fn new(members: Vec<FusedMlp>) -> Self {
+        let widths: Vec<usize> = members.iter().map(|m| m.layers[0].output).collect();
+        Self::assemble(&widths, members)
+    }
+
+    /// The networks `models` (see [`FusedMlp::from_model`]; `seed` seeds
+    /// their dropout masks), whose first layers are `widths` wide, taken one
+    /// at a time: a network's first-layer weight is copied into the
+    /// side-by-side weight and freed before the next is made.
+    pub fn from_models(widths: &[usize], models: impl IntoIterator<Item = Mlp>, seed: u64) -> Self {
+        Self::assemble(
+            widths,
+            models.into_iter().map(|model| FusedMlp::from_model(&model, seed)),
+        )
+    }
+
+    /// The pass over `members`, whose first layers are `widths` wide.
+    fn assemble(widths: &[usize], members: impl IntoIterator<Item = FusedMlp>) -> Self {
+        assert!(!widths.is_empty(), "a shared pass needs a network");
+        let total: usize = widths.iter().sum();
+        let offsets: Vec<usize> = widths
+            .iter()
+            .scan(0, |next, &width| {
+                let offset = *next;
+                *next += width;
+                Some(offset)
+            })
+            .collect();
+        let mut input = None;
+        let mut weight = Vec::new();
+        let mut kept = Vec::with_capacity(widths.len());
+        for ((mut member, &offset), &width) in members.into_iter().zip(&offsets).zip(widths) {
             let layer = &mut member.layers[0];
-            for (row, own) in weight
-                .chunks_exact_mut(total)
-                .zip(layer.weight.chunks_exact(layer.output))
-            {
-                row[offset..offset + layer.output].copy_from_slice(own);
+            assert_eq!(layer.output, width, "a network's first layer is as wide as said");
+            let input = *input.get_or_insert(layer.input);
+            assert_eq!(layer.input, input, "a shared pass's networks read images of one size");
+            weight.resize(input * total, 0.0);
+            for (row, own) in weight.chunks_exact_mut(total).zip(layer.weight.chunks_exact(width)) {
+                row[offset..offset + width].copy_from_slice(own);
             }
             // The pass keeps the first layer's weight and moments: the
             // member's own would only take memory.
             layer.weight = Vec::new();
             layer.weight_moments = Moments::zeros(0);
+            kept.push(member);
         }
+        assert_eq!(kept.len(), widths.len(), "one width per network");
+        let input = input.expect("a shared pass needs a network");
         SharedPass {
-            members,
+            members: kept,
             offsets,
             input,
             total,
@@ -97,8 +124,14 @@ impl SharedPass {
         }
     }
 
-    /// Member `j`'s current weights written into `model`, a copy of the
-    /// network it was made from.
+    /// The networks, in order.
+    #[cfg(test)]
+    pub(super) fn members(&self) -> &[FusedMlp] {
+        &self.members
+    }
+
+    /// Member `j`'s current weights written into `model` (see
+    /// [`FusedMlp::write_into`]).
     pub fn write_into(&self, j: usize, model: Mlp, device: &Device) -> Mlp {
         let (offset, width) = (self.offsets[j], self.members[j].layers[0].output);
         let first: Vec<f32> = self
@@ -129,6 +162,11 @@ impl SharedPass {
             .zip(self.offsets.par_iter())
             .zip(adams.par_iter())
             .map(|((member, &offset), &adam)| {
+                // The thread's activation buffers, taken out of it (a nested
+                // product may steal another network's step onto this thread,
+                // which then starts a set of its own).
+                let mut scratch = SCRATCH.take();
+                member.swap_activations(&mut scratch);
                 let width = member.layers[0].output;
                 let activation = member.activation_with_product(0);
                 let own = &mut member.outputs[0];
@@ -145,6 +183,8 @@ impl SharedPass {
                 member.bias_gradient(0, batch);
                 let adam = member.next_adam(adam);
                 member.apply_adam_but_first_weight(adam);
+                member.swap_activations(&mut scratch);
+                SCRATCH.set(scratch);
                 (stats, (adam, offset..offset + width))
             })
             .unzip();

@@ -2,7 +2,7 @@
 //! group of one seed's networks in one pass over the data ([`SharedPass`]).
 
 use burn::prelude::*;
-use mlp_model::Mlp;
+use mlp_model::{Mlp, MlpConfig};
 
 use super::shared::SharedPass;
 use super::{AdamStep, FusedMlp};
@@ -19,8 +19,10 @@ enum Nets {
 /// The fused CPU step on host buffers.
 pub(crate) struct FusedStepper<'a> {
     nets: Nets,
-    /// Per network, the Burn model its weights are written into for evaluation.
-    templates: Vec<Mlp>,
+    /// Per network, its structure: an evaluation model is its skeleton
+    /// with the trained weights written in (no copy of the weights is kept
+    /// for it between evaluations).
+    configs: Vec<MlpConfig>,
     /// Per network, its Adam (its own L2; the learning rate is set per step).
     adams: Vec<AdamStep>,
     train: HostSplit<'a>,
@@ -32,19 +34,34 @@ pub(crate) struct FusedStepper<'a> {
 }
 
 impl<'a> FusedStepper<'a> {
-    /// Starts from the weights of `models` (any device), trained with
-    /// `recipes`; they share `seed` (their data order; it also seeds their
-    /// dropout masks).
-    pub fn new(models: &[Mlp], recipes: &[&TrainConfig], seed: u64, train: HostSplit<'a>, device: &Device) -> Self {
+    /// The networks `networks` (a config and the seed of its weights,
+    /// [`MlpConfig::init_seeded`], each), made on `device` one at a time and
+    /// trained with `recipes`; they share `seed` (their data order; it also
+    /// seeds their dropout masks).
+    pub fn new(
+        networks: &[(&MlpConfig, u64)],
+        recipes: &[&TrainConfig],
+        seed: u64,
+        train: HostSplit<'a>,
+        device: &Device,
+    ) -> Self {
         let plain = device.clone().without_autodiff();
-        let mut nets: Vec<FusedMlp> = models.iter().map(|m| FusedMlp::from_model(m, seed)).collect();
-        let nets = match nets.len() {
-            1 => Nets::One(nets.remove(0)),
-            _ => Nets::Shared(SharedPass::new(nets)),
+        let made = networks
+            .iter()
+            .map(|(config, weights)| config.init_seeded(*weights, &plain));
+        let nets = match networks {
+            [(config, weights)] => Nets::One(FusedMlp::from_model(&config.init_seeded(*weights, &plain), seed)),
+            _ => {
+                let widths: Vec<usize> = networks
+                    .iter()
+                    .map(|(config, _)| config.hidden.first().copied().unwrap_or(config.classes))
+                    .collect();
+                Nets::Shared(SharedPass::from_models(&widths, made, seed))
+            }
         };
         FusedStepper {
             nets,
-            templates: models.iter().map(|m| m.valid()).collect(),
+            configs: networks.iter().map(|(config, _)| (*config).clone()).collect(),
             adams: recipes
                 .iter()
                 .map(|recipe| AdamStep {
@@ -59,7 +76,7 @@ impl<'a> FusedStepper<'a> {
             train,
             device: plain,
             labels: Vec::new(),
-            sums: vec![(0.0, 0); models.len()],
+            sums: vec![(0.0, 0); networks.len()],
         }
     }
 }
@@ -93,7 +110,10 @@ impl Stepper for FusedStepper<'_> {
     }
 
     fn epoch_sums(&self) -> Vec<(f64, f64)> {
-        self.sums.iter().map(|&(loss, correct)| (loss, correct as f64)).collect()
+        self.sums
+            .iter()
+            .map(|&(loss, correct)| (loss, correct as f64))
+            .collect()
     }
 
     fn reset_sums(&mut self) {
@@ -101,10 +121,10 @@ impl Stepper for FusedStepper<'_> {
     }
 
     fn eval_model(&self, member: usize) -> Mlp {
-        let template = self.templates[member].clone();
+        let skeleton = self.configs[member].skeleton(&self.device);
         match &self.nets {
-            Nets::One(net) => net.write_into(template, &self.device),
-            Nets::Shared(pass) => pass.write_into(member, template, &self.device),
+            Nets::One(net) => net.write_into(skeleton, &self.device),
+            Nets::Shared(pass) => pass.write_into(member, skeleton, &self.device),
         }
     }
 }

@@ -149,6 +149,25 @@ fn loss_and_gradients_match_burn_autodiff() {
     }
 }
 
+/// Weights written into a skeleton make a trainable model: a dynamics probe
+/// moves it to the autodiff device and takes the gradient of every layer.
+#[test]
+fn a_model_written_into_a_skeleton_is_trainable() {
+    let (model, x, labels, device) = problem(vec![6, 3], 5, 4);
+    let config = MlpConfig::new(vec![6, 3]).with_input(INPUT).with_classes(4);
+    let written = FusedMlp::from_model(&model, 0).write_into(config.skeleton(&Device::flex()), &Device::flex());
+    let tracked = written.fork(&device).train();
+    let (x, y) = tensors(&x, &labels, &device);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(tracked.forward(x), y);
+    let grads = loss.backward();
+    for weight in tracked.linear_weights() {
+        let grad = weight.grad(&grads).expect("every layer's weight has a gradient");
+        assert!(grad.abs().sum().into_scalar::<f32>() > 0.0);
+    }
+}
+
 #[test]
 fn weights_go_out_as_they_came_in() {
     let (model, _, _, _) = problem(vec![6, 3], 1, 4);
@@ -448,7 +467,10 @@ fn a_shared_pass_gives_each_network_its_own_steps_bit_for_bit() {
     let net = |hidden: Vec<usize>| MlpConfig::new(hidden).with_input(input).with_classes(10);
     let configs = [
         net(vec![50]).with_init(WeightInit::Kaiming),
-        net(vec![40, 30]).with_init(WeightInit::Kaiming).with_batch_norm(true).with_dropout(0.3),
+        net(vec![40, 30])
+            .with_init(WeightInit::Kaiming)
+            .with_batch_norm(true)
+            .with_dropout(0.3),
         net(vec![30, 20])
             .with_init(WeightInit::Xavier)
             .with_activation(Activation::Tanh)
@@ -458,9 +480,17 @@ fn a_shared_pass_gives_each_network_its_own_steps_bit_for_bit() {
     ];
     let lrs = [1e-3, 2e-3, 5e-4, 1e-2, 1e30];
     let diverging = 4;
-    let models: Vec<Mlp> = configs.iter().enumerate().map(|(j, c)| c.init_seeded(j as u64, &device)).collect();
+    let models: Vec<Mlp> = configs
+        .iter()
+        .enumerate()
+        .map(|(j, c)| c.init_seeded(j as u64, &device))
+        .collect();
     let fused = || -> Vec<FusedMlp> {
-        models.iter().enumerate().map(|(j, m)| FusedMlp::from_model(m, 7 + j as u64)).collect()
+        models
+            .iter()
+            .enumerate()
+            .map(|(j, m)| FusedMlp::from_model(m, 7 + j as u64))
+            .collect()
     };
     let mut alone = fused();
     let mut shared = SharedPass::new(fused());
@@ -480,12 +510,27 @@ fn a_shared_pass_gives_each_network_its_own_steps_bit_for_bit() {
             assert!(!together[diverging].loss_sum.is_finite(), "{:?}", together[diverging]);
         }
     }
+    // Between steps a member keeps no activation buffer but its first
+    // layer's delta: the pass lends each step one set per core.
+    for member in shared.members() {
+        assert!(member.outputs.iter().all(|o| o.capacity() == 0));
+        assert!(member.deltas[1..].iter().all(|d| d.capacity() == 0));
+    }
     let probe = Tensor::<2>::from_data(TensorData::new(normal_values(8 * input, 99), [8, input]), &device);
     for (j, net) in alone.iter().enumerate().filter(|(j, _)| *j != diverging) {
-        let (a, b) = (net.write_into(models[j].clone(), &device), shared.write_into(j, models[j].clone(), &device));
+        // The pass's weights written into the config's skeleton, as the
+        // engine's evaluations do, against the network's own into its model.
+        let (a, b) = (
+            net.write_into(models[j].clone(), &device),
+            shared.write_into(j, configs[j].skeleton(&device), &device),
+        );
         for (wa, wb) in a.linear_weights().into_iter().zip(b.linear_weights()) {
             assert_eq!(values(wa), values(wb), "network {j}");
         }
-        assert_eq!(values(a.forward(probe.clone())), values(b.forward(probe.clone())), "network {j}");
+        assert_eq!(
+            values(a.forward(probe.clone())),
+            values(b.forward(probe.clone())),
+            "network {j}"
+        );
     }
 }
