@@ -127,6 +127,61 @@ fn an_empty_validation_split_is_refused_for_training() {
     assert!(err.contains("--num-val 0"), "{err}");
 }
 
+/// On the fused engine the table ends with each model's first-layer
+/// product alone (K networks side by side): its best repeat is a product
+/// the device ran, so it lies within the peak, and its median below it.
+#[test]
+fn bench_table_shows_the_first_layer_product_alone_within_the_peak() {
+    let stdout = succeeds(&[
+        "bench",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--models",
+        "8,6-4",
+        "--networks",
+        "2",
+        "--num-train",
+        "400",
+        "--num-val",
+        "100",
+        "--epochs",
+        "1",
+        "--warmup",
+        "0",
+        "--peak-size",
+        "64",
+    ]);
+    let spreads: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("first-layer product"))
+        .collect();
+    assert_eq!(spreads.len(), 2, "{stdout}");
+    assert!(
+        spreads[0].starts_with("first-layer product 200x3072x16 alone"),
+        "{stdout}"
+    );
+    assert!(
+        spreads[1].starts_with("first-layer product 200x3072x12 alone"),
+        "{stdout}"
+    );
+    for line in spreads {
+        // "... best B GFLOP/s (P% of peak), median M GFLOP/s (Q%) ..."
+        let number_after = |key: &str| -> f64 {
+            let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
+            rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (best, best_share) = (number_after("best "), number_after("GFLOP/s ("));
+        let median = number_after("median ");
+        assert!(best > 0.0 && median > 0.0 && median <= best, "{line}");
+        assert!(best_share <= 100.0, "the peak includes the best product: {line}");
+    }
+}
+
 #[test]
 fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     let stdout = succeeds(&[
@@ -210,7 +265,10 @@ fn bench_prints_one_csv_row_per_model_with_consistent_numbers() {
     assert_eq!(row.split(',').nth(column("networks")), Some("3"), "{stdout}");
     assert_eq!(row.split(',').nth(column("engine")), Some("fused"), "{stdout}");
     let err = fails(&["bench", "--device", "cpu", "--engine", "autodiff", "--networks", "2"]);
-    assert!(err.contains("--networks") && err.contains("stacked and fused engines"), "{err}");
+    assert!(
+        err.contains("--networks") && err.contains("stacked and fused engines"),
+        "{err}"
+    );
     let err = fails(&["bench", "--device", "cpu", "--networks", "0"]);
     assert!(err.contains("--networks 0"), "{err}");
 
@@ -334,7 +392,16 @@ fn tanh_studies_record_saturation_instead_of_dead_units() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = subset();
     let out = tmp.path().join("study");
-    let extra = ["--layers", "4", "--variants", "plain,xavier", "--activation", "tanh", "--epochs", "1"];
+    let extra = [
+        "--layers",
+        "4",
+        "--variants",
+        "plain,xavier",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "1",
+    ];
     succeeds(&study_args(dir.to_str().unwrap(), out.to_str().unwrap(), &extra));
     let config = std::fs::read_to_string(out.join("depth_study_config.json")).unwrap();
     assert!(config.contains(r#""activation": "tanh""#), "{config}");
@@ -479,7 +546,11 @@ fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     // one network at a time (--group-size 1), bit for bit, tanh included.
     let one_pass = tables("one-pass", "1", &[]);
     assert_eq!(one_pass.0.len(), 1 + 2 * 4 * 2, "{:?}", one_pass.0);
-    assert!(one_pass.0[1..].iter().all(|row| row.contains(",fused,")), "{:?}", one_pass.0);
+    assert!(
+        one_pass.0[1..].iter().all(|row| row.contains(",fused,")),
+        "{:?}",
+        one_pass.0
+    );
     assert_eq!(one_pass, tables("one-at-a-time", "1", &["--group-size", "1"]));
     let tanh = ["--activation", "tanh", "--variants", "plain,xavier,batchnorm-dropout"];
     let tanh_alone = [&tanh[..], &["--group-size", "1"]].concat();
@@ -500,7 +571,15 @@ fn studies_give_the_same_tables_for_every_number_of_jobs_and_group_size() {
     assert_eq!(alone, tables("threes", "2", &stacked("3")));
 
     // Groups need the stacked or fused engine: asked for on autodiff, they are refused.
-    let err = fails(&["depth-study", "--device", "cpu", "--engine", "autodiff", "--group-size", "4"]);
+    let err = fails(&[
+        "depth-study",
+        "--device",
+        "cpu",
+        "--engine",
+        "autodiff",
+        "--group-size",
+        "4",
+    ]);
     assert!(
         err.contains("--group-size 4") && err.contains("stacked and fused engines"),
         "{err}"
