@@ -171,7 +171,15 @@ impl<'a> Group<'a> {
             Engine::Stacked => {
                 let recipes: Vec<&TrainConfig> = members.iter().map(|m| m.recipe).collect();
                 let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
-                Box::new(StackedStepper::new(&models, &recipes, &seeds, train_split, &plain))
+                let configs: Vec<&MlpConfig> = members.iter().map(|m| m.model).collect();
+                Box::new(StackedStepper::new(
+                    &models,
+                    &configs,
+                    &recipes,
+                    &seeds,
+                    train_split,
+                    &plain,
+                ))
             }
         };
         drop(models);

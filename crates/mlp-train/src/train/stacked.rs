@@ -21,7 +21,7 @@
 use burn::module::{Param, RunningState};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use mlp_model::{Activation, Mlp};
+use mlp_model::{Activation, Mlp, MlpConfig};
 use rand::rngs::StdRng;
 
 use super::config::{Optimizer, TrainConfig};
@@ -89,8 +89,10 @@ pub(crate) struct StackedStepper<'a> {
     layers: Vec<StackedLayer>,
     /// The hidden layers' nonlinearity (one for the group: `same_shapes`).
     activation: Activation,
-    /// Per network, the eval-mode model its weights are written into.
-    templates: Vec<Mlp>,
+    /// Per network, its structure: an evaluation model is its skeleton
+    /// with the network's slice of the stacked weights written in (no copy
+    /// of the weights is kept for it).
+    configs: Vec<MlpConfig>,
     optimizer: Optimizer,
     epsilon: f32,
     /// Adam's step count, from 1.
@@ -109,17 +111,26 @@ pub(crate) struct StackedStepper<'a> {
 }
 
 impl<'a> StackedStepper<'a> {
-    /// Stacks `models` (one per network, any device; the same layer shapes,
-    /// BatchNorm, residual layers and activation in all) with their recipes and seeds
-    /// (`seeds` seed the dropout masks). Trains on `device` (its plain
-    /// form holds the weights; each step tracks gradients on its autodiff form).
-    pub fn new(models: &[Mlp], recipes: &[&TrainConfig], seeds: &[u64], train: Split<'a>, device: &Device) -> Self {
+    /// Stacks `models` (one per network, any device, built from `configs`;
+    /// the same layer shapes, BatchNorm, residual layers and activation in
+    /// all) with their recipes and seeds (`seeds` seed the dropout masks).
+    /// Trains on `device` (its plain form holds the weights; each step
+    /// tracks gradients on its autodiff form).
+    pub fn new(
+        models: &[Mlp],
+        configs: &[&MlpConfig],
+        recipes: &[&TrainConfig],
+        seeds: &[u64],
+        train: Split<'a>,
+        device: &Device,
+    ) -> Self {
+        assert_eq!(models.len(), configs.len(), "one config per network");
         let device = device.clone().without_autodiff();
         let k = models.len();
-        let templates: Vec<Mlp> = models.iter().map(|m| m.valid()).collect();
-        let first = &templates[0];
+        let eval_mode: Vec<Mlp> = models.iter().map(|m| m.valid()).collect();
+        let first = &eval_mode[0];
         // Per network `part` of its model, stacked: [k, rows, cols].
-        let stacked = |part: &dyn Fn(&Mlp) -> Tensor<2>| Tensor::stack::<3>(templates.iter().map(part).collect(), 0);
+        let stacked = |part: &dyn Fn(&Mlp) -> Tensor<2>| Tensor::stack::<3>(eval_mode.iter().map(part).collect(), 0);
         let param = |part: &dyn Fn(&Mlp) -> Tensor<2>| StackedParam::new(stacked(part));
         let row = |t: Tensor<1>| t.unsqueeze_dim::<2>(0);
         let mut layers = Vec::with_capacity(first.linear_layers());
@@ -156,7 +167,7 @@ impl<'a> StackedStepper<'a> {
         StackedStepper {
             layers,
             activation: first.activation(),
-            templates,
+            configs: configs.iter().map(|&config| config.clone()).collect(),
             optimizer: recipes[0].optimizer(),
             epsilon: recipes[0].adam_epsilon as f32,
             time: 0,
@@ -172,7 +183,7 @@ impl<'a> StackedStepper<'a> {
     }
 
     fn members(&self) -> usize {
-        self.templates.len()
+        self.configs.len()
     }
 
     /// This step's dropout masks of every hidden layer, 0 or `1 / keep` per
@@ -180,7 +191,7 @@ impl<'a> StackedStepper<'a> {
     /// drawn network by network, layer by layer, in the fused step's order.
     fn draw_masks(&mut self, batch: usize) -> Option<Vec<Tensor<3>>> {
         let dropout = self.dropout.as_mut()?;
-        let k = self.templates.len();
+        let k = self.configs.len();
         let widths: Vec<usize> = self.layers[..self.layers.len() - 1]
             .iter()
             .map(|layer| layer.weight.value.dims()[2])
@@ -331,7 +342,8 @@ impl Stepper for StackedStepper<'_> {
     }
 
     fn eval_model(&self, member: usize) -> Mlp {
-        let mut model = self.templates[member].clone();
+        // Every parameter below is replaced, so the skeleton's are never drawn.
+        let mut model = self.configs[member].skeleton(&self.device);
         let take = |t: &Tensor<3>| {
             let [_, rows, cols] = t.dims();
             t.clone().slice(member..member + 1).reshape([rows, cols])
