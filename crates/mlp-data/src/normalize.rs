@@ -123,6 +123,9 @@ impl Normalizer {
     ///
     /// # Panics
     /// If an index is `>= set.len()` or `out` has another length.
+    // Always inlined: a caller may compile it for wider SIMD lanes than the
+    // build's baseline (the fused CPU step runs it in AVX2 where there is some).
+    #[inline(always)]
     pub fn write_to(&self, set: &ImageSet, indices: &[usize], out: &mut [f32]) {
         assert_eq!(
             out.len(),

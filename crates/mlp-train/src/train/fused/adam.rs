@@ -190,13 +190,14 @@ impl UpdateRule {
 /// lanes run Adam's loop at about half the speed, measured here). The
 /// arithmetic is the same IEEE operations, in 8 lanes instead of 4: Rust
 /// never fuses a multiply and an add on its own, so the bits do not change.
+/// Only code inlined into `f` gets the wider lanes.
 #[inline(always)]
-fn with_wide_lanes<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn with_wide_lanes<F: gemm_common::simd::NullaryFnOnce>(f: F) -> F::Output {
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = gemm_common::simd::V3::try_new() {
         return simd.vectorize(f);
     }
-    f()
+    f.call()
 }
 
 #[cfg(test)]
