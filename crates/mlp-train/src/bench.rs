@@ -155,22 +155,10 @@ pub fn device_peak_gflops(device: &Device, n: usize, repeats: usize) -> f64 {
 /// The best GFLOP/s of the fused engine's split `gemm` on a square f32
 /// product of side `n`, over `repeats` timed products after one untimed one.
 pub fn split_gemm_peak_gflops(n: usize, repeats: usize) -> f64 {
-    use crate::train::fused::gemm::{MatRef, matmul};
-    let a: Vec<f32> = (0..n * n).map(|i| (i % 251) as f32 / 251.0).collect();
-    let b: Vec<f32> = (0..n * n).map(|i| (i % 241) as f32 / 241.0 - 0.5).collect();
-    let mut c = vec![0.0; n * n];
-    let product = |c: &mut [f32]| matmul(c, MatRef::row_major(&a, n, n), MatRef::row_major(&b, n, n), false);
-    product(&mut c);
-    let mut best = f64::INFINITY;
-    for _ in 0..repeats.max(1) {
-        let start = Instant::now();
-        product(&mut c);
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    2.0 * (n as f64).powi(3) / best / 1e9
+    product_spread(n, n, n, repeats).best_gflops
 }
 
-/// GFLOP/s of one product `out += x · W`, x: [rows, inner], W: [inner, cols],
+/// GFLOP/s of one product `out = x · W`, x: [rows, inner], W: [inner, cols],
 /// through the fused engine's split `gemm` (the shared pass's first-layer
 /// product has these shapes: the batch, 3,072 features and the networks'
 /// widths side by side), timed `repeats` times on the same operands after
@@ -197,7 +185,7 @@ pub fn product_spread(rows: usize, inner: usize, cols: usize, repeats: usize) ->
             out,
             MatRef::row_major(&x, rows, inner),
             MatRef::row_major(&w, inner, cols),
-            true,
+            false,
         )
     };
     product(&mut out);

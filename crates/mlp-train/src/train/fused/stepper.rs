@@ -49,11 +49,11 @@ impl<'a> FusedStepper<'a> {
         device: &Device,
     ) -> Self {
         let plain = device.clone().without_autodiff();
-        let made = networks
+        let mut made = networks
             .iter()
             .map(|(config, weights)| config.init_seeded(*weights, &plain));
         let nets = match networks {
-            [(config, weights)] => Nets::One(FusedMlp::from_model(&config.init_seeded(*weights, &plain), seed)),
+            [_] => Nets::One(FusedMlp::from_model(&made.next().expect("one network"), seed)),
             _ => {
                 let widths: Vec<usize> = networks
                     .iter()
